@@ -1,0 +1,74 @@
+/* graph.c: see graph.h. */
+#include "autograd/graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool qb_needs_grad(const qb_ctx *ctx, qb_tensor *const *in, int n_in) {
+    if (ctx->no_grad) return false;
+    for (int i = 0; i < n_in; i++)
+        if (in[i] && in[i]->requires_grad) return true;
+    return false;
+}
+
+qb_node *qb_record(qb_ctx *ctx, const char *op, qb_backward_fn backward, qb_tensor *out,
+                   qb_tensor *const *in, int n_in) {
+    if (!out || !qb_needs_grad(ctx, in, n_in)) return NULL;
+    if (ctx->n_tape == ctx->cap_tape) {
+        int nc = ctx->cap_tape ? 2 * ctx->cap_tape : 1024;
+        qb_node **nt = realloc(ctx->tape, (size_t)nc * sizeof *nt);
+        if (!nt) {
+            qb_errorf(&ctx->err, "%s: out of memory growing the tape", op);
+            return NULL;
+        }
+        ctx->tape = nt;
+        ctx->cap_tape = nc;
+    }
+    qb_node *n = qb_meta_alloc(ctx, sizeof *n);
+    if (!n) return NULL;
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->backward = backward;
+    n->out = out;
+    n->n_in = n_in;
+    for (int i = 0; i < n_in; i++) n->in[i] = in[i];
+    out->node = n;
+    out->requires_grad = true;
+    ctx->tape[ctx->n_tape++] = n;
+    return n;
+}
+
+qb_tensor *qb_grad(qb_ctx *ctx, qb_tensor *t) {
+    if (!t->grad) t->grad = qb_zeros(ctx, t->ndim, t->shape);
+    return t->grad;
+}
+
+static int run_backward(qb_ctx *ctx) {
+    for (int k = ctx->n_tape - 1; k >= 0; k--) {
+        qb_node *n = ctx->tape[k];
+        if (!n->out->grad) continue;  /* does not reach the loss */
+        n->backward(ctx, n);
+        if (qb_ctx_failed(ctx)) return qb_err_context(&ctx->err, "backward of %s", n->op);
+    }
+    return 0;
+}
+
+int qb_backward(qb_ctx *ctx, qb_tensor *loss) {
+    if (!loss || qb_ctx_failed(ctx)) return -1;
+    if (qb_numel(loss) != 1) {
+        char s[64];
+        return qb_errorf(&ctx->err, "backward: loss must have one element, got shape %s", qb_shape_str(loss, s, sizeof s));
+    }
+    if (!loss->requires_grad) return qb_errorf(&ctx->err, "backward: loss does not require grad (no-grad mode, or no parameter involved)");
+    qb_tensor *g = qb_grad(ctx, loss);
+    if (!g || qb_fill(ctx, g, 1.0f)) return -1;
+    return run_backward(ctx);
+}
+
+int qb_backward_with_grad(qb_ctx *ctx, qb_tensor *out, const float *host_grad) {
+    if (!out || qb_ctx_failed(ctx)) return -1;
+    if (!out->requires_grad) return qb_errorf(&ctx->err, "backward: tensor does not require grad");
+    qb_tensor *g = qb_grad(ctx, out);
+    if (!g || qb_copy_from_host(ctx, g, host_grad)) return -1;
+    return run_backward(ctx);
+}

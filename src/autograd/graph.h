@@ -1,0 +1,30 @@
+/* graph.h: the tape of recorded ops and reverse-mode differentiation over it. */
+#pragma once
+#include "autograd/tensor.h"
+
+#define QB_NODE_MAX_IN 4
+
+typedef void (*qb_backward_fn)(qb_ctx *ctx, qb_node *n);
+
+struct qb_node {
+    const char *op;                 /* op name, for messages */
+    qb_backward_fn backward;        /* adds d(loss)/d(in[i]) into in[i]->grad for inputs that need it */
+    qb_tensor *out;
+    qb_tensor *in[QB_NODE_MAX_IN];
+    int n_in;
+    void *saved[2];                 /* op-specific buffers kept for backward (step memory) */
+    float f[4];                     /* op-specific scalars */
+    int64_t i[8];                   /* op-specific integers */
+};
+
+/* True when an op on these inputs must be recorded (grad mode on and some input requires grad). */
+bool qb_needs_grad(const qb_ctx *ctx, qb_tensor *const *in, int n_in);
+/* Records an op producing `out`; marks out->requires_grad. Returns the node, or NULL on error. */
+qb_node *qb_record(qb_ctx *ctx, const char *op, qb_backward_fn backward, qb_tensor *out,
+                   qb_tensor *const *in, int n_in);
+/* The gradient buffer of t, allocated as zeros on first use. */
+qb_tensor *qb_grad(qb_ctx *ctx, qb_tensor *t);
+/* Backpropagates from a scalar loss (seed gradient 1). */
+int qb_backward(qb_ctx *ctx, qb_tensor *loss);
+/* Backpropagates from any tensor with a given upstream gradient (same shape, contiguous host data). */
+int qb_backward_with_grad(qb_ctx *ctx, qb_tensor *out, const float *host_grad);

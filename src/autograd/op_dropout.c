@@ -1,0 +1,44 @@
+/* op_dropout.c: inverted dropout from the counter-based RNG, forward and backward (CPU).
+ * The mask is not stored: backward regenerates it from (seed, offset). saved: f[0] = p, i[0] = RNG offset. */
+#include "autograd/op_internal.h"
+#include "autograd/rng.h"
+
+static inline float keep_scale(uint64_t seed, uint64_t counter, float p, float inv_keep) {
+    return qb_rng_uniform(seed, counter) >= p ? inv_keep : 0.0f;
+}
+
+static void dropout_backward(qb_ctx *ctx, qb_node *n) {
+    qb_tensor *dx = qb_grad(ctx, n->in[0]);
+    if (!dx) return;
+    float p = n->f[0], inv_keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    uint64_t offset = (uint64_t)n->i[0];
+    int64_t cnt = qb_numel(n->out);
+    const float *dy = n->out->grad->data;
+    float *g = dx->data;
+#pragma omp parallel for schedule(static) if (cnt > 16384)
+    for (int64_t i = 0; i < cnt; i++) g[i] += dy[i] * keep_scale(ctx->seed, offset + (uint64_t)i, p, inv_keep);
+}
+
+qb_tensor *qb_dropout(qb_ctx *ctx, qb_tensor *x, float p) {
+    QB_OP_BEGIN(ctx, x);
+    if (!(p >= 0.0f && p <= 1.0f)) return qb_errorf(&ctx->err, "dropout: probability %g is outside [0, 1]", p), NULL;
+    if (!ctx->training || p == 0.0f) return x;
+    QB_OP_CPU_ONLY(ctx, "dropout", x);
+    x = qb_contiguous(ctx, x);
+    qb_tensor *y = x ? qb_new_like(ctx, x) : NULL;
+    if (!y) return NULL;
+    int64_t cnt = qb_numel(x);
+    uint64_t offset = ctx->rng_counter;
+    ctx->rng_counter += (uint64_t)cnt;
+    float inv_keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    const float *xp = x->data;
+    float *yp = y->data;
+#pragma omp parallel for schedule(static) if (cnt > 16384)
+    for (int64_t i = 0; i < cnt; i++) yp[i] = xp[i] * keep_scale(ctx->seed, offset + (uint64_t)i, p, inv_keep);
+    qb_node *n = qb_record(ctx, "dropout", dropout_backward, y, &x, 1);
+    if (n) {
+        n->f[0] = p;
+        n->i[0] = (int64_t)offset;
+    }
+    return qb_ctx_failed(ctx) ? NULL : y;
+}
