@@ -59,3 +59,8 @@ size_t qb_utf8_byte_offset(const char *s, size_t len, int64_t ci) {
 int qb_utf8_encode(int32_t cp, char *buf) {
     return (int)utf8proc_encode_char(cp, (utf8proc_uint8_t *)buf);
 }
+
+int qb_utf8_next(const char *s, size_t len, int32_t *cp) {
+    utf8proc_ssize_t k = utf8proc_iterate((const uint8_t *)s, (utf8proc_ssize_t)len, cp);
+    return k > 0 ? (int)k : -1;
+}

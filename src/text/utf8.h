@@ -12,5 +12,7 @@ int64_t qb_utf8_invalid_offset(const char *s, size_t len);
 int64_t qb_utf8_count(const char *s, size_t len);
 /* Byte offset of code point index ci in valid UTF-8 (len when ci is past the end). */
 size_t qb_utf8_byte_offset(const char *s, size_t len, int64_t ci);
+/* Decodes one code point from s (len > 0 bytes); returns its byte length, or -1 when invalid. */
+int qb_utf8_next(const char *s, size_t len, int32_t *cp);
 /* Writes the UTF-8 encoding of cp to buf (4 bytes room); returns the byte count. */
 int qb_utf8_encode(int32_t cp, char *buf);
