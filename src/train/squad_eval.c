@@ -135,7 +135,7 @@ int qb_squad_em_f1(const char *pred, const char *gold, bool v2, int *em, double 
     return rc;
 }
 
-int qb_squad_predictions_load(const char *path, const qb_squad_set *set, char ***texts, qb_err *err) {
+int qb_squad_pred_texts_load(const char *path, const qb_squad_set *set, char ***texts, qb_err *err) {
     *texts = NULL;
     char *buf;
     size_t len;
@@ -151,19 +151,19 @@ int qb_squad_predictions_load(const char *path, const qb_squad_set *set, char **
         json_t *v = json_object_get(root, set->ex[i].id);
         if (!v) continue;
         if (!json_is_string(v)) {
-            qb_squad_predictions_free(t, set->n);
+            qb_squad_pred_texts_free(t, set->n);
             json_decref(root);
             return qb_errorf(err, "%s: key %s: expected a string", path, set->ex[i].id);
         }
         t[i] = strdup(json_string_value(v));
-        if (!t[i]) { qb_squad_predictions_free(t, set->n); json_decref(root); return qb_errorf(err, "%s: out of memory", path); }
+        if (!t[i]) { qb_squad_pred_texts_free(t, set->n); json_decref(root); return qb_errorf(err, "%s: out of memory", path); }
     }
     json_decref(root);
     *texts = t;
     return 0;
 }
 
-void qb_squad_predictions_free(char **texts, int64_t n) {
+void qb_squad_pred_texts_free(char **texts, int64_t n) {
     if (!texts) return;
     for (int64_t i = 0; i < n; i++) free(texts[i]);
     free(texts);

@@ -20,9 +20,9 @@ int qb_squad_normalize_answer(const char *s, char **out, qb_err *err);
 /* v1.1 exact match (0/1) and F1 of one prediction against one gold answer. */
 int qb_squad_em_f1(const char *pred, const char *gold, bool v2, int *em, double *f1, qb_err *err);
 /* Loads a predictions JSON object {id: text} into texts aligned with set (NULL where missing); ids not in set are ignored. */
-int qb_squad_predictions_load(const char *path, const qb_squad_set *set, char ***texts, qb_err *err);
-/* Frees texts from qb_squad_predictions_load. */
-void qb_squad_predictions_free(char **texts, int64_t n);
+int qb_squad_pred_texts_load(const char *path, const qb_squad_set *set, char ***texts, qb_err *err);
+/* Frees texts from qb_squad_pred_texts_load. */
+void qb_squad_pred_texts_free(char **texts, int64_t n);
 /* evaluate-v1.1: preds aligned with set (NULL = unanswered); per_em/per_f1 (may be NULL) get each question's scores. */
 int qb_squad_evaluate_v1(const qb_squad_set *set, char *const *preds, qb_squad_scores *out, int *per_em, double *per_f1,
                          qb_err *err);

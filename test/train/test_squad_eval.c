@@ -32,7 +32,7 @@ static void v1(qb_check *c, const char *dir) {
     char **preds = NULL;
     json_t *want = qb_fixture_load("test/train/fixtures/eval-dev-v1.1.json", &err);
     if (CHECK(c, want != NULL, "%s", err.msg) &&
-        CHECK(c, qb_squad_predictions_load(qb_test_path("test/train/fixtures/predictions-dev-v1.1.json.gz"), &dev, &preds,
+        CHECK(c, qb_squad_pred_texts_load(qb_test_path("test/train/fixtures/predictions-dev-v1.1.json.gz"), &dev, &preds,
                                            &err) == 0, "%s", err.msg)) {
         int *em = malloc((size_t)dev.n * sizeof *em);
         double *f1 = malloc((size_t)dev.n * sizeof *f1);
@@ -62,7 +62,7 @@ static void v1(qb_check *c, const char *dir) {
         free(em);
         free(f1);
     }
-    qb_squad_predictions_free(preds, dev.n);
+    qb_squad_pred_texts_free(preds, dev.n);
     json_decref(want);
     qb_squad_free(&dev);
 }
@@ -83,7 +83,7 @@ static void v2(qb_check *c) {
     char **preds = NULL;
     json_t *want = qb_fixture_load("test/train/fixtures/eval-v2-mini.json", &err);
     if (CHECK(c, want != NULL, "%s", err.msg) &&
-        CHECK(c, qb_squad_predictions_load(qb_test_path("test/train/fixtures/predictions-v2-mini.json.gz"), &set, &preds,
+        CHECK(c, qb_squad_pred_texts_load(qb_test_path("test/train/fixtures/predictions-v2-mini.json.gz"), &set, &preds,
                                            &err) == 0, "%s", err.msg)) {
         qb_squad_scores s;
         if (CHECK(c, qb_squad_evaluate_v2(&set, preds, NULL, 1.0, &s, &err) == 0, "%s", err.msg)) {
@@ -106,7 +106,7 @@ static void v2(qb_check *c) {
             free(na);
         }
     }
-    qb_squad_predictions_free(preds, set.n);
+    qb_squad_pred_texts_free(preds, set.n);
     json_decref(want);
     qb_squad_free(&set);
 }
