@@ -115,6 +115,34 @@ int main(void) {
         qb_squad_features_free(&fd);
         qb_squad_features_free(&ft);
     }
+    qb_squad_feature_opts oq = {.max_seq_length = 128, .doc_stride = 32, .max_query_length = 5};
+    qb_squad_features fq = {0};
+    if (CHECK(&c, qb_squad_features_build(&tok, &dev, dev_idx, n_dev, &oq, &fq, &err) == 0, "%s", err.msg)) {
+        int64_t longest = 0;
+        for (int64_t r = 0; r < fq.n; r++) {
+            int64_t nq = 0;
+            for (int k = 0; k < fq.max_len; k++) nq += fq.sequence_ids[r * fq.max_len + k] == 0;
+            if (nq > longest) longest = nq;
+        }
+        CHECK(&c, longest == 5, "max_query_length 5 keeps at most 5 question tokens (longest %ld)", (long)longest);
+    }
+    qb_squad_features_free(&fq);
+    qb_squad_set v2;
+    if (CHECK(&c, qb_squad_read(qb_test_path("test/train/fixtures/squad-v2-mini.json.gz"), false, &v2, &err) == 0, "%s", err.msg)) {
+        qb_squad_feature_opts o2 = {.max_seq_length = 128, .doc_stride = 32};
+        qb_squad_features f2 = {0};
+        if (CHECK(&c, qb_squad_features_build(&tok, &v2, NULL, 0, &o2, &f2, &err) == 0, "%s", err.msg)) {
+            int64_t n_imp = 0, bad = 0;
+            for (int64_t r = 0; r < f2.n; r++) {
+                if (!v2.ex[f2.example[r]].is_impossible) continue;
+                n_imp++;
+                bad += f2.start_positions[r] != 0 || f2.end_positions[r] != 0;
+            }
+            CHECK(&c, n_imp > 0 && bad == 0, "v2.0 impossible questions point at [CLS] in all %ld windows", (long)n_imp);
+        }
+        qb_squad_features_free(&f2);
+        qb_squad_free(&v2);
+    }
     free(dev_idx);
     free(train_idx);
     json_decref(root);
