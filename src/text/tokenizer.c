@@ -1,0 +1,290 @@
+/* tokenizer.c: see tokenizer.h. */
+#include "text/tokenizer.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/fileio.h"
+#include "text/utf8.h"
+
+typedef struct special_names {
+    char unk[64], cls[64], sep[64], pad[64], mask[64];
+} special_names;
+
+static bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static json_t *load_json(const char *path, qb_err *err) {
+    char *data;
+    size_t len;
+    if (qb_read_file(path, &data, &len, err)) return NULL;
+    json_error_t je;
+    json_t *root = json_loadb(data, len, 0, &je);
+    free(data);
+    if (!root) qb_errorf(err, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
+    return root;
+}
+
+/* Reads a bool key; null or absent keeps *out. */
+static int get_bool(json_t *obj, const char *key, bool *out, const char *path, const char *where, qb_err *err) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_boolean(v)) return qb_errorf(err, "%s: key %s%s: expected true or false", path, where, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* A special token is a string or an object with "content". */
+static int get_special(json_t *obj, const char *key, char *out, size_t cap, const char *path, qb_err *err) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_object(v)) v = json_object_get(v, "content");
+    if (!json_is_string(v) || json_string_length(v) >= cap)
+        return qb_errorf(err, "%s: key %s: expected a token string shorter than %zu bytes", path, key, cap);
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return 0;
+}
+
+static int add_token(qb_tokenizer *t, const char *s, int32_t id, const char *path, qb_err *err) {
+    for (int i = 0; i < t->n_added; i++)
+        if (t->added[i].id == id) return 0;
+    qb_added_token *a = realloc(t->added, (size_t)(t->n_added + 1) * sizeof *a);
+    if (!a) return qb_errorf(err, "out of memory");
+    t->added = a;
+    qb_added_token *x = &t->added[t->n_added];
+    memset(x, 0, sizeof *x);
+    int64_t cap = 0;
+    if (qb_utf8_decode(s, strlen(s), &x->cps, &cap, &x->n, err)) return qb_err_context(err, "%s: added token", path);
+    x->id = id;
+    t->n_added++;
+    return 0;
+}
+
+static int finish(qb_tokenizer *t, const special_names *sp, const char *path, bool add_specials, qb_err *err) {
+    const char *names[5] = {sp->unk, sp->cls, sp->sep, sp->pad, sp->mask};
+    int32_t *ids[5] = {&t->unk_id, &t->cls_id, &t->sep_id, &t->pad_id, &t->mask_id};
+    for (int i = 0; i < 5; i++) {
+        *ids[i] = qb_vocab_find(&t->vocab, names[i], strlen(names[i]));
+        if (*ids[i] < 0) return qb_errorf(err, "%s: special token \"%s\" is not in the vocabulary", path, names[i]);
+        if (add_specials && add_token(t, names[i], *ids[i], path, err)) return -1;
+    }
+    t->wp.vocab = &t->vocab;
+    t->wp.prefix = t->prefix;
+    t->wp.prefix_len = strlen(t->prefix);
+    t->wp.unk_id = t->unk_id;
+    return 0;
+}
+
+static void defaults(qb_tokenizer *t, special_names *sp) {
+    memset(t, 0, sizeof *t);
+    t->norm = (qb_bert_norm_opts){.clean_text = true, .handle_chinese_chars = true, .strip_accents = true, .lowercase = true};
+    t->wp.max_input_chars_per_word = 100;
+    strcpy(t->prefix, "##");
+    strcpy(sp->unk, "[UNK]");
+    strcpy(sp->cls, "[CLS]");
+    strcpy(sp->sep, "[SEP]");
+    strcpy(sp->pad, "[PAD]");
+    strcpy(sp->mask, "[MASK]");
+}
+
+int qb_tokenizer_from_vocab(qb_tokenizer *t, const char *vocab_path, bool lowercase, qb_err *err) {
+    special_names sp;
+    defaults(t, &sp);
+    t->norm.lowercase = t->norm.strip_accents = lowercase;
+    if (qb_vocab_load_txt(&t->vocab, vocab_path, err) || finish(t, &sp, vocab_path, true, err)) {
+        qb_tokenizer_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_config(qb_tokenizer *t, special_names *sp, const char *path, bool normaliser_too, qb_err *err) {
+    json_t *cfg = load_json(path, err);
+    if (!cfg) return -1;
+    int rc = 0;
+    if (!json_is_object(cfg)) rc = qb_errorf(err, "%s: expected a JSON object", path);
+    if (!rc && normaliser_too) {
+        bool strip_set = false, strip = false;
+        json_t *sa = json_object_get(cfg, "strip_accents");
+        rc = get_bool(cfg, "do_lower_case", &t->norm.lowercase, path, "", err) ||
+             get_bool(cfg, "tokenize_chinese_chars", &t->norm.handle_chinese_chars, path, "", err) ||
+             get_bool(cfg, "strip_accents", &strip, path, "", err);
+        strip_set = sa && json_is_boolean(sa);
+        t->norm.strip_accents = strip_set ? strip : t->norm.lowercase;
+    }
+    if (!rc)
+        rc = get_special(cfg, "unk_token", sp->unk, sizeof sp->unk, path, err) ||
+             get_special(cfg, "cls_token", sp->cls, sizeof sp->cls, path, err) ||
+             get_special(cfg, "sep_token", sp->sep, sizeof sp->sep, path, err) ||
+             get_special(cfg, "pad_token", sp->pad, sizeof sp->pad, path, err) ||
+             get_special(cfg, "mask_token", sp->mask, sizeof sp->mask, path, err);
+    json_decref(cfg);
+    return rc ? -1 : 0;
+}
+
+static int read_tokenizer_json(qb_tokenizer *t, special_names *sp, const char *path, qb_err *err) {
+    json_t *root = load_json(path, err);
+    if (!root) return -1;
+    int rc = 0;
+    const char **toks = NULL;
+    int32_t *ids = NULL;
+    json_t *norm = json_object_get(root, "normalizer");
+    json_t *pre = json_object_get(root, "pre_tokenizer");
+    json_t *model = json_object_get(root, "model");
+    json_t *vocab = model ? json_object_get(model, "vocab") : NULL;
+    const char *ntype = norm ? json_string_value(json_object_get(norm, "type")) : NULL;
+    const char *ptype = pre ? json_string_value(json_object_get(pre, "type")) : NULL;
+    const char *mtype = model ? json_string_value(json_object_get(model, "type")) : NULL;
+    if (!ntype || strcmp(ntype, "BertNormalizer") != 0) {
+        rc = qb_errorf(err, "%s: key normalizer.type: expected \"BertNormalizer\"", path);
+    } else if (!ptype || strcmp(ptype, "BertPreTokenizer") != 0) {
+        rc = qb_errorf(err, "%s: key pre_tokenizer.type: expected \"BertPreTokenizer\"", path);
+    } else if (!mtype || strcmp(mtype, "WordPiece") != 0) {
+        rc = qb_errorf(err, "%s: key model.type: expected \"WordPiece\"", path);
+    } else if (!json_is_object(vocab) || json_object_size(vocab) == 0) {
+        rc = qb_errorf(err, "%s: key model.vocab: expected a non-empty object", path);
+    }
+    if (!rc) {
+        bool strip = t->norm.lowercase;
+        json_t *sa = json_object_get(norm, "strip_accents");
+        rc = get_bool(norm, "clean_text", &t->norm.clean_text, path, "normalizer.", err) ||
+             get_bool(norm, "handle_chinese_chars", &t->norm.handle_chinese_chars, path, "normalizer.", err) ||
+             get_bool(norm, "lowercase", &t->norm.lowercase, path, "normalizer.", err) ||
+             get_bool(norm, "strip_accents", &strip, path, "normalizer.", err);
+        t->norm.strip_accents = sa && json_is_boolean(sa) ? strip : t->norm.lowercase;
+    }
+    if (!rc) {
+        json_t *v = json_object_get(model, "max_input_chars_per_word");
+        if (v && !json_is_integer(v)) rc = qb_errorf(err, "%s: key model.max_input_chars_per_word: expected an integer", path);
+        else if (v) t->wp.max_input_chars_per_word = (int)json_integer_value(v);
+        v = json_object_get(model, "continuing_subword_prefix");
+        if (!rc && v && (!json_is_string(v) || json_string_length(v) >= sizeof t->prefix))
+            rc = qb_errorf(err, "%s: key model.continuing_subword_prefix: expected a short string", path);
+        else if (!rc && v) strcpy(t->prefix, json_string_value(v));
+        if (!rc) rc = get_special(model, "unk_token", sp->unk, sizeof sp->unk, path, err);
+    }
+    if (!rc) {
+        size_t n = json_object_size(vocab);
+        toks = malloc(n * sizeof *toks);
+        ids = malloc(n * sizeof *ids);
+        if (!toks || !ids) rc = qb_errorf(err, "%s: out of memory", path);
+        int32_t max_id = -1;
+        size_t k = 0;
+        const char *key;
+        json_t *val;
+        json_object_foreach(vocab, key, val) {
+            if (rc) break;
+            if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > INT32_MAX) {
+                rc = qb_errorf(err, "%s: key model.vocab.\"%s\": expected a non-negative integer id", path, key);
+                break;
+            }
+            toks[k] = key;
+            ids[k] = (int32_t)json_integer_value(val);
+            if (ids[k] > max_id) max_id = ids[k];
+            k++;
+        }
+        if (!rc) rc = qb_vocab_build(&t->vocab, toks, ids, (int32_t)k, max_id + 1, err);
+        if (rc) qb_err_context(err, "%s", path);
+    }
+    json_t *added = json_object_get(root, "added_tokens");
+    if (!rc && added && !json_is_array(added)) rc = qb_errorf(err, "%s: key added_tokens: expected an array", path);
+    size_t i;
+    json_t *a;
+    if (!rc && added) {
+        json_array_foreach(added, i, a) {
+            const char *content = json_string_value(json_object_get(a, "content"));
+            json_t *id = json_object_get(a, "id");
+            if (!content || !json_is_integer(id)) {
+                rc = qb_errorf(err, "%s: key added_tokens[%zu]: expected \"content\" and \"id\"", path, i);
+                break;
+            }
+            if ((rc = add_token(t, content, (int32_t)json_integer_value(id), path, err))) break;
+        }
+    }
+    free(toks);
+    free(ids);
+    json_decref(root);
+    return rc ? -1 : 0;
+}
+
+int qb_tokenizer_load(qb_tokenizer *t, const char *dir, qb_err *err) {
+    special_names sp;
+    defaults(t, &sp);
+    char tj[4096], cfg[4096], vt[4096];
+    snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
+    snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+    snprintf(vt, sizeof vt, "%s/vocab.txt", dir);
+    bool have_tj = file_exists(tj), have_cfg = file_exists(cfg);
+    int rc;
+    if (have_tj) {
+        rc = (have_cfg && read_config(t, &sp, cfg, false, err)) || read_tokenizer_json(t, &sp, tj, err) ||
+             finish(t, &sp, tj, t->n_added == 0, err);
+    } else {
+        rc = (have_cfg && read_config(t, &sp, cfg, true, err)) || qb_vocab_load_txt(&t->vocab, vt, err) ||
+             finish(t, &sp, vt, true, err);
+    }
+    if (rc) {
+        qb_tokenizer_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+/* Length of the longest added token matching cps at i, its index in *which; 0 when none. */
+static int64_t match_added(const qb_tokenizer *t, const int32_t *cps, int64_t n, int64_t i, int *which) {
+    int64_t best = 0;
+    for (int k = 0; k < t->n_added; k++) {
+        const qb_added_token *a = &t->added[k];
+        if (a->n <= best || a->n > n - i || a->cps[0] != cps[i]) continue;
+        if (memcmp(a->cps, cps + i, (size_t)a->n * sizeof *cps) == 0) {
+            best = a->n;
+            *which = k;
+        }
+    }
+    return best;
+}
+
+static int segment(const qb_tokenizer *t, int64_t begin, int64_t end, qb_tokens *out, qb_err *err) {
+    if (begin >= end) return 0;
+    out->norm.n = 0;
+    if (qb_bert_normalize(&t->norm, out->cps, begin, end, &out->norm, err)) return -1;
+    return qb_wordpiece_tokenize(&t->wp, &out->norm, out, err);
+}
+
+int qb_tokenize(const qb_tokenizer *t, const char *text, size_t len, qb_tokens *out, qb_err *err) {
+    out->n = 0;
+    if (qb_utf8_decode(text, len, &out->cps, &out->cps_cap, &out->n_cps, err)) return -1;
+    const int32_t *cps = out->cps;
+    int64_t n = out->n_cps, seg = 0;
+    bool first_cp[128] = {false};
+    bool any_wide = false;
+    for (int k = 0; k < t->n_added; k++) {
+        if (t->added[k].n == 0) continue;
+        if (t->added[k].cps[0] < 128) first_cp[t->added[k].cps[0]] = true;
+        else any_wide = true;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int32_t c = cps[i];
+        if (c < 128 ? !first_cp[c] : !any_wide) continue;
+        int which = -1;
+        int64_t m = match_added(t, cps, n, i, &which);
+        if (m == 0) continue;
+        if (segment(t, seg, i, out, err)) return -1;
+        if (qb_tokens_push(out, t->added[which].id, (int32_t)i, (int32_t)(i + m), err)) return -1;
+        i += m - 1;
+        seg = i + 1;
+    }
+    return segment(t, seg, n, out, err);
+}
+
+void qb_tokenizer_free(qb_tokenizer *t) {
+    qb_vocab_free(&t->vocab);
+    for (int i = 0; i < t->n_added; i++) free(t->added[i].cps);
+    free(t->added);
+    memset(t, 0, sizeof *t);
+}
