@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 bool qb_check_true(qb_check *c, bool cond, const char *file, int line, const char *fmt, ...) {
     if (cond) {
@@ -64,4 +65,12 @@ const char *qb_test_path(const char *rel) {
     char *out = buf[slot++ % 8];
     snprintf(out, sizeof buf[0], "%s/%s", root ? root : ".", rel);
     return out;
+}
+
+const char *qb_test_data_dir(const char *env) {
+    const char *dir = getenv(env);
+    struct stat st;
+    if (dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return dir;
+    printf("SKIP: data directory %s not found (set %s)\n", dir ? dir : "(unset)", env);
+    return NULL;
 }

@@ -18,5 +18,8 @@ bool qb_check_close(qb_check *c, const char *what, const float *got, const float
 void qb_check_skip(qb_check *c, const char *what, const char *reason);
 /* Prints "N passed, N failed, N skipped" and returns the exit status (1 if any failed, 77 if all skipped). */
 int qb_check_finish(qb_check *c, const char *suite);
+/* The directory named by environment variable env when it exists; else prints "SKIP: ..." and returns NULL
+ * (the caller then exits 77). */
+const char *qb_test_data_dir(const char *env);
 /* Path under the source root ($QB_SOURCE_ROOT, else "."); returns a static buffer per call slot. */
 const char *qb_test_path(const char *rel);

@@ -128,12 +128,8 @@ static void parity(qb_check *c, const squad_texts *s, const char *name) {
 
 int main(void) {
     qb_check c = {0};
-    const char *dir = getenv("QB_SQUAD_DIR");
-    struct stat st;
-    if (!dir || stat(dir, &st) != 0) {
-        printf("SKIP: SQuAD data directory %s not found (set QB_SQUAD_DIR)\n", dir ? dir : "(unset)");
-        return 77;
-    }
+    const char *dir = qb_test_data_dir("QB_SQUAD_DIR");
+    if (!dir) return 77;
     squad_texts s = {0};
     qb_err err = {0};
     if (!CHECK(&c, load_squad(&s, dir, &err) == 0, "%s", err.msg)) return qb_check_finish(&c, "text tokenizer parity");

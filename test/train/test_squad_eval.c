@@ -115,12 +115,8 @@ int main(void) {
     qb_check c = {0};
     normalisation(&c);
     v2(&c);
-    const char *dir = getenv("QB_SQUAD_DIR");
-    struct stat st;
-    if (!dir || stat(dir, &st) != 0) {
-        printf("SKIP: SQuAD data directory %s not found (set QB_SQUAD_DIR)\n", dir ? dir : "(unset)");
-        return 77;
-    }
+    const char *dir = qb_test_data_dir("QB_SQUAD_DIR");
+    if (!dir) return 77;
     v1(&c, dir);
     return qb_check_finish(&c, "squad eval");
 }

@@ -40,12 +40,8 @@ static const char *compare(const qb_squad_features *f, int64_t r, json_t *want, 
 
 int main(void) {
     qb_check c = {0};
-    const char *dir = getenv("QB_SQUAD_DIR");
-    struct stat st;
-    if (!dir || stat(dir, &st) != 0) {
-        printf("SKIP: SQuAD data directory %s not found (set QB_SQUAD_DIR)\n", dir ? dir : "(unset)");
-        return 77;
-    }
+    const char *dir = qb_test_data_dir("QB_SQUAD_DIR");
+    if (!dir) return 77;
     char path[4096];
     qb_err err = {0};
     qb_squad_set dev, train;

@@ -134,12 +134,8 @@ static void check_run(qb_check *c, const qb_tokenizer *tok, const qb_squad_set *
 
 int main(void) {
     qb_check c = {0};
-    const char *dir = getenv("QB_SQUAD_DIR");
-    struct stat st;
-    if (!dir || stat(dir, &st) != 0) {
-        printf("SKIP: SQuAD data directory %s not found (set QB_SQUAD_DIR)\n", dir ? dir : "(unset)");
-        return 77;
-    }
+    const char *dir = qb_test_data_dir("QB_SQUAD_DIR");
+    if (!dir) return 77;
     qb_err err = {0};
     char path[4096];
     qb_squad_set dev, v2;
