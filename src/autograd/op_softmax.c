@@ -1,8 +1,8 @@
 /* op_softmax.c: softmax over the last dim of x * scale + mask, forward and backward (CPU).
  * The mask is additive (0 keep, large negative drop), broadcast against x, and gets no gradient.
  * saved: f[0] = scale. */
-#include <math.h>
 #include "autograd/op_internal.h"
+#include "autograd/simd_math.h"
 
 static void softmax_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *y = n->out;
@@ -60,6 +60,7 @@ qb_tensor *qb_softmax(qb_ctx *ctx, qb_tensor *x, float scale, qb_tensor *mask) {
             if (v > mx) mx = v;
         }
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int64_t j = 0; j < c; j++) {
             float e = expf(yr[j] - mx);
             yr[j] = e;
