@@ -235,7 +235,7 @@ static qb_tensor *activation(qb_ctx *ctx, qb_bert_act act, qb_tensor *x) {
 static qb_tensor *embeddings(qb_bert_model *m, const qb_bert_batch *b) {
     qb_ctx *ctx = m->ctx;
     int64_t B = b->batch, S = b->seq, bs[2] = {B, S};
-    qb_tensor *x = qb_embedding(ctx, m->word_emb, b->input_ids, 2, bs);
+    qb_tensor *x = qb_embedding_padded(ctx, m->word_emb, b->input_ids, 2, bs, m->cfg.pad_token_id);
     if (b->token_type_ids) {
         x = qb_add(ctx, x, qb_embedding(ctx, m->type_emb, b->token_type_ids, 2, bs));
     } else {

@@ -13,6 +13,9 @@
 #define LOGIT_TOL 1e-5
 #define QUANT_TOL 1e-4
 #define GRAD_REL_TOL 1e-4
+/* gradients that are zero in exact arithmetic (key biases, biases feeding a softmax shift) are float noise in both
+ * implementations: when PyTorch's largest entry is below GRAD_ZERO they are compared with absolute tolerance GRAD_ZERO */
+#define GRAD_ZERO 1e-6
 
 typedef struct inputs {
     qb_safetensors f;
@@ -84,6 +87,7 @@ static void check_qa_grads(qb_check *c, inputs *in) {
     bool ok = CHECK(c, qb_bert_question_answering(&m, &b, in->start, in->end, &out) == 0 && qb_backward(ctx, out.loss) == 0,
                     "grads: %s", ctx->err.msg);
     double worst = 0.0;
+    int n_zero = 0;
     for (int i = 0; ok && i < m.n_params; i++) {
         qb_tensor *p = m.params[i];
         char name[300];
@@ -98,14 +102,19 @@ static void check_qa_grads(qb_check *c, inputs *in) {
                 gmax = fmax(gmax, fabs(want[k]));
                 dmax = fmax(dmax, fabs((double)got[k] - want[k]));
             }
-            double rel = gmax > 0 ? dmax / gmax : dmax;
-            worst = fmax(worst, rel);
-            CHECK(c, dmax <= GRAD_REL_TOL * gmax || dmax == 0.0, "%s: max abs diff %.3g > 1e-4 x largest gradient %.3g", name, dmax, gmax);
+            if (gmax >= GRAD_ZERO) {
+                worst = fmax(worst, dmax / gmax);
+                CHECK(c, dmax <= GRAD_REL_TOL * gmax, "%s: max abs diff %.3g > 1e-4 x largest gradient %.3g", name, dmax, gmax);
+            } else {
+                n_zero++;
+                CHECK(c, dmax <= GRAD_ZERO, "%s: zero gradient (largest %.3g) differs by %.3g", name, gmax, dmax);
+            }
         }
         free(got);
         free(want);
     }
-    printf("ok?  %-48s n=%-8d worst maxdiff/max|grad| = %.3g\n", "qa gradients (all parameters)", m.n_params, worst);
+    printf("     %-48s n=%-8d worst maxdiff/max|grad| = %.3g (%d zero-gradient tensors)\n", "qa gradients (all parameters)", m.n_params,
+           worst, n_zero);
     qb_bert_free(&m);
     qb_ctx_free(ctx);
 }
