@@ -23,7 +23,8 @@ static void fake_quant_backward(qb_ctx *ctx, qb_node *n) {
     }
 }
 
-qb_tensor *qb_fake_quant(qb_ctx *ctx, qb_tensor *x, const float *amax, int64_t n_amax) {
+/* y = fake_quant(x): x [R, ...], amax [1] or [R]. */
+static qb_tensor *fake_quant(qb_ctx *ctx, qb_tensor *x, const float *amax, int64_t n_amax) {
     if (qb_ctx_failed(ctx) || !x) return NULL;
     if (x->device != QB_CPU) return qb_errorf(&ctx->err, "fake_quant: no %s kernel yet", qb_device_name(x->device)), NULL;
     if (n_amax != 1 && (x->ndim < 1 || x->shape[0] != n_amax)) {
@@ -68,7 +69,7 @@ qb_tensor *qb_fake_quant(qb_ctx *ctx, qb_tensor *x, const float *amax, int64_t n
 qb_tensor *qb_quantizer_apply(qb_ctx *ctx, qb_quantizer *q, qb_tensor *x) {
     if (!q->enabled || !x) return x;
     if (!q->amax) return qb_errorf(&ctx->err, "%s: enabled but has no amax (calibrate or load one)", q->name), NULL;
-    return qb_fake_quant(ctx, x, q->amax, q->n_amax);
+    return fake_quant(ctx, x, q->amax, q->n_amax);
 }
 
 qb_tensor *qb_quant_hook_default(qb_ctx *ctx, qb_quantizer *q, qb_tensor *x, void *user) {

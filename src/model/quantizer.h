@@ -1,6 +1,7 @@
 /* quantizer.h: a named quantization point of the model (HF QDQBert name, amax, on/off, per-tensor or per-row)
  * and the int8 fake-quant op it applies: s = 127/amax, q = clamp(rint(x*s), -128, 127), y = q/s; amax <= 2^-24
- * gives 0; backward passes the gradient where |x| <= amax (STE). Stand-in until src/quant provides the op. */
+ * gives 0; backward passes the gradient where |x| <= amax (STE); amax [1] per tensor or [rows of dim 0] per channel.
+ * Stand-in for src/quant's tensor_quantizer / qb_fake_quant until that layer is merged. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,7 +24,5 @@ typedef qb_tensor *(*qb_quant_hook)(qb_ctx *ctx, qb_quantizer *q, qb_tensor *x, 
 qb_tensor *qb_quantizer_apply(qb_ctx *ctx, qb_quantizer *q, qb_tensor *x);
 /* The default hook: qb_quantizer_apply. */
 qb_tensor *qb_quant_hook_default(qb_ctx *ctx, qb_quantizer *q, qb_tensor *x, void *user);
-/* Fake quant op, x [R, ...] with amax [1] (per tensor) or [R] (per row of dim 0); differentiable in x (STE). */
-qb_tensor *qb_fake_quant(qb_ctx *ctx, qb_tensor *x, const float *amax, int64_t n_amax);
 /* Sets amax (copies n values; n must be n_amax). */
 int qb_quantizer_set_amax(qb_quantizer *q, const float *amax, int64_t n, qb_err *err);
