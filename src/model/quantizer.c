@@ -1,5 +1,6 @@
 /* quantizer.c: see quantizer.h. */
 #include "model/quantizer.h"
+#include "autograd/simd_math.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,18 +9,41 @@
 
 /* ---- fake quant. saved: saved[0] = amax copy, i[0] = n_amax, i[1] = row length */
 
+#define ROUND_MAGIC 12582912.0f  /* 1.5 * 2^23: (v + M) - M rounds |v| < 2^22 to nearest, ties to even */
+#define CHUNK 16384
+
+/* y = clamp(rint(x * s), -128, 127) / div over n elements (clamping first gives the same integers). */
+QB_MULTIVERSION
+static void fake_quant_span(const float *restrict x, float *restrict y, int64_t n, float s, float div) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] * s;
+        v = v < -128.0f ? -128.0f : v > 127.0f ? 127.0f : v;
+        y[i] = ((v + ROUND_MAGIC) - ROUND_MAGIC) / div;
+    }
+}
+
+/* g += dy where |x| <= a. */
+QB_MULTIVERSION
+static void fake_quant_grad_span(const float *restrict x, const float *restrict dy, float *restrict g, int64_t n, float a) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) g[i] += fabsf(x[i]) <= a ? dy[i] : 0.0f;
+}
+
+/* Work is split in chunks of at most CHUNK elements that never cross a row (amax index = row). */
 static void fake_quant_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0];
     qb_tensor *dx = qb_grad(ctx, x);
     if (!dx) return;
     const float *amax = n->saved[0];
     int64_t n_amax = n->i[0], row = n->i[1], cnt = qb_numel(x);
+    int64_t per_row = (row + CHUNK - 1) / CHUNK, chunks = n_amax * per_row;
     const float *xp = x->data, *dy = n->out->grad->data;
     float *g = dx->data;
-#pragma omp parallel for schedule(static) if (cnt > 16384)
-    for (int64_t i = 0; i < cnt; i++) {
-        float a = amax[n_amax == 1 ? 0 : i / row];
-        if (fabsf(xp[i]) <= a) g[i] += dy[i];
+#pragma omp parallel for schedule(static) if (cnt > CHUNK)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t r = c / per_row, off = r * row + (c % per_row) * CHUNK, len = row - (c % per_row) * CHUNK;
+        fake_quant_grad_span(xp + off, dy + off, g + off, len < CHUNK ? len : CHUNK, amax[r]);
     }
 }
 
@@ -39,23 +63,16 @@ static qb_tensor *fake_quant(qb_ctx *ctx, qb_tensor *x, const float *amax, int64
     float *saved = qb_meta_alloc(ctx, (size_t)n_amax * sizeof(float));
     if (!y || !saved) return NULL;
     memcpy(saved, amax, (size_t)n_amax * sizeof(float));
-    int64_t cnt = qb_numel(x), row = n_amax == 1 ? cnt : cnt / n_amax;
+    int64_t cnt = qb_numel(x), row = cnt / n_amax;
+    int64_t per_row = (row + CHUNK - 1) / CHUNK, chunks = n_amax * per_row;
     const float *xp = x->data;
     float *yp = y->data;
-    if (n_amax == 1) {
-        float a = saved[0];
+#pragma omp parallel for schedule(static) if (cnt > CHUNK)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t r = c / per_row, off = r * row + (c % per_row) * CHUNK, len = row - (c % per_row) * CHUNK;
+        float a = saved[r];
         float s = a <= AMAX_EPS ? 0.0f : 127.0f / a, div = a <= AMAX_EPS ? 1.0f : s;
-#pragma omp parallel for schedule(static) if (cnt > 16384)
-        for (int64_t i = 0; i < cnt; i++) yp[i] = fminf(fmaxf(rintf(xp[i] * s), -128.0f), 127.0f) / div;
-    } else {
-#pragma omp parallel for schedule(static) if (cnt > 16384)
-        for (int64_t r = 0; r < n_amax; r++) {
-            float a = saved[r];
-            float s = a <= AMAX_EPS ? 0.0f : 127.0f / a, div = a <= AMAX_EPS ? 1.0f : s;
-            const float *xr = xp + r * row;
-            float *yr = yp + r * row;
-            for (int64_t i = 0; i < row; i++) yr[i] = fminf(fmaxf(rintf(xr[i] * s), -128.0f), 127.0f) / div;
-        }
+        fake_quant_span(xp + off, yp + off, len < CHUNK ? len : CHUNK, s, div);
     }
     qb_node *n = qb_record(ctx, "fake_quant", fake_quant_backward, y, &x, 1);
     if (n) {
