@@ -41,7 +41,7 @@ int calib_histogram_set_range(calib_histogram *h, float amax, qb_err *err);
  * are a prefix of the longer one's (same first batch range, or set_range with the same amax). Otherwise src is
  * re-binned onto dst's grid (grown as the reference grows it to cover src): each src bin's count is spread over
  * the dst bins it overlaps in proportion to the overlap (largest remainder, total kept), so a count can move by
- * up to one dst bin width. */
+ * up to the width of its src bin. */
 int calib_histogram_merge(calib_histogram *dst, const calib_histogram *src, qb_err *err);
 /* The amax from the collected histogram by a method (percentile, entropy, mse) with the descriptor's
  * percentile, num_bits, unsigned, start_bin and stride; an error when no data was seen. */
@@ -52,7 +52,8 @@ int calib_histogram_compute_amax(const calib_histogram *h, hist_amax_method meth
 /* Left edge of the first bin whose cumulative fraction (float64, as numpy) reaches percentile/100. */
 int calib_histogram_percentile_amax(const int64_t *counts, int64_t n, const double *edges, double percentile,
                                     float *amax, qb_err *err);
-/* TensorRT-style KL minimisation: right edge of the last candidate bin with the smallest divergence. */
+/* TensorRT-style KL minimisation: right edge of the last candidate bin with the smallest divergence (a NaN
+ * divergence, from a candidate whose kept bins are all empty, wins as in numpy's argmin). */
 int calib_histogram_entropy_amax(const int64_t *counts, int64_t n, const double *edges, int num_bits, bool is_unsigned,
                                  int stride, int start_bin, float *amax, qb_err *err);
 /* Bin centre (float32) with the first smallest count-weighted squared fake-quant error of the bin centres. */

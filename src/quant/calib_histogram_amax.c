@@ -70,8 +70,8 @@ static double kl_candidate(const int64_t *bins, int64_t n, int64_t i, int64_t nq
     for (int64_t j = i; j < n; j++) outliers += bins[j];
     for (int64_t j = 0; j < i; j++) {
         const double pj = (double)(bins[j] + (j == i - 1 ? outliers : 0)) / (double)total;
-        const double qj = q[j] / qsum;
-        terms[j] = pj > 0.0 ? (qj > 0.0 ? pj * log(pj / qj) : INFINITY) : 0.0;
+        const double qj = q[j] / qsum; /* NaN when every candidate bin is empty (0 / 0), as in scipy */
+        terms[j] = isnan(qj) ? NAN : pj > 0.0 ? (qj > 0.0 ? pj * log(pj / qj) : INFINITY) : qj >= 0.0 ? 0.0 : INFINITY;
     }
     return pairwise_sum(terms, i);
 }
@@ -114,9 +114,15 @@ int calib_histogram_entropy_amax(const int64_t *counts, int64_t n, const double 
             div[c] = kl_candidate(bins, n, start_bin + c * stride, nq, total, s, cnts + (size_t)t * (size_t)nq,
                                   s + nq, s + nq + n);
     }
-    int64_t best = 0;
-    for (int64_t c = 1; c < ncand; c++)
-        if (div[c] <= div[best]) best = c;
+    /* numpy's argmin over the reversed divergences: the last NaN if any (NaN wins), else the last minimum */
+    int64_t best = -1;
+    for (int64_t c = ncand - 1; c >= 0 && best < 0; c--)
+        if (isnan(div[c])) best = c;
+    if (best < 0) {
+        best = 0;
+        for (int64_t c = 1; c < ncand; c++)
+            if (div[c] <= div[best]) best = c;
+    }
     *amax = (float)edges[start_bin + best * stride];
     free(bins);
     free(div);

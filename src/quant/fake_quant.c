@@ -1,4 +1,4 @@
-/* fake_quant.c: see fake_quant.h. rintf rounds half to even in the default FE_TONEAREST mode. */
+/* fake_quant.c: see fake_quant.h. Rounding is half to even in the default FE_TONEAREST mode. */
 #include "quant/fake_quant.h"
 
 #include <math.h>
@@ -10,9 +10,16 @@ float fake_quant_scale(float amax, const quant_desc *d) {
     return quant_desc_bound(d) / amax;
 }
 
-/* One element: the comparisons keep NaN and the sign of zero as torch.clamp does. */
+#define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: adding and subtracting it rounds |v| < 2^22 to an integer */
+
+/* One element. v is clamped to [lo - 1, hi + 1] first (rint is monotone and lo, hi are integers, so the result
+ * is clamp(rint(v), lo, hi)), which keeps it in the magic-number rounding range; copysign restores the sign of a
+ * zero as rintf gives it; the comparisons keep NaN as torch.clamp does. Vectorises without SSE4.1. */
 static inline float fq1(float x, float s, float div, float lo, float hi) {
-    float q = rintf(x * s);
+    float v = x * s;
+    v = v < lo - 1.0f ? lo - 1.0f : v;
+    v = v > hi + 1.0f ? hi + 1.0f : v;
+    float q = copysignf((fabsf(v) + ROUND_MAGIC) - ROUND_MAGIC, v);
     q = q < lo ? lo : q;
     q = q > hi ? hi : q;
     return q / div;

@@ -9,6 +9,10 @@ Reference: nvidia-modelopt (0.47) on the CPU:
   * histogram: modelopt HistogramCalibrator with torch_hist=True (modelopt / pytorch-quantization 2.2 semantics)
     and torch_hist=False, whose numpy collection is pytorch-quantization 2.1's (the HF QDQBERT example's).
     Each compute_amax runs on a fresh copy, because the numpy path's entropy edits the stored histogram in place.
+  * histogram mse: pytorch-quantization's algorithm (mse_amax below: modelopt's _compute_amax_mse with its fake-quant
+    call fixed). modelopt 0.47 calls fake_tensor_quant(centers, amax, num_bits, unsigned) against the signature
+    (inputs, amax, bias, num_bits, unsigned, ...), so it quantizes centers - 8 with num_bits 0; its value is kept as
+    "mse_modelopt_raw" for information only.
 Dev-time only: python test/ref/gen_quant_fixtures.py  (needs torch, numpy, scipy, modelopt).
 """
 import copy
@@ -29,6 +33,7 @@ import torch  # noqa: E402
 from modelopt.torch.quantization.calib import HistogramCalibrator, MaxCalibrator  # noqa: E402
 from modelopt.torch.quantization.config import QuantizerAttributeConfig  # noqa: E402
 from modelopt.torch.quantization.nn import TensorQuantizer  # noqa: E402
+from modelopt.torch.quantization.tensor_quant import fake_tensor_quant  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "quant", "fixtures")
 
@@ -142,6 +147,23 @@ def gen_max(rng, dists):
     dump("calib_max.json", {"reference": "modelopt %s MaxCalibrator" % mo_version(), "cases": cases})
 
 
+def mse_amax(calib_hist, calib_bin_edges, num_bits=8, unsigned=False, stride=1, start_bin=128):
+    """pytorch-quantization calib/histogram.py _compute_amax_mse (spec section 2.2), on the CPU."""
+    counts = torch.from_numpy(np.asarray(calib_hist)[:]).float()
+    edges = torch.from_numpy(np.asarray(calib_bin_edges)[:]).float()
+    centers = (edges[1:] + edges[:-1]) / 2
+    mses = []
+    arguments = []
+    for i in range(start_bin, len(centers), stride):
+        amax = centers[i]
+        quant_centers = fake_tensor_quant(centers, amax, None, num_bits, unsigned)
+        mse = ((quant_centers - centers) ** 2 * counts).mean()
+        mses.append(mse)
+        arguments.append(i)
+    argmin = np.argmin(mses)
+    return centers[arguments[argmin]]
+
+
 def hist_results(batches, torch_hist, skip_zeros=False, unsigned=False):
     c = HistogramCalibrator(8, None, unsigned, num_bins=2048, skip_zeros=skip_zeros, torch_hist=torch_hist)
     for b in batches:
@@ -154,13 +176,19 @@ def hist_results(batches, torch_hist, skip_zeros=False, unsigned=False):
     for label, method, kw in (("percentile_99_99", "percentile", {"percentile": 99.99}),
                               ("percentile_99_9", "percentile", {"percentile": 99.9}),
                               ("percentile_99", "percentile", {"percentile": 99.0}),
-                              ("entropy", "entropy", {}), ("mse", "mse", {})):
+                              ("entropy", "entropy", {}), ("mse_modelopt_raw", "mse", {})):
         try:
             amax = copy.deepcopy(c).compute_amax(method, **kw)
             res[label] = f32(float(amax))
         except Exception as e:  # the reference fails (recorded; the C test skips the value)
             res[label] = None
             res[label + "_error"] = str(e)[:200]
+    hist_i = c._calib_hist.int().numpy() if torch.is_tensor(c._calib_hist) else c._calib_hist
+    try:
+        res["mse"] = f32(float(mse_amax(hist_i, edges)))
+    except Exception as e:  # e.g. negative centres (all-zero numpy histogram) make a negative amax
+        res["mse"] = None
+        res["mse_error"] = str(e)[:200]
     return res
 
 
