@@ -1,7 +1,7 @@
 /* quantizer.h: a named quantization point of the model (HF QDQBert name, amax, on/off, per-tensor or per-row)
  * and the int8 fake-quant op it applies: s = 127/amax, q = clamp(rint(x*s), -128, 127), y = q/s; amax <= 2^-24
  * gives 0; backward passes the gradient where |x| <= amax (STE); amax [1] per tensor or [rows of dim 0] per channel.
- * Stand-in for src/quant's tensor_quantizer / qb_fake_quant until that layer is merged. */
+ * The op is src/quant's qb_fake_quant (pytorch-quantization 2.1 numerics); calibration plugs in through the hook. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
