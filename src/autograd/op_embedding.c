@@ -1,5 +1,5 @@
 /* op_embedding.c: embedding lookup, forward and backward (scatter-add into the table's gradient) (CPU).
- * saved: saved[0] = ids (host copy), i[0] = number of ids. */
+ * saved: saved[0] = ids (host copy), i[0] = number of ids, i[1] = padding row (-1: none; it gets no gradient). */
 #include <string.h>
 #include "autograd/op_internal.h"
 
@@ -8,19 +8,25 @@ static void embedding_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *dw = qb_grad(ctx, w);
     if (!dw) return;
     const int32_t *ids = n->saved[0];
-    int64_t cnt = n->i[0], h = w->shape[1];
+    int64_t cnt = n->i[0], h = w->shape[1], pad = n->i[1];
     const float *dy = y->grad->data;
     float *g = dw->data;
     /* columns split across threads: each id row is summed in the same order whatever the thread count */
 #pragma omp parallel for schedule(static)
     for (int64_t j0 = 0; j0 < h; j0 += 16) {
         int64_t j1 = j0 + 16 < h ? j0 + 16 : h;
-        for (int64_t t = 0; t < cnt; t++)
+        for (int64_t t = 0; t < cnt; t++) {
+            if (ids[t] == pad) continue;
             for (int64_t j = j0; j < j1; j++) g[(int64_t)ids[t] * h + j] += dy[t * h + j];
+        }
     }
 }
 
 qb_tensor *qb_embedding(qb_ctx *ctx, qb_tensor *weight, const int32_t *ids, int ndim, const int64_t *shape) {
+    return qb_embedding_padded(ctx, weight, ids, ndim, shape, -1);
+}
+
+qb_tensor *qb_embedding_padded(qb_ctx *ctx, qb_tensor *weight, const int32_t *ids, int ndim, const int64_t *shape, int64_t padding_idx) {
     QB_OP_BEGIN(ctx, weight);
     QB_SHAPE_BUFS;
     QB_OP_CPU_ONLY(ctx, "embedding", weight);
@@ -49,6 +55,7 @@ qb_tensor *qb_embedding(qb_ctx *ctx, qb_tensor *weight, const int32_t *ids, int 
         if (n) {
             n->saved[0] = saved;
             n->i[0] = cnt;
+            n->i[1] = padding_idx;
         }
     }
     return qb_ctx_failed(ctx) ? NULL : y;

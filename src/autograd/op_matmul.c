@@ -1,6 +1,10 @@
 /* op_matmul.c: matmul (batched, with transposes) and linear, forward and backward, CPU via OpenBLAS sgemm. */
 #include "autograd/op_internal.h"
 
+/* Batches of small products run one sgemm per thread (OpenBLAS runs single-threaded inside a parallel region)
+ * instead of one multi-threaded sgemm after another; each batch writes its own output. */
+#define SMALL_GEMM_FLOPS (1 << 22)
+
 /* ---- matmul: C[..., M, N] = op(A) op(B)
  * saved: i[0] = trans_a, i[1] = trans_b, i[2] = batch count, i[3] = B shared (2-d) */
 
@@ -27,7 +31,7 @@ static void matmul_backward(qb_ctx *ctx, qb_node *n) {
         qb_tensor *da = qb_grad(ctx, a);
         if (!da) return;
         int64_t lda_g = da->stride[nd - 2];
-#pragma omp parallel for schedule(static) if (batch > 1)
+#pragma omp parallel for schedule(static) if (batch > 1 && m * nn * k < SMALL_GEMM_FLOPS)
         for (int64_t bi = 0; bi < batch; bi++) {
             const float *bp = shared ? b->data : batch_ptr(b, bi);
             int64_t ldb = b->stride[b->ndim - 2];
@@ -44,8 +48,7 @@ static void matmul_backward(qb_ctx *ctx, qb_node *n) {
         if (!db) return;
         int64_t ldb_g = db->stride[db->ndim - 2];
         int64_t bsz = b->shape[b->ndim - 2] * b->shape[b->ndim - 1];
-        /* a shared B accumulates every batch into one gradient: keep that order fixed (serial) */
-#pragma omp parallel for schedule(static) if (batch > 1 && !shared)
+#pragma omp parallel for schedule(static) if (!shared && batch > 1 && m * nn * k < SMALL_GEMM_FLOPS)
         for (int64_t bi = 0; bi < batch; bi++) {
             const float *ap = batch_ptr(a, bi);
             int64_t lda = a->stride[nd - 2];
@@ -94,8 +97,7 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
     if (shared && !trans_a && qb_is_contiguous(a)) {
         qb_gemm_cpu(false, trans_b, batch * m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn);
     } else {
-        /* many small products (attention heads): one per thread, each sgemm single-threaded inside the region */
-#pragma omp parallel for schedule(static) if (batch > 1)
+#pragma omp parallel for schedule(static) if (batch > 1 && m * nn * k < SMALL_GEMM_FLOPS)
         for (int64_t bi = 0; bi < batch; bi++)
             qb_gemm_cpu(trans_a, trans_b, m, nn, k, 1.0f, batch_ptr(a, bi), lda, shared ? b->data : batch_ptr(b, bi), ldb,
                         0.0f, c->data + bi * m * nn, nn);

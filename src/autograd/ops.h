@@ -38,6 +38,8 @@ qb_tensor *qb_softmax(qb_ctx *ctx, qb_tensor *x, float scale, qb_tensor *mask);
 qb_tensor *qb_dropout(qb_ctx *ctx, qb_tensor *x, float p);
 /* out [..., H] = weight[ids] : weight [V, H], ids int32 host array with the given shape (1 to 3 dims). */
 qb_tensor *qb_embedding(qb_ctx *ctx, qb_tensor *weight, const int32_t *ids, int ndim, const int64_t *shape);
+/* As qb_embedding, but ids equal to padding_idx get no gradient (torch.nn.Embedding(padding_idx=...)); -1: none. */
+qb_tensor *qb_embedding_padded(qb_ctx *ctx, qb_tensor *weight, const int32_t *ids, int ndim, const int64_t *shape, int64_t padding_idx);
 
 /* ---- shapes (views where the layout allows, copies otherwise) */
 qb_tensor *qb_reshape(qb_ctx *ctx, qb_tensor *x, int ndim, const int64_t *shape);

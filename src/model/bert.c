@@ -1,0 +1,326 @@
+/* bert.c: parameters, quantizers, embeddings and encoder of the BERT model (see bert.h). */
+#include "model/bert.h"
+#include <float.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct { const char *module, *quantizer; } layer_quant[QB_Q_PER_LAYER] = {
+    [QB_Q_QUERY_INPUT] = {"attention.self.query", "_input_quantizer"},
+    [QB_Q_QUERY_WEIGHT] = {"attention.self.query", "_weight_quantizer"},
+    [QB_Q_KEY_INPUT] = {"attention.self.key", "_input_quantizer"},
+    [QB_Q_KEY_WEIGHT] = {"attention.self.key", "_weight_quantizer"},
+    [QB_Q_VALUE_INPUT] = {"attention.self.value", "_input_quantizer"},
+    [QB_Q_VALUE_WEIGHT] = {"attention.self.value", "_weight_quantizer"},
+    [QB_Q_MATMUL_Q] = {"attention.self", "matmul_q_input_quantizer"},
+    [QB_Q_MATMUL_K] = {"attention.self", "matmul_k_input_quantizer"},
+    [QB_Q_MATMUL_V] = {"attention.self", "matmul_v_input_quantizer"},
+    [QB_Q_MATMUL_A] = {"attention.self", "matmul_a_input_quantizer"},
+    [QB_Q_ATTN_OUT_INPUT] = {"attention.output.dense", "_input_quantizer"},
+    [QB_Q_ATTN_OUT_WEIGHT] = {"attention.output.dense", "_weight_quantizer"},
+    [QB_Q_ATTN_ADD_LOCAL] = {"attention.output", "add_local_input_quantizer"},
+    [QB_Q_ATTN_ADD_RESIDUAL] = {"attention.output", "add_residual_input_quantizer"},
+    [QB_Q_INTER_INPUT] = {"intermediate.dense", "_input_quantizer"},
+    [QB_Q_INTER_WEIGHT] = {"intermediate.dense", "_weight_quantizer"},
+    [QB_Q_OUT_INPUT] = {"output.dense", "_input_quantizer"},
+    [QB_Q_OUT_WEIGHT] = {"output.dense", "_weight_quantizer"},
+    [QB_Q_OUT_ADD_LOCAL] = {"output", "add_local_input_quantizer"},
+    [QB_Q_OUT_ADD_RESIDUAL] = {"output", "add_residual_input_quantizer"},
+};
+
+const char *qb_bert_head_class(qb_bert_head head) {
+    switch (head) {
+    case QB_BERT_MODEL: return "BertModel";
+    case QB_BERT_MASKED_LM: return "BertForMaskedLM";
+    case QB_BERT_LM_HEAD: return "BertLMHeadModel";
+    case QB_BERT_SEQUENCE_CLS: return "BertForSequenceClassification";
+    case QB_BERT_NEXT_SENTENCE: return "BertForNextSentencePrediction";
+    case QB_BERT_MULTIPLE_CHOICE: return "BertForMultipleChoice";
+    case QB_BERT_TOKEN_CLS: return "BertForTokenClassification";
+    case QB_BERT_QUESTION_ANSWERING: return "BertForQuestionAnswering";
+    }
+    return "?";
+}
+
+bool qb_bert_head_has_pooler(qb_bert_head head) {
+    return head == QB_BERT_MODEL || head == QB_BERT_SEQUENCE_CLS || head == QB_BERT_NEXT_SENTENCE || head == QB_BERT_MULTIPLE_CHOICE;
+}
+
+/* ---- construction */
+
+static qb_tensor *add_param(qb_bert_model *m, int ndim, int64_t d0, int64_t d1, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static qb_tensor *add_param(qb_bert_model *m, int ndim, int64_t d0, int64_t d1, const char *fmt, ...) {
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int64_t shape[2] = {d0, d1};
+    qb_tensor *t = qb_param_new(m->ctx, name, ndim, shape);
+    if (!t) return NULL;
+    m->params[m->n_params++] = t;
+    return t;
+}
+
+static qb_quantizer *add_quant(qb_bert_model *m, bool per_channel, int64_t rows, const char *module, const char *quantizer) {
+    qb_quantizer *q = &m->quant[m->n_quant++];
+    if (snprintf(q->name, sizeof q->name, "%s.%s", module, quantizer) >= (int)sizeof q->name)
+        qb_errorf(&m->ctx->err, "quantizer name %s.%s is too long", module, quantizer);
+    q->per_channel = per_channel;
+    q->n_amax = per_channel ? rows : 1;
+    return q;
+}
+
+/* A linear layer "prefix.weight"/"prefix.bias" [out, in]; quantized when `quant`. */
+static void add_linear(qb_bert_model *m, qb_bert_linear *l, int64_t out, int64_t in, bool quant, const char *prefix) {
+    l->w = add_param(m, 2, out, in, "%s.weight", prefix);
+    l->b = add_param(m, 1, out, 0, "%s.bias", prefix);
+    if (quant) {
+        l->in_q = add_quant(m, false, 1, prefix, "_input_quantizer");
+        l->w_q = add_quant(m, true, out, prefix, "_weight_quantizer");
+    }
+}
+
+static void init_normal(qb_bert_model *m, qb_tensor *t) {
+    if (t) qb_fill_normal(m->ctx, t, 0.0f, m->cfg.initializer_range);
+}
+
+static void init_const(qb_bert_model *m, qb_tensor *t, float v) {
+    if (t) qb_fill(m->ctx, t, v);
+}
+
+int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_bert_head head, const qb_bert_options *opt) {
+    memset(m, 0, sizeof *m);
+    m->ctx = ctx;
+    m->cfg = *cfg;
+    m->head = head;
+    m->hook = qb_quant_hook_default;
+    if (qb_bert_config_validate(cfg, "config", &ctx->err)) return -1;
+    if (head == QB_BERT_LM_HEAD && !cfg->is_decoder)
+        return qb_errorf(&ctx->err, "BertLMHeadModel needs is_decoder true in the config");
+    bool qheads = opt && opt->quantize_heads;
+    int L = cfg->num_hidden_layers;
+    int64_t H = cfg->hidden_size, I = cfg->intermediate_size, V = cfg->vocab_size;
+    m->params = calloc((size_t)(16 * L + 32), sizeof *m->params);
+    m->quant = calloc((size_t)(QB_Q_PER_LAYER * L + 16), sizeof *m->quant);
+    m->layers = calloc((size_t)L, sizeof *m->layers);
+    if (!m->params || !m->quant || !m->layers) return qb_errorf(&ctx->err, "out of memory building the model");
+
+    m->word_emb = add_param(m, 2, V, H, "bert.embeddings.word_embeddings.weight");
+    m->pos_emb = add_param(m, 2, cfg->max_position_embeddings, H, "bert.embeddings.position_embeddings.weight");
+    m->type_emb = add_param(m, 2, cfg->type_vocab_size, H, "bert.embeddings.token_type_embeddings.weight");
+    m->emb_ln_w = add_param(m, 1, H, 0, "bert.embeddings.LayerNorm.weight");
+    m->emb_ln_b = add_param(m, 1, H, 0, "bert.embeddings.LayerNorm.bias");
+    for (int i = 0; i < L; i++) {
+        qb_bert_layer *ly = &m->layers[i];
+        char p[128];
+        ly->q = &m->quant[m->n_quant];
+        for (int k = 0; k < QB_Q_PER_LAYER; k++) {
+            snprintf(p, sizeof p, "bert.encoder.layer.%d.%s", i, layer_quant[k].module);
+            bool w = strcmp(layer_quant[k].quantizer, "_weight_quantizer") == 0;
+            int64_t rows = k == QB_Q_INTER_WEIGHT ? I : H;
+            add_quant(m, w, rows, p, layer_quant[k].quantizer);
+        }
+        struct { qb_bert_linear *l; int64_t out, in; const char *module; int qin; } lin[6] = {
+            {&ly->query, H, H, "attention.self.query", QB_Q_QUERY_INPUT},
+            {&ly->key, H, H, "attention.self.key", QB_Q_KEY_INPUT},
+            {&ly->value, H, H, "attention.self.value", QB_Q_VALUE_INPUT},
+            {&ly->attn_out, H, H, "attention.output.dense", QB_Q_ATTN_OUT_INPUT},
+            {&ly->inter, I, H, "intermediate.dense", QB_Q_INTER_INPUT},
+            {&ly->out, H, I, "output.dense", QB_Q_OUT_INPUT},
+        };
+        for (int k = 0; k < 6; k++) {
+            snprintf(p, sizeof p, "bert.encoder.layer.%d.%s", i, lin[k].module);
+            add_linear(m, lin[k].l, lin[k].out, lin[k].in, false, p);
+            lin[k].l->in_q = &ly->q[lin[k].qin];
+            lin[k].l->w_q = &ly->q[lin[k].qin + 1];
+            if (k == 3) {
+                ly->attn_ln_w = add_param(m, 1, H, 0, "bert.encoder.layer.%d.attention.output.LayerNorm.weight", i);
+                ly->attn_ln_b = add_param(m, 1, H, 0, "bert.encoder.layer.%d.attention.output.LayerNorm.bias", i);
+            }
+        }
+        ly->out_ln_w = add_param(m, 1, H, 0, "bert.encoder.layer.%d.output.LayerNorm.weight", i);
+        ly->out_ln_b = add_param(m, 1, H, 0, "bert.encoder.layer.%d.output.LayerNorm.bias", i);
+    }
+    if (qb_bert_head_has_pooler(head)) add_linear(m, &m->pooler, H, H, qheads, "bert.pooler.dense");
+    int C = cfg->num_labels;
+    switch (head) {
+    case QB_BERT_MODEL: break;
+    case QB_BERT_MASKED_LM:
+    case QB_BERT_LM_HEAD:
+        add_linear(m, &m->lm_transform, H, H, qheads, "cls.predictions.transform.dense");
+        m->lm_ln_w = add_param(m, 1, H, 0, "cls.predictions.transform.LayerNorm.weight");
+        m->lm_ln_b = add_param(m, 1, H, 0, "cls.predictions.transform.LayerNorm.bias");
+        m->lm_decoder.w = m->word_emb;
+        m->lm_decoder.b = add_param(m, 1, V, 0, "cls.predictions.bias");
+        if (qheads) {
+            m->lm_decoder.in_q = add_quant(m, false, 1, "cls.predictions.decoder", "_input_quantizer");
+            m->lm_decoder.w_q = add_quant(m, true, V, "cls.predictions.decoder", "_weight_quantizer");
+        }
+        break;
+    case QB_BERT_NEXT_SENTENCE: add_linear(m, &m->classifier, 2, H, qheads, "cls.seq_relationship"); break;
+    case QB_BERT_SEQUENCE_CLS:
+    case QB_BERT_TOKEN_CLS: add_linear(m, &m->classifier, C, H, qheads, "classifier"); break;
+    case QB_BERT_MULTIPLE_CHOICE: add_linear(m, &m->classifier, 1, H, qheads, "classifier"); break;
+    case QB_BERT_QUESTION_ANSWERING: add_linear(m, &m->classifier, 2, H, qheads, "qa_outputs"); break;
+    }
+    if (qb_ctx_failed(ctx)) return -1;
+
+    /* transformers' _init_weights: Linear/Embedding ~ N(0, initializer_range), padding row 0, LayerNorm 1/0, biases 0 */
+    for (int i = 0; i < m->n_params; i++) {
+        qb_tensor *t = m->params[i];
+        const char *dot = strrchr(t->name, '.');
+        bool is_ln = strstr(t->name, "LayerNorm.") != NULL;
+        if (is_ln) init_const(m, t, strcmp(dot, ".weight") == 0 ? 1.0f : 0.0f);
+        else if (t->ndim == 2) init_normal(m, t);
+        else init_const(m, t, 0.0f);
+    }
+    if (!qb_ctx_failed(ctx)) memset(m->word_emb->data + (int64_t)cfg->pad_token_id * H, 0, (size_t)H * sizeof(float));
+    return qb_ctx_failed(ctx) ? -1 : 0;
+}
+
+void qb_bert_free(qb_bert_model *m) {
+    for (int i = 0; i < m->n_quant; i++) free(m->quant[i].amax);
+    free(m->quant);
+    free(m->params);
+    free(m->layers);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- quantizers */
+
+qb_quantizer *qb_bert_quantizer(qb_bert_model *m, const char *name) {
+    for (int i = 0; i < m->n_quant; i++)
+        if (strcmp(m->quant[i].name, name) == 0) return &m->quant[i];
+    return NULL;
+}
+
+int qb_bert_quant_enable(qb_bert_model *m, const char *pattern, bool on) {
+    int n = 0;
+    for (int i = 0; i < m->n_quant; i++)
+        if (fnmatch(pattern, m->quant[i].name, 0) == 0) {
+            m->quant[i].enabled = on;
+            n++;
+        }
+    return n;
+}
+
+qb_tensor *qb_bert_quantize(qb_bert_model *m, qb_quantizer *q, qb_tensor *x) {
+    if (!q || !x || !q->enabled) return x;
+    return m->hook(m->ctx, q, x, m->hook_user);
+}
+
+qb_tensor *qb_bert_linear_forward(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *x) {
+    qb_tensor *xq = qb_bert_quantize(m, l->in_q, x);
+    qb_tensor *wq = qb_bert_quantize(m, l->w_q, l->w);
+    return qb_linear(m->ctx, xq, wq, l->b);
+}
+
+/* ---- forward */
+
+static qb_tensor *activation(qb_ctx *ctx, qb_bert_act act, qb_tensor *x) {
+    switch (act) {
+    case QB_ACT_GELU: return qb_gelu(ctx, x);
+    case QB_ACT_GELU_TANH: return qb_gelu_tanh(ctx, x);
+    case QB_ACT_RELU: return qb_relu(ctx, x);
+    }
+    return NULL;
+}
+
+static qb_tensor *embeddings(qb_bert_model *m, const qb_bert_batch *b) {
+    qb_ctx *ctx = m->ctx;
+    int64_t B = b->batch, S = b->seq, bs[2] = {B, S};
+    qb_tensor *x = qb_embedding_padded(ctx, m->word_emb, b->input_ids, 2, bs, m->cfg.pad_token_id);
+    if (b->token_type_ids) {
+        x = qb_add(ctx, x, qb_embedding(ctx, m->type_emb, b->token_type_ids, 2, bs));
+    } else {
+        static const int32_t zero = 0;
+        int64_t one = 1;
+        x = qb_add(ctx, x, qb_embedding(ctx, m->type_emb, &zero, 1, &one));
+    }
+    if (b->position_ids) {
+        x = qb_add(ctx, x, qb_embedding(ctx, m->pos_emb, b->position_ids, 2, bs));
+    } else {
+        int32_t *pos = qb_meta_alloc(ctx, (size_t)S * sizeof(int32_t));
+        if (!pos) return NULL;
+        for (int64_t s = 0; s < S; s++) pos[s] = (int32_t)s;
+        x = qb_add(ctx, x, qb_embedding(ctx, m->pos_emb, pos, 1, &S));
+    }
+    x = qb_layernorm(ctx, x, m->emb_ln_w, m->emb_ln_b, m->cfg.layer_norm_eps);
+    return qb_dropout(ctx, x, m->cfg.hidden_dropout_prob);
+}
+
+/* Additive attention mask: [B, 1, 1, S] from padding, [B, 1, S, S] when causal; NULL when nothing is masked. */
+static qb_tensor *attention_mask(qb_bert_model *m, const qb_bert_batch *b, bool *failed) {
+    qb_ctx *ctx = m->ctx;
+    int64_t B = b->batch, S = b->seq;
+    bool causal = m->cfg.is_decoder;
+    bool any = causal && S > 1;
+    for (int64_t i = 0; b->attention_mask && !any && i < B * S; i++) any = b->attention_mask[i] == 0;
+    *failed = false;
+    if (!any) return NULL;
+    int64_t rows = causal ? S : 1, shape[4] = {B, 1, rows, S};
+    float *host = qb_meta_alloc(ctx, (size_t)(B * rows * S) * sizeof(float));
+    if (!host) return *failed = true, NULL;
+    for (int64_t bi = 0; bi < B; bi++)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t s = 0; s < S; s++) {
+                bool keep = (!b->attention_mask || b->attention_mask[bi * S + s] != 0) && (!causal || s <= r);
+                host[(bi * rows + r) * S + s] = keep ? 0.0f : -FLT_MAX;
+            }
+    qb_tensor *mask = qb_from_host(ctx, 4, shape, host);
+    if (!mask) *failed = true;
+    return mask;
+}
+
+static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *x, qb_tensor *mask) {
+    qb_ctx *ctx = m->ctx;
+    const qb_bert_config *c = &m->cfg;
+    int N = c->num_attention_heads;
+    int64_t D = c->hidden_size / N;
+    qb_quantizer *q = ly->q;
+    /* per-tensor quantizers of Q, K^T and V act the same on [B, S, H] as on the head views */
+    qb_tensor *qh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_Q], qb_bert_linear_forward(m, &ly->query, x)), N);
+    qb_tensor *kh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_K], qb_bert_linear_forward(m, &ly->key, x)), N);
+    qb_tensor *vh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_V], qb_bert_linear_forward(m, &ly->value, x)), N);
+    qb_tensor *scores = qb_matmul(ctx, qh, kh, false, true);                   /* [B, N, S, S] */
+    qb_tensor *probs = qb_softmax(ctx, scores, (float)(1.0 / sqrt((double)D)), mask);
+    probs = qb_bert_quantize(m, &q[QB_Q_MATMUL_A], qb_dropout(ctx, probs, c->attention_probs_dropout_prob));
+    qb_tensor *context = qb_merge_heads(ctx, qb_matmul(ctx, probs, vh, false, false)); /* [B, S, H] */
+    qb_tensor *a = qb_dropout(ctx, qb_bert_linear_forward(m, &ly->attn_out, context), c->hidden_dropout_prob);
+    a = qb_add(ctx, qb_bert_quantize(m, &q[QB_Q_ATTN_ADD_LOCAL], a), qb_bert_quantize(m, &q[QB_Q_ATTN_ADD_RESIDUAL], x));
+    qb_tensor *attn = qb_layernorm(ctx, a, ly->attn_ln_w, ly->attn_ln_b, c->layer_norm_eps);
+    qb_tensor *h = activation(ctx, c->hidden_act, qb_bert_linear_forward(m, &ly->inter, attn));
+    qb_tensor *o = qb_dropout(ctx, qb_bert_linear_forward(m, &ly->out, h), c->hidden_dropout_prob);
+    o = qb_add(ctx, qb_bert_quantize(m, &q[QB_Q_OUT_ADD_LOCAL], o), qb_bert_quantize(m, &q[QB_Q_OUT_ADD_RESIDUAL], attn));
+    return qb_layernorm(ctx, o, ly->out_ln_w, ly->out_ln_b, c->layer_norm_eps);
+}
+
+qb_tensor *qb_bert_forward(qb_bert_model *m, const qb_bert_batch *b) {
+    qb_ctx *ctx = m->ctx;
+    if (qb_ctx_failed(ctx)) return NULL;
+    if (b->batch <= 0 || b->seq <= 0 || !b->input_ids)
+        return qb_errorf(&ctx->err, "bert: batch of %d x %d tokens without input ids", b->batch, b->seq), NULL;
+    if (!b->position_ids && b->seq > m->cfg.max_position_embeddings)
+        return qb_errorf(&ctx->err, "bert: %d tokens exceed max_position_embeddings %d", b->seq, m->cfg.max_position_embeddings), NULL;
+    bool failed;
+    qb_tensor *mask = attention_mask(m, b, &failed);
+    if (failed) return NULL;
+    qb_tensor *x = embeddings(m, b);
+    for (int i = 0; i < m->cfg.num_hidden_layers; i++) x = encoder_layer(m, &m->layers[i], x, mask);
+    return qb_ctx_failed(ctx) ? NULL : x;
+}
+
+qb_tensor *qb_bert_pool(qb_bert_model *m, qb_tensor *hidden) {
+    qb_ctx *ctx = m->ctx;
+    if (!m->pooler.w) return qb_errorf(&ctx->err, "bert: %s has no pooler", qb_bert_head_class(m->head)), NULL;
+    if (!hidden) return NULL;
+    int64_t shape[2] = {hidden->shape[0], hidden->shape[2]};
+    qb_tensor *first = qb_reshape(ctx, qb_slice(ctx, hidden, 1, 0, 1), 2, shape);
+    return qb_tanh(ctx, qb_bert_linear_forward(m, &m->pooler, first));
+}

@@ -1,0 +1,25 @@
+/* fake_quant.h: fake quantization kernels (quantize then dequantize, float32) and their clipped-STE gradient.
+ * Numerics (spec §1.2, §8; bit exact with modelopt's CPU path and pytorch-quantization 2.1):
+ *   s = bound / amax in float32; q = clamp(rint_half_even(x * s), qmin, bound); y = q / s;
+ *   amax <= 2^-24 gives s = 0, so y = 0 (signed zero of x); NaN x gives NaN.
+ * Per channel: x is viewed as [outer, channels, inner] and channel c uses amax[c]. */
+#pragma once
+#include <stdint.h>
+#include "quant/quant_desc.h"
+
+#define FAKE_QUANT_TINY_AMAX (1.0f / 16777216.0f) /* 2^-24, the smallest fp16 subnormal */
+
+/* The scale bound/amax in float32, or 0 when amax <= 2^-24. */
+float fake_quant_scale(float amax, const quant_desc *d);
+/* out[i] = fake-quant of x[i] (n elements) with one amax >= 0; out may alias x. */
+void fake_quant_per_tensor(float *out, const float *x, int64_t n, float amax, const quant_desc *d);
+/* out = fake-quant of x [outer, channels, inner] with amax [channels]; out may alias x. */
+void fake_quant_per_channel(float *out, const float *x, int64_t outer, int64_t channels, int64_t inner,
+                            const float *amax, const quant_desc *d);
+/* mask[i] = 1 where |x[i]| <= amax, else 0: where the straight-through gradient passes. */
+void fake_quant_ste_mask(uint8_t *mask, const float *x, int64_t n, float amax);
+/* gx[i] += gy[i] where |x[i]| <= amax (clipped straight-through estimator), n elements. */
+void fake_quant_ste_backward_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax);
+/* The same per channel: x, gy, gx [outer, channels, inner], amax [channels]. */
+void fake_quant_ste_backward_per_channel(float *gx, const float *gy, const float *x, int64_t outer, int64_t channels,
+                                         int64_t inner, const float *amax);
