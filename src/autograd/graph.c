@@ -43,6 +43,22 @@ qb_tensor *qb_grad(qb_ctx *ctx, qb_tensor *t) {
     return t->grad;
 }
 
+qb_tensor *qb_grad_reuse(qb_ctx *ctx, qb_tensor *in, qb_tensor *out, bool *overwrite) {
+    *overwrite = false;
+    if (in->grad || in->is_param || out->grad_given || !out->grad || qb_numel(in) != qb_numel(out) || in->device != out->device)
+        return qb_grad(ctx, in);
+    qb_tensor *g = qb_meta_alloc(ctx, sizeof *g);
+    if (!g) return NULL;
+    *g = *out->grad;
+    g->ndim = in->ndim;
+    for (int d = 0; d < in->ndim; d++) g->shape[d] = in->shape[d];
+    qb_set_contiguous_strides(g);
+    out->grad_given = true;
+    in->grad = g;
+    *overwrite = true;
+    return g;
+}
+
 static int run_backward(qb_ctx *ctx) {
     for (int k = ctx->n_tape - 1; k >= 0; k--) {
         qb_node *n = ctx->tape[k];

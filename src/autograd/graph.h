@@ -24,6 +24,12 @@ qb_node *qb_record(qb_ctx *ctx, const char *op, qb_backward_fn backward, qb_tens
                    qb_tensor *const *in, int n_in);
 /* The gradient buffer of t, allocated as zeros on first use. */
 qb_tensor *qb_grad(qb_ctx *ctx, qb_tensor *t);
+/* The gradient of `in` for a backward that computes it element for element from out->grad. When `in` has no
+ * gradient yet, is not a parameter, and out's gradient has as many elements and was not handed on before, out's
+ * gradient buffer becomes in's (no allocation) and *overwrite is set: the caller then writes, not adds, each element,
+ * reading out->grad at the same index first. Otherwise returns qb_grad(ctx, in) and *overwrite is false.
+ * Consequence: gradients of intermediate activations are not kept after backward (those of leaves and parameters are). */
+qb_tensor *qb_grad_reuse(qb_ctx *ctx, qb_tensor *in, qb_tensor *out, bool *overwrite);
 /* Backpropagates from a scalar loss (seed gradient 1). */
 int qb_backward(qb_ctx *ctx, qb_tensor *loss);
 /* Backpropagates from any tensor with a given upstream gradient (same shape, contiguous host data). */

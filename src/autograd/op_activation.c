@@ -31,40 +31,39 @@ QB_MULTIVERSION static void act_forward_cpu(act_kind k, float *restrict y, const
     }
 }
 
-/* dx += dy * act'(x), with y = act(x). */
-QB_MULTIVERSION static void act_backward_cpu(act_kind k, float *restrict dx, const float *restrict dy, const float *restrict x,
+/* dx = keep * dx + dy * act'(x), with y = act(x); keep is 0 when dx is dy's own buffer (overwrite) and 1 otherwise. */
+QB_MULTIVERSION static void act_backward_cpu(act_kind k, float keep, float *dx, const float *dy, const float *restrict x,
                                              const float *restrict y, int64_t n) {
     switch (k) {
     case ACT_GELU:
 #pragma omp parallel for simd schedule(static) if (n > 16384)
         for (int64_t i = 0; i < n; i++)
-            dx[i] += dy[i] * (0.5f * (1.0f + erff(x[i] * INV_SQRT_2)) + x[i] * INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]));
+            dx[i] = keep * dx[i] + dy[i] * (0.5f * (1.0f + erff(x[i] * INV_SQRT_2)) + x[i] * INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]));
         break;
     case ACT_GELU_TANH:
 #pragma omp parallel for simd schedule(static) if (n > 16384)
         for (int64_t i = 0; i < n; i++) {
             float t = tanhf(SQRT_2_OVER_PI * (x[i] + GELU_TANH_C * x[i] * x[i] * x[i]));
-            dx[i] += dy[i] * (0.5f * (1.0f + t) + 0.5f * x[i] * (1.0f - t * t) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_TANH_C * x[i] * x[i]));
+            dx[i] = keep * dx[i] + dy[i] * (0.5f * (1.0f + t) + 0.5f * x[i] * (1.0f - t * t) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_TANH_C * x[i] * x[i]));
         }
         break;
     case ACT_TANH:
 #pragma omp parallel for simd schedule(static) if (n > 16384)
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        for (int64_t i = 0; i < n; i++) dx[i] = keep * dx[i] + dy[i] * (1.0f - y[i] * y[i]);
         break;
     case ACT_RELU:
 #pragma omp parallel for simd schedule(static) if (n > 16384)
-        for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) dx[i] = keep * dx[i] + (x[i] > 0.0f ? dy[i] : 0.0f);
         break;
     }
 }
 
 static void act_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *y = n->out;
-    qb_tensor *dx = qb_grad(ctx, x);
+    bool overwrite;
+    qb_tensor *dx = qb_grad_reuse(ctx, x, y, &overwrite);
     if (!dx) return;
-    act_kind k = (act_kind)n->i[0];
-    int64_t cnt = qb_numel(x);
-    act_backward_cpu(k, dx->data, y->grad->data, x->data, y->data, cnt);
+    act_backward_cpu((act_kind)n->i[0], overwrite ? 0.0f : 1.0f, dx->data, y->grad->data, x->data, y->data, qb_numel(x));
 }
 
 static qb_tensor *activation(qb_ctx *ctx, const char *op, act_kind k, qb_tensor *x) {

@@ -8,15 +8,17 @@ static inline float keep_scale(uint64_t seed, uint64_t counter, float p, float i
 }
 
 static void dropout_backward(qb_ctx *ctx, qb_node *n) {
-    qb_tensor *dx = qb_grad(ctx, n->in[0]);
+    bool overwrite;
+    qb_tensor *dx = qb_grad_reuse(ctx, n->in[0], n->out, &overwrite);
     if (!dx) return;
+    float keep = overwrite ? 0.0f : 1.0f;
     float p = n->f[0], inv_keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     uint64_t offset = (uint64_t)n->i[0];
     int64_t cnt = qb_numel(n->out);
     const float *dy = n->out->grad->data;
     float *g = dx->data;
 #pragma omp parallel for schedule(static) if (cnt > 16384)
-    for (int64_t i = 0; i < cnt; i++) g[i] += dy[i] * keep_scale(ctx->seed, offset + (uint64_t)i, p, inv_keep);
+    for (int64_t i = 0; i < cnt; i++) g[i] = keep * g[i] + dy[i] * keep_scale(ctx->seed, offset + (uint64_t)i, p, inv_keep);
 }
 
 qb_tensor *qb_dropout(qb_ctx *ctx, qb_tensor *x, float p) {

@@ -43,19 +43,7 @@ static void ew_backward(qb_ctx *ctx, qb_node *n) {
     ew_kind kind = (ew_kind)n->i[0];
     int64_t cnt = qb_numel(y);
     const float *dy = y->grad->data;
-    if (a->requires_grad) {
-        qb_tensor *da = qb_grad(ctx, a);
-        if (!da) return;
-        if (kind == EW_MUL) {
-            int64_t bst[QB_MAX_DIMS];
-            broadcast_strides(a, b, bst);
-            float *g = da->data;
-#pragma omp parallel for schedule(static) if (cnt > 65536)
-            for (int64_t i = 0; i < cnt; i++) g[i] += dy[i] * b->data[bcast_offset(i, a->ndim, a->shape, bst)];
-        } else {
-            qb_accumulate(da->data, dy, cnt);
-        }
-    }
+    /* b first: with overwrite, a's gradient takes over dy's buffer */
     if (b->requires_grad) {
         qb_tensor *db = qb_grad(ctx, b);
         if (!db) return;
@@ -81,6 +69,20 @@ static void ew_backward(qb_ctx *ctx, qb_node *n) {
             broadcast_strides(a, &bc, bst);
             for (int64_t i = 0; i < cnt; i++)
                 g[bcast_offset(i, a->ndim, a->shape, bst)] += sign * dy[i] * (kind == EW_MUL ? a->data[i] : 1.0f);
+        }
+    }
+    if (a->requires_grad) {
+        bool overwrite;
+        qb_tensor *da = qb_grad_reuse(ctx, a, y, &overwrite);
+        if (!da) return;
+        if (kind == EW_MUL) {
+            int64_t bst[QB_MAX_DIMS];
+            broadcast_strides(a, b, bst);
+            float *g = da->data, keep = overwrite ? 0.0f : 1.0f;
+#pragma omp parallel for schedule(static) if (cnt > 65536)
+            for (int64_t i = 0; i < cnt; i++) g[i] = keep * g[i] + dy[i] * b->data[bcast_offset(i, a->ndim, a->shape, bst)];
+        } else if (!overwrite) {
+            qb_accumulate(da->data, dy, cnt);
         }
     }
 }
@@ -131,8 +133,18 @@ qb_tensor *qb_bias_add(qb_ctx *ctx, qb_tensor *x, qb_tensor *bias) {
 /* ---- scale: y = x * s (saved: f[0] = s) */
 
 static void scale_backward(qb_ctx *ctx, qb_node *n) {
-    qb_tensor *dx = qb_grad(ctx, n->in[0]);
-    if (dx) qb_accumulate_scaled(dx->data, n->out->grad->data, n->f[0], qb_numel(n->out));
+    bool overwrite;
+    qb_tensor *dx = qb_grad_reuse(ctx, n->in[0], n->out, &overwrite);
+    if (!dx) return;
+    int64_t cnt = qb_numel(n->out);
+    float *g = dx->data, s = n->f[0];
+    const float *dy = n->out->grad->data;
+    if (!overwrite) {
+        qb_accumulate_scaled(g, dy, s, cnt);
+        return;
+    }
+#pragma omp parallel for schedule(static) if (cnt > 65536)
+    for (int64_t i = 0; i < cnt; i++) g[i] = dy[i] * s;
 }
 
 qb_tensor *qb_scale(qb_ctx *ctx, qb_tensor *x, float s) {

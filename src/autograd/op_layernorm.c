@@ -8,27 +8,7 @@ static void layernorm_backward(qb_ctx *ctx, qb_node *n) {
     int64_t h = x->shape[x->ndim - 1], rows = qb_numel(x) / h;
     const float *mean = n->saved[0], *rstd = n->saved[1], *xp = x->data, *dy = y->grad->data;
     const float *gp = gamma ? gamma->data : NULL;
-    if (x->requires_grad) {
-        qb_tensor *dx = qb_grad(ctx, x);
-        if (!dx) return;
-        float *g = dx->data;
-#pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *xr = xp + r * h, *dyr = dy + r * h;
-            float m = mean[r], rs = rstd[r];
-            double sum_dn = 0.0, sum_dn_n = 0.0;
-            for (int64_t j = 0; j < h; j++) {
-                float dn = dyr[j] * (gp ? gp[j] : 1.0f);
-                sum_dn += dn;
-                sum_dn_n += dn * (xr[j] - m) * rs;
-            }
-            float a = (float)(sum_dn / h), b = (float)(sum_dn_n / h);
-            for (int64_t j = 0; j < h; j++) {
-                float dn = dyr[j] * (gp ? gp[j] : 1.0f);
-                g[r * h + j] += rs * (dn - a - (xr[j] - m) * rs * b);
-            }
-        }
-    }
+    /* gamma and beta first: with overwrite, x's gradient takes over dy's buffer */
     bool dg_needed = gamma && gamma->requires_grad, db_needed = beta && beta->requires_grad;
     if (dg_needed || db_needed) {
         qb_tensor *dgt = dg_needed ? qb_grad(ctx, gamma) : NULL, *dbt = db_needed ? qb_grad(ctx, beta) : NULL;
@@ -42,6 +22,28 @@ static void layernorm_backward(qb_ctx *ctx, qb_node *n) {
                     if (dg) dg[j] += dy[r * h + j] * (xp[r * h + j] - mean[r]) * rstd[r];
                     if (db) db[j] += dy[r * h + j];
                 }
+        }
+    }
+    if (x->requires_grad) {
+        bool overwrite;
+        qb_tensor *dx = qb_grad_reuse(ctx, x, y, &overwrite);
+        if (!dx) return;
+        float *g = dx->data, keep = overwrite ? 0.0f : 1.0f;
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = xp + r * h, *dyr = dy + r * h;
+            float m = mean[r], rs = rstd[r];
+            double sum_dn = 0.0, sum_dn_n = 0.0;
+            for (int64_t j = 0; j < h; j++) {
+                float dn = dyr[j] * (gp ? gp[j] : 1.0f);
+                sum_dn += dn;
+                sum_dn_n += dn * (xr[j] - m) * rs;
+            }
+            float a = (float)(sum_dn / h), b = (float)(sum_dn_n / h);
+            for (int64_t j = 0; j < h; j++) {
+                float dn = dyr[j] * (gp ? gp[j] : 1.0f);
+                g[r * h + j] = keep * g[r * h + j] + rs * (dn - a - (xr[j] - m) * rs * b);
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ static qb_tensor *view_of(qb_ctx *ctx, const qb_tensor *x) {
     v->node = NULL;
     v->requires_grad = false;
     v->is_param = false;
+    v->grad_given = false;
     v->name = NULL;
     return v;
 }
@@ -19,8 +20,9 @@ static qb_tensor *view_of(qb_ctx *ctx, const qb_tensor *x) {
 /* ---- contiguous: y = row-major copy of x; backward adds dy into dx element for element */
 
 static void flat_backward(qb_ctx *ctx, qb_node *n) {
-    qb_tensor *dx = qb_grad(ctx, n->in[0]);
-    if (dx) qb_accumulate(dx->data, n->out->grad->data, qb_numel(n->out));
+    bool overwrite;
+    qb_tensor *dx = qb_grad_reuse(ctx, n->in[0], n->out, &overwrite);
+    if (dx && !overwrite) qb_accumulate(dx->data, n->out->grad->data, qb_numel(n->out));
 }
 
 qb_tensor *qb_contiguous(qb_ctx *ctx, qb_tensor *x) {

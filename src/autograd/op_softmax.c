@@ -6,8 +6,10 @@
 
 static void softmax_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *y = n->out;
-    qb_tensor *dx = qb_grad(ctx, x);
+    bool overwrite;
+    qb_tensor *dx = qb_grad_reuse(ctx, x, y, &overwrite);
     if (!dx) return;
+    float keep = overwrite ? 0.0f : 1.0f;
     int64_t c = x->shape[x->ndim - 1], rows = qb_numel(x) / c;
     float scale = n->f[0];
     const float *yp = y->data, *dy = y->grad->data;
@@ -17,7 +19,7 @@ static void softmax_backward(qb_ctx *ctx, qb_node *n) {
         const float *yr = yp + r * c, *dyr = dy + r * c;
         float dot = 0.0f;
         for (int64_t j = 0; j < c; j++) dot += yr[j] * dyr[j];
-        for (int64_t j = 0; j < c; j++) g[r * c + j] += scale * yr[j] * (dyr[j] - dot);
+        for (int64_t j = 0; j < c; j++) g[r * c + j] = keep * g[r * c + j] + scale * yr[j] * (dyr[j] - dot);
     }
 }
 

@@ -29,6 +29,7 @@ typedef struct qb_tensor {
     qb_node *node;                /* the op that produced this tensor, when recorded */
     bool requires_grad;
     bool is_param;
+    bool grad_given;              /* backward handed this tensor's gradient buffer on to an input */
     const char *name;             /* parameters only */
 } qb_tensor;
 

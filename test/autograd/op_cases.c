@@ -44,6 +44,14 @@ static qb_tensor *f_reshape(qb_ctx *c, qb_tensor **in, const op_case_aux *a) {
     int64_t shape[2] = {-1, 6};
     return qb_reshape(c, qb_transpose(c, in[0], 0, 1), 2, shape);
 }
+/* gradient buffers handed on between ops: an input used twice, and a chain of element-for-element ops */
+static qb_tensor *f_add_self(qb_ctx *c, qb_tensor **in, const op_case_aux *a) { (void)a; return qb_sub(c, qb_add(c, in[0], in[0]), qb_scale(c, in[0], 0.5f)); }
+static qb_tensor *f_shared_chain(qb_ctx *c, qb_tensor **in, const op_case_aux *a) {
+    (void)a;
+    qb_tensor *g = qb_gelu(c, qb_scale(c, in[0], 1.5f));
+    qb_tensor *m = qb_mul(c, qb_reshape(c, g, 2, (int64_t[]){4, 6}), qb_reshape(c, in[0], 2, (int64_t[]){4, 6}));
+    return qb_layernorm(c, qb_dropout(c, qb_tanh(c, m), 0.2f), in[1], NULL, 1e-5f);
+}
 static qb_tensor *f_sum(qb_ctx *c, qb_tensor **in, const op_case_aux *a) { (void)a; return qb_sum(c, in[0]); }
 static qb_tensor *f_mean(qb_ctx *c, qb_tensor **in, const op_case_aux *a) { (void)a; return qb_mean(c, in[0]); }
 static qb_tensor *f_cross_entropy(qb_ctx *c, qb_tensor **in, const op_case_aux *a) { return qb_cross_entropy(c, in[0], a->ints, -100); }
@@ -86,6 +94,8 @@ const op_case op_cases[] = {
     {"merge_heads", 1, {4}, {S4(2, 2, 3, 4)}, {1}, f_merge_heads, 0, 0},
     {"slice_mid", 1, {3}, {S3(3, 6, 4)}, {1}, f_slice_mid, 0, 0},
     {"reshape_of_view", 1, {2}, {S2(4, 3)}, {1}, f_reshape, 0, 0},
+    {"add_self", 1, {2}, {S2(3, 4)}, {1}, f_add_self, 0, 0},
+    {"shared_chain", 2, {3, 1}, {S3(2, 2, 6), {6}}, {1, 1}, f_shared_chain, 1, 0},
     {"sum", 1, {2}, {S2(3, 4)}, {1}, f_sum, 0, 0},
     {"mean", 1, {2}, {S2(3, 4)}, {1}, f_mean, 0, 0},
     {"cross_entropy", 1, {2}, {S2(6, 5)}, {1}, f_cross_entropy, 0, 0},
