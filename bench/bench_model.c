@@ -77,9 +77,9 @@ int main(int argc, char **argv) {
     if (quant) {  /* ranges as after calibration: weights per row, activations per tensor */
         for (int i = 0; i < m.n_quant; i++) {
             qb_quantizer *q = &m.quant[i];
-            float *amax = malloc((size_t)q->n_amax * sizeof(float));
-            for (int64_t r = 0; r < q->n_amax; r++) amax[r] = q->per_channel ? 0.08f : 8.0f;
-            if (qb_quantizer_set_amax(q, amax, q->n_amax, &err)) qb_die("bench_model", &err);
+            float *amax = malloc((size_t)q->channels * sizeof(float));
+            for (int64_t r = 0; r < q->channels; r++) amax[r] = qb_quantizer_per_channel(q) ? 0.08f : 8.0f;
+            if (qb_quantizer_set_amax(q, amax, q->channels, &err)) qb_die("bench_model", &err);
             free(amax);
         }
         qb_bert_quant_enable(&m, "*", true);

@@ -67,12 +67,19 @@ static qb_tensor *add_param(qb_bert_model *m, int ndim, int64_t d0, int64_t d1, 
     return t;
 }
 
-static qb_quantizer *add_quant(qb_bert_model *m, bool per_channel, int64_t rows, const char *module, const char *quantizer) {
+/* Kind of a QDQBert quantizer from its attribute name. */
+static quant_kind quant_kind_of(const char *quantizer) {
+    if (strcmp(quantizer, "_weight_quantizer") == 0) return QUANT_KIND_LINEAR_WEIGHT;
+    if (strncmp(quantizer, "matmul_", 7) == 0) return QUANT_KIND_MATMUL_INPUT;
+    if (strncmp(quantizer, "add_", 4) == 0) return QUANT_KIND_RESIDUAL_INPUT;
+    return QUANT_KIND_LINEAR_INPUT;
+}
+
+static qb_quantizer *add_quant(qb_bert_model *m, int64_t rows, const char *module, const char *quantizer) {
     qb_quantizer *q = &m->quant[m->n_quant++];
-    if (snprintf(q->name, sizeof q->name, "%s.%s", module, quantizer) >= (int)sizeof q->name)
-        qb_errorf(&m->ctx->err, "quantizer name %s.%s is too long", module, quantizer);
-    q->per_channel = per_channel;
-    q->n_amax = per_channel ? rows : 1;
+    char name[256];
+    snprintf(name, sizeof name, "%s.%s", module, quantizer);
+    if (!qb_ctx_failed(m->ctx)) qb_quantizer_init(q, name, &m->quant_desc.kind[quant_kind_of(quantizer)], rows, &m->ctx->err);
     return q;
 }
 
@@ -81,8 +88,8 @@ static void add_linear(qb_bert_model *m, qb_bert_linear *l, int64_t out, int64_t
     l->w = add_param(m, 2, out, in, "%s.weight", prefix);
     l->b = add_param(m, 1, out, 0, "%s.bias", prefix);
     if (quant) {
-        l->in_q = add_quant(m, false, 1, prefix, "_input_quantizer");
-        l->w_q = add_quant(m, true, out, prefix, "_weight_quantizer");
+        l->in_q = add_quant(m, 1, prefix, "_input_quantizer");
+        l->w_q = add_quant(m, out, prefix, "_weight_quantizer");
     }
 }
 
@@ -99,7 +106,8 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
     m->ctx = ctx;
     m->cfg = *cfg;
     m->head = head;
-    m->hook = qb_quant_hook_default;
+    if (opt && opt->quant) m->quant_desc = *opt->quant;
+    else quant_defaults_init(&m->quant_desc);
     if (qb_bert_config_validate(cfg, "config", &ctx->err)) return -1;
     if (head == QB_BERT_LM_HEAD && !cfg->is_decoder)
         return qb_errorf(&ctx->err, "BertLMHeadModel needs is_decoder true in the config");
@@ -122,9 +130,8 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
         ly->q = &m->quant[m->n_quant];
         for (int k = 0; k < QB_Q_PER_LAYER; k++) {
             snprintf(p, sizeof p, "bert.encoder.layer.%d.%s", i, layer_quant[k].module);
-            bool w = strcmp(layer_quant[k].quantizer, "_weight_quantizer") == 0;
             int64_t rows = k == QB_Q_INTER_WEIGHT ? I : H;
-            add_quant(m, w, rows, p, layer_quant[k].quantizer);
+            add_quant(m, rows, p, layer_quant[k].quantizer);
         }
         struct { qb_bert_linear *l; int64_t out, in; const char *module; int qin; } lin[6] = {
             {&ly->query, H, H, "attention.self.query", QB_Q_QUERY_INPUT},
@@ -159,8 +166,8 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
         m->lm_decoder.w = m->word_emb;
         m->lm_decoder.b = add_param(m, 1, V, 0, "cls.predictions.bias");
         if (qheads) {
-            m->lm_decoder.in_q = add_quant(m, false, 1, "cls.predictions.decoder", "_input_quantizer");
-            m->lm_decoder.w_q = add_quant(m, true, V, "cls.predictions.decoder", "_weight_quantizer");
+            m->lm_decoder.in_q = add_quant(m, 1, "cls.predictions.decoder", "_input_quantizer");
+            m->lm_decoder.w_q = add_quant(m, V, "cls.predictions.decoder", "_weight_quantizer");
         }
         break;
     case QB_BERT_NEXT_SENTENCE: add_linear(m, &m->classifier, 2, H, qheads, "cls.seq_relationship"); break;
@@ -185,7 +192,7 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
 }
 
 void qb_bert_free(qb_bert_model *m) {
-    for (int i = 0; i < m->n_quant; i++) free(m->quant[i].amax);
+    for (int i = 0; m->quant && i < m->n_quant; i++) qb_quantizer_free(&m->quant[i]);
     free(m->quant);
     free(m->params);
     free(m->layers);
@@ -196,23 +203,23 @@ void qb_bert_free(qb_bert_model *m) {
 
 qb_quantizer *qb_bert_quantizer(qb_bert_model *m, const char *name) {
     for (int i = 0; i < m->n_quant; i++)
-        if (strcmp(m->quant[i].name, name) == 0) return &m->quant[i];
+        if (strcmp(m->quant[i].tq.name, name) == 0) return &m->quant[i];
     return NULL;
 }
 
 int qb_bert_quant_enable(qb_bert_model *m, const char *pattern, bool on) {
     int n = 0;
     for (int i = 0; i < m->n_quant; i++)
-        if (fnmatch(pattern, m->quant[i].name, 0) == 0) {
-            m->quant[i].enabled = on;
+        if (fnmatch(pattern, m->quant[i].tq.name, 0) == 0) {
+            m->quant[i].tq.disabled = !on;
             n++;
         }
     return n;
 }
 
 qb_tensor *qb_bert_quantize(qb_bert_model *m, qb_quantizer *q, qb_tensor *x) {
-    if (!q || !x || !q->enabled) return x;
-    return m->hook(m->ctx, q, x, m->hook_user);
+    if (!q || !x) return x;
+    return qb_quantizer_apply(m->ctx, q, x);
 }
 
 qb_tensor *qb_bert_linear_forward(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *x) {

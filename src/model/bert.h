@@ -29,6 +29,7 @@ enum {
 
 typedef struct qb_bert_options {
     bool quantize_heads;         /* also give the pooler and head linears input/weight quantizers (QDQBert does not) */
+    const quant_defaults *quant; /* descriptors per kind of quantizer; NULL: quant_defaults_init (QDQBERT's) */
 } qb_bert_options;
 
 typedef struct qb_bert_linear {
@@ -59,8 +60,7 @@ typedef struct qb_bert_model {
     int n_params;
     qb_quantizer *quant;                       /* all quantizers: 20 per layer, then the heads' (option) */
     int n_quant;
-    qb_quant_hook hook;                        /* called at every quantization point (default: fake quant) */
-    void *hook_user;
+    quant_defaults quant_desc;                 /* the descriptors the quantizers were built from */
 } qb_bert_model;
 
 typedef struct qb_bert_batch {
@@ -95,7 +95,7 @@ qb_tensor *qb_bert_forward(qb_bert_model *m, const qb_bert_batch *b);
 qb_tensor *qb_bert_pool(qb_bert_model *m, qb_tensor *hidden);
 /* y = x @ W^T + b through the layer's input and weight quantizers: x [..., in] -> [..., out]. */
 qb_tensor *qb_bert_linear_forward(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *x);
-/* x through quantizer q via the model's hook (x unchanged when q is NULL or disabled). */
+/* x through quantizer q (x unchanged when q is NULL or disabled). */
 qb_tensor *qb_bert_quantize(qb_bert_model *m, qb_quantizer *q, qb_tensor *x);
 
 /* The quantizer with this HF name, or NULL. */

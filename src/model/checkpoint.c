@@ -102,18 +102,12 @@ static int load_param(qb_bert_model *m, const qb_safetensors *f, const qb_st_ten
 static int load_amax(const qb_safetensors *f, const qb_st_tensor *st, qb_quantizer *q, qb_err *err) {
     char sb[128];
     qb_st_shape_str(st->ndim, st->shape, sb, sizeof sb);
-    bool per_row = q->per_channel && st->numel == q->n_amax && st->ndim >= 1 && st->shape[0] == q->n_amax &&
+    bool per_row = qb_quantizer_per_channel(q) && st->numel == q->channels && st->ndim >= 1 && st->shape[0] == q->channels &&
                    (st->ndim == 1 || (st->ndim == 2 && st->shape[1] == 1));
     bool scalar = st->numel == 1 && st->ndim <= 1;
     if (!per_row && !scalar) {
-        if (q->per_channel) return qb_errorf(err, "%s: tensor %s: shape %s but the quantizer wants [] or [%ld, 1]", f->path, st->name, sb, (long)q->n_amax);
+        if (qb_quantizer_per_channel(q)) return qb_errorf(err, "%s: tensor %s: shape %s but the quantizer wants [] or [%ld, 1]", f->path, st->name, sb, (long)q->channels);
         return qb_errorf(err, "%s: tensor %s: shape %s but the quantizer is per tensor (wants [])", f->path, st->name, sb);
-    }
-    if (scalar && !per_row && q->per_channel) {
-        free(q->amax);
-        q->amax = NULL;
-        q->per_channel = false;
-        q->n_amax = 1;
     }
     float *buf = malloc((size_t)st->numel * sizeof(float));
     if (!buf) return qb_errorf(err, "%s: out of memory reading %s", f->path, st->name);
@@ -146,8 +140,8 @@ int qb_bert_load_safetensors(qb_bert_model *m, const char *path, qb_bert_load_re
         if (!(rc = load_param(m, &f, &f.tensors[k], p, err))) rep->n_params++;
     }
     for (int i = 0; !rc && i < m->n_quant; i++) {
-        char name[QB_QUANT_NAME_MAX + 8];
-        snprintf(name, sizeof name, "%s._amax", m->quant[i].name);
+        char name[TENSOR_QUANTIZER_NAME_MAX + 8];
+        snprintf(name, sizeof name, "%s._amax", m->quant[i].tq.name);
         int k = find_tensor(&f, name);
         if (k < 0) continue;
         used[k] = true;
@@ -179,10 +173,10 @@ void qb_bert_load_report_free(qb_bert_load_report *rep) {
 
 int qb_bert_save_safetensors(const qb_bert_model *m, const char *path, qb_err *err) {
     int n_amax = 0;
-    for (int i = 0; i < m->n_quant; i++) n_amax += m->quant[i].amax != NULL;
+    for (int i = 0; i < m->n_quant; i++) n_amax += m->quant[i].tq.amax != NULL;
     int n = m->n_params + n_amax;
     qb_st_entry *e = calloc((size_t)n + 1, sizeof *e);
-    char (*names)[QB_QUANT_NAME_MAX + 8] = calloc((size_t)n + 1, sizeof *names);
+    char (*names)[TENSOR_QUANTIZER_NAME_MAX + 8] = calloc((size_t)n + 1, sizeof *names);
     float **host = calloc((size_t)m->n_params + 1, sizeof *host);
     int rc = e && names && host ? 0 : qb_errorf(err, "%s: out of memory", path);
     bool strip = m->head == QB_BERT_MODEL;
@@ -200,11 +194,11 @@ int qb_bert_save_safetensors(const qb_bert_model *m, const char *path, qb_err *e
     }
     for (int i = 0; !rc && i < m->n_quant; i++) {
         const qb_quantizer *q = &m->quant[i];
-        if (!q->amax) continue;
-        const char *name = q->name;
+        if (!q->tq.amax) continue;
+        const char *name = q->tq.name;
         if (strip && strncmp(name, BERT_PREFIX, strlen(BERT_PREFIX)) == 0) name += strlen(BERT_PREFIX);
         snprintf(names[k], sizeof names[k], "%s._amax", name);
-        e[k] = (qb_st_entry){.name = names[k], .ndim = q->per_channel ? 2 : 0, .shape = {q->n_amax, 1}, .f32 = q->amax};
+        e[k] = (qb_st_entry){.name = names[k], .ndim = q->tq.n_amax > 1 ? 2 : 0, .shape = {q->tq.n_amax, 1}, .f32 = q->tq.amax};
         k++;
     }
     if (!rc) rc = qb_st_write(path, e, k, err);

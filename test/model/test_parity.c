@@ -132,8 +132,8 @@ static void check_quant(qb_check *c, inputs *in, const char *save_to) {
     CHECK(c, qb_bert_quant_enable(&m, "*", true) == 40, "enable all");
     int per_row = 0, calibrated = 0;
     for (int i = 0; i < m.n_quant; i++) {
-        per_row += m.quant[i].per_channel;
-        calibrated += m.quant[i].amax != NULL;
+        per_row += qb_quantizer_per_channel(&m.quant[i]);
+        calibrated += m.quant[i].tq.amax != NULL;
     }
     CHECK(c, per_row == 12 && calibrated == 40, "per-row weight quantizers %d (want 12), with amax %d (want 40)", per_row, calibrated);
     CHECK(c, qb_bert_quantizer(&m, "bert.encoder.layer.1.attention.self.matmul_a_input_quantizer") != NULL, "named quantizer");
@@ -169,8 +169,8 @@ static void check_quant(qb_check *c, inputs *in, const char *save_to) {
               rep.newly_initialized ? rep.newly_initialized : "-", rep.unused ? rep.unused : "-");
         bool same_amax = true;
         for (int i = 0; i < m.n_quant; i++)
-            same_amax = same_amax && m2.quant[i].n_amax == m.quant[i].n_amax &&
-                        memcmp(m2.quant[i].amax, m.quant[i].amax, (size_t)m.quant[i].n_amax * sizeof(float)) == 0;
+            same_amax = same_amax && m2.quant[i].tq.n_amax == m.quant[i].tq.n_amax &&
+                        memcmp(m2.quant[i].tq.amax, m.quant[i].tq.amax, (size_t)m.quant[i].tq.n_amax * sizeof(float)) == 0;
         CHECK(c, same_amax, "round trip: amax identical");
         qb_bert_quant_enable(&m2, "*", true);
         ctx2->no_grad = true;
