@@ -1,7 +1,7 @@
 /* bench_model.c: one BERT QA training step (forward + backward, dropout on) at BERT-base size, quantizers off and
  * on, next to OpenBLAS's sgemm rate on the model's GEMM shapes measured in the same run. Prints median ms/step,
  * achieved GFLOP/s, the fraction of the sgemm-bound limit, and peak RSS.
- * Run: OMP_NUM_THREADS=2 ./build/bench/bench_model [--quant 0|1] [--steps N] [--layers L] [--batch B] [--seq S]
+ * Run: OMP_NUM_THREADS=2 ./build/bench/bench_model [--quant 0|1] [--steps N] [--layers L] [--batch B] [--seq S] [--profile 1]
  * Peer: bench/bench_model_torch.py with the same arguments (same thread count). */
 #include <cblas.h>
 #include <stdio.h>
@@ -52,7 +52,7 @@ static double sgemm_rate(int64_t tokens, int64_t h, int64_t inter) {
 }
 
 int main(int argc, char **argv) {
-    int quant = 0, steps = 5, layers = 12, batch = 8, seq = 128;
+    int quant = 0, steps = 5, layers = 12, batch = 8, seq = 128, profile = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
         if (!strcmp(argv[i], "--quant")) quant = v;
@@ -60,6 +60,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--layers")) layers = v;
         else if (!strcmp(argv[i], "--batch")) batch = v;
         else if (!strcmp(argv[i], "--seq")) seq = v;
+        else if (!strcmp(argv[i], "--profile")) profile = v;
         else {
             fprintf(stderr, "bench_model: unknown option %s\n", argv[i]);
             return 2;
@@ -100,10 +101,12 @@ int main(int argc, char **argv) {
         double t0 = now();
         qb_ctx_step_reset(ctx);
         qb_zero_grad(ctx);
+        if (profile && s == steps - 1) qb_profile_start(ctx);
         qb_bert_output out;
         if (qb_bert_question_answering(&m, &in, start, end, &out) || qb_backward(ctx, out.loss)) qb_die("bench_model", &ctx->err);
         if (s >= 0) t[s] = now() - t0;
     }
+    if (profile) qb_profile_report(ctx, stdout);
     qsort(t, (size_t)steps, sizeof *t, cmp_double);
     double med = t[steps / 2];
     double rate = sgemm_rate(tokens, H, inter);

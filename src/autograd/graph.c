@@ -3,6 +3,50 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int profile_slot(qb_profile *p, const char *op) {
+    for (int i = 0; i < p->n; i++)
+        if (p->op[i] == op || strcmp(p->op[i], op) == 0) return i;
+    if (p->n == QB_PROFILE_MAX_OPS) return QB_PROFILE_MAX_OPS - 1;
+    p->op[p->n] = op;
+    return p->n++;
+}
+
+void qb_profile_start(qb_ctx *ctx) {
+    memset(&ctx->profile, 0, sizeof ctx->profile);
+    ctx->profile.on = true;
+    ctx->profile.mark = now_s();
+}
+
+void qb_profile_report(qb_ctx *ctx, FILE *out) {
+    qb_profile *p = &ctx->profile;
+    double total = 0;
+    int order[QB_PROFILE_MAX_OPS];
+    for (int i = 0; i < p->n; i++) {
+        total += p->fwd_s[i] + p->bwd_s[i];
+        order[i] = i;
+    }
+    for (int i = 1; i < p->n; i++)  /* insertion sort by total time, largest first */
+        for (int j = i; j > 0 && p->fwd_s[order[j]] + p->bwd_s[order[j]] > p->fwd_s[order[j - 1]] + p->bwd_s[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    fprintf(out, "%-18s %8s %10s %10s %7s\n", "op", "calls", "fwd ms", "bwd ms", "share");
+    for (int k = 0; k < p->n; k++) {
+        int i = order[k];
+        fprintf(out, "%-18s %8lld %10.1f %10.1f %6.1f%%\n", p->op[i], (long long)p->calls[i], 1e3 * p->fwd_s[i], 1e3 * p->bwd_s[i],
+                total > 0 ? 100.0 * (p->fwd_s[i] + p->bwd_s[i]) / total : 0.0);
+    }
+    p->on = false;
+}
 
 bool qb_needs_grad(const qb_ctx *ctx, qb_tensor *const *in, int n_in) {
     if (ctx->no_grad) return false;
@@ -35,6 +79,13 @@ qb_node *qb_record(qb_ctx *ctx, const char *op, qb_backward_fn backward, qb_tens
     out->node = n;
     out->requires_grad = true;
     ctx->tape[ctx->n_tape++] = n;
+    if (ctx->profile.on) {  /* the op ran just before it is recorded: charge it the time since the last record */
+        double t = now_s();
+        int i = profile_slot(&ctx->profile, op);
+        ctx->profile.fwd_s[i] += t - ctx->profile.mark;
+        ctx->profile.calls[i]++;
+        ctx->profile.mark = t;
+    }
     return n;
 }
 
@@ -63,7 +114,9 @@ static int run_backward(qb_ctx *ctx) {
     for (int k = ctx->n_tape - 1; k >= 0; k--) {
         qb_node *n = ctx->tape[k];
         if (!n->out->grad) continue;  /* does not reach the loss */
+        double t0 = ctx->profile.on ? now_s() : 0.0;
         n->backward(ctx, n);
+        if (ctx->profile.on) ctx->profile.bwd_s[profile_slot(&ctx->profile, n->op)] += now_s() - t0;
         if (qb_ctx_failed(ctx)) return qb_err_context(&ctx->err, "backward of %s", n->op);
     }
     return 0;

@@ -1,5 +1,6 @@
 /* graph.h: the tape of recorded ops and reverse-mode differentiation over it. */
 #pragma once
+#include <stdio.h>
 #include "autograd/tensor.h"
 
 #define QB_NODE_MAX_IN 4
@@ -30,6 +31,10 @@ qb_tensor *qb_grad(qb_ctx *ctx, qb_tensor *t);
  * reading out->grad at the same index first. Otherwise returns qb_grad(ctx, in) and *overwrite is false.
  * Consequence: gradients of intermediate activations are not kept after backward (those of leaves and parameters are). */
 qb_tensor *qb_grad_reuse(qb_ctx *ctx, qb_tensor *in, qb_tensor *out, bool *overwrite);
+/* Starts collecting per-op forward/backward times (clears earlier ones). */
+void qb_profile_start(qb_ctx *ctx);
+/* Prints the collected times, largest first, with each op's share, and stops collecting. */
+void qb_profile_report(qb_ctx *ctx, FILE *out);
 /* Backpropagates from a scalar loss (seed gradient 1). */
 int qb_backward(qb_ctx *ctx, qb_tensor *loss);
 /* Backpropagates from any tensor with a given upstream gradient (same shape, contiguous host data). */

@@ -38,6 +38,18 @@ typedef struct qb_param_list {
     int n, cap;
 } qb_param_list;
 
+#define QB_PROFILE_MAX_OPS 48
+
+/* Seconds spent per op kind, forward and backward (ops in no-grad mode are not seen). */
+typedef struct qb_profile {
+    bool on;
+    double mark;                          /* time of the last recorded op */
+    int n;
+    const char *op[QB_PROFILE_MAX_OPS];
+    double fwd_s[QB_PROFILE_MAX_OPS], bwd_s[QB_PROFILE_MAX_OPS];
+    int64_t calls[QB_PROFILE_MAX_OPS];
+} qb_profile;
+
 typedef struct qb_ctx {
     qb_err err;              /* first error since the last reset */
     qb_device device;        /* where new tensors are placed */
@@ -51,6 +63,7 @@ typedef struct qb_ctx {
     uint64_t seed;
     uint64_t rng_counter;    /* next unused RNG counter; advanced by each random op */
     void *cuda;              /* backend state when device == QB_CUDA */
+    qb_profile profile;      /* per-op timings when profile.on */
 } qb_ctx;
 
 /* Creates a context on a device with an RNG seed; NULL when the device is unavailable (message in err). */
