@@ -1,5 +1,6 @@
 /* op_elementwise.c: add, sub, mul (b broadcast against a), scale and bias add, forward and backward (CPU). */
 #include "autograd/op_internal.h"
+#include "autograd/simd_math.h"
 
 typedef enum { EW_ADD, EW_SUB, EW_MUL } ew_kind;
 
@@ -36,6 +37,25 @@ static bool is_suffix(const qb_tensor *a, const qb_tensor *b) {
     for (int d = 0; d < b->ndim; d++)
         if (b->shape[d] != a->shape[a->ndim - b->ndim + d]) return false;
     return true;
+}
+
+static inline float ew_apply(ew_kind kind, float a, float b) {
+    return kind == EW_ADD ? a + b : kind == EW_SUB ? a - b : a * b;
+}
+
+/* y = a (op) b: b the same size as a, repeating over a's rows (suffix), or broadcast by strides bst. */
+QB_MULTIVERSION static void ew_forward_cpu(ew_kind kind, float *restrict y, const float *restrict a, const float *restrict b, int64_t cnt,
+                                           int64_t nb, bool flat, const qb_tensor *at, const int64_t *bst) {
+    if (flat) {
+        int64_t rows = cnt / (nb ? nb : 1);
+#pragma omp parallel for schedule(static) if (cnt > 65536)
+        for (int64_t r = 0; r < rows; r++)
+#pragma omp simd
+            for (int64_t j = 0; j < nb; j++) y[r * nb + j] = ew_apply(kind, a[r * nb + j], b[j]);
+        return;
+    }
+#pragma omp parallel for schedule(static) if (cnt > 65536)
+    for (int64_t i = 0; i < cnt; i++) y[i] = ew_apply(kind, a[i], b[bcast_offset(i, at->ndim, at->shape, bst)]);
 }
 
 static void ew_backward(qb_ctx *ctx, qb_node *n) {
@@ -104,14 +124,7 @@ static qb_tensor *elementwise(qb_ctx *ctx, const char *op, ew_kind kind, qb_tens
     qb_tensor *y = qb_new_like(ctx, a);
     if (!y) return NULL;
     int64_t cnt = qb_numel(a), nb = qb_numel(b);
-    const float *ap = a->data, *bp = b->data;
-    float *yp = y->data;
-    bool flat = qb_is_contiguous(b) && (nb == cnt || is_suffix(a, b));
-#pragma omp parallel for schedule(static) if (cnt > 65536)
-    for (int64_t i = 0; i < cnt; i++) {
-        float bv = flat ? bp[i % nb] : bp[bcast_offset(i, a->ndim, a->shape, bst)];
-        yp[i] = kind == EW_ADD ? ap[i] + bv : kind == EW_SUB ? ap[i] - bv : ap[i] * bv;
-    }
+    ew_forward_cpu(kind, y->data, a->data, b->data, cnt, nb, qb_is_contiguous(b) && (nb == cnt || is_suffix(a, b)), a, bst);
     qb_tensor *in[2] = {a, b};
     qb_node *n = qb_record(ctx, op, ew_backward, y, in, 2);
     if (n) n->i[0] = kind;

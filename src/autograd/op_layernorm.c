@@ -2,49 +2,88 @@
  * saved: saved[0] = mean [R], saved[1] = rstd [R]; f[0] = eps. */
 #include <math.h>
 #include "autograd/op_internal.h"
+#include "autograd/simd_math.h"
+
+/* dg[j] += sum_r dy[r,j] * xhat[r,j], db[j] += sum_r dy[r,j]; columns split across threads (order independent of
+ * the thread count). */
+QB_MULTIVERSION static void layernorm_param_grads_cpu(float *dg, float *db, const float *dy, const float *x, const float *mean,
+                                                      const float *rstd, int64_t rows, int64_t h) {
+#pragma omp parallel for schedule(static)
+    for (int64_t j0 = 0; j0 < h; j0 += 64) {
+        int64_t j1 = j0 + 64 < h ? j0 + 64 : h;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *dyr = dy + r * h, *xr = x + r * h;
+            float m = mean[r], rs = rstd[r];
+            if (dg)
+#pragma omp simd
+                for (int64_t j = j0; j < j1; j++) dg[j] += dyr[j] * (xr[j] - m) * rs;
+            if (db)
+#pragma omp simd
+                for (int64_t j = j0; j < j1; j++) db[j] += dyr[j];
+        }
+    }
+}
+
+/* g = keep * g + rstd * (dn - mean(dn) - xhat * mean(dn * xhat)), dn = dy * gamma, row by row (g may be dy's buffer). */
+QB_MULTIVERSION static void layernorm_input_grad_cpu(float *g, float keep, const float *dy, const float *x, const float *gamma,
+                                                     const float *mean, const float *rstd, int64_t rows, int64_t h) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * h, *dyr = dy + r * h;
+        float *gr = g + r * h;
+        float m = mean[r], rs = rstd[r], sum_dn = 0.0f, sum_dn_n = 0.0f;
+#pragma omp simd reduction(+ : sum_dn, sum_dn_n)
+        for (int64_t j = 0; j < h; j++) {
+            float dn = dyr[j] * (gamma ? gamma[j] : 1.0f);
+            sum_dn += dn;
+            sum_dn_n += dn * (xr[j] - m) * rs;
+        }
+        float a = sum_dn / (float)h, b = sum_dn_n / (float)h;
+#pragma omp simd
+        for (int64_t j = 0; j < h; j++) {
+            float dn = dyr[j] * (gamma ? gamma[j] : 1.0f);
+            gr[j] = keep * gr[j] + rs * (dn - a - (xr[j] - m) * rs * b);
+        }
+    }
+}
 
 static void layernorm_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2], *y = n->out;
     int64_t h = x->shape[x->ndim - 1], rows = qb_numel(x) / h;
-    const float *mean = n->saved[0], *rstd = n->saved[1], *xp = x->data, *dy = y->grad->data;
-    const float *gp = gamma ? gamma->data : NULL;
+    const float *mean = n->saved[0], *rstd = n->saved[1], *dy = y->grad->data;
     /* gamma and beta first: with overwrite, x's gradient takes over dy's buffer */
     bool dg_needed = gamma && gamma->requires_grad, db_needed = beta && beta->requires_grad;
     if (dg_needed || db_needed) {
         qb_tensor *dgt = dg_needed ? qb_grad(ctx, gamma) : NULL, *dbt = db_needed ? qb_grad(ctx, beta) : NULL;
         if ((dg_needed && !dgt) || (db_needed && !dbt)) return;
-        float *dg = dgt ? dgt->data : NULL, *db = dbt ? dbt->data : NULL;
-#pragma omp parallel for schedule(static)
-        for (int64_t j0 = 0; j0 < h; j0 += 32) {
-            int64_t j1 = j0 + 32 < h ? j0 + 32 : h;
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t j = j0; j < j1; j++) {
-                    if (dg) dg[j] += dy[r * h + j] * (xp[r * h + j] - mean[r]) * rstd[r];
-                    if (db) db[j] += dy[r * h + j];
-                }
-        }
+        layernorm_param_grads_cpu(dgt ? dgt->data : NULL, dbt ? dbt->data : NULL, dy, x->data, mean, rstd, rows, h);
     }
     if (x->requires_grad) {
         bool overwrite;
         qb_tensor *dx = qb_grad_reuse(ctx, x, y, &overwrite);
         if (!dx) return;
-        float *g = dx->data, keep = overwrite ? 0.0f : 1.0f;
+        layernorm_input_grad_cpu(dx->data, overwrite ? 0.0f : 1.0f, dy, x->data, gamma ? gamma->data : NULL, mean, rstd, rows, h);
+    }
+}
+
+/* y = (x - mean) * rstd * gamma + beta per row of h; saves mean and rstd. Two passes in float. */
+QB_MULTIVERSION static void layernorm_forward_cpu(float *y, float *mean, float *rstd, const float *x, const float *gamma,
+                                                  const float *beta, int64_t rows, int64_t h, float eps) {
 #pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *xr = xp + r * h, *dyr = dy + r * h;
-            float m = mean[r], rs = rstd[r];
-            double sum_dn = 0.0, sum_dn_n = 0.0;
-            for (int64_t j = 0; j < h; j++) {
-                float dn = dyr[j] * (gp ? gp[j] : 1.0f);
-                sum_dn += dn;
-                sum_dn_n += dn * (xr[j] - m) * rs;
-            }
-            float a = (float)(sum_dn / h), b = (float)(sum_dn_n / h);
-            for (int64_t j = 0; j < h; j++) {
-                float dn = dyr[j] * (gp ? gp[j] : 1.0f);
-                g[r * h + j] = keep * g[r * h + j] + rs * (dn - a - (xr[j] - m) * rs * b);
-            }
-        }
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * h;
+        float *yr = y + r * h;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < h; j++) s += xr[j];
+        float m = s / (float)h, v = 0.0f;
+#pragma omp simd reduction(+ : v)
+        for (int64_t j = 0; j < h; j++) v += (xr[j] - m) * (xr[j] - m);
+        float rs = 1.0f / sqrtf(v / (float)h + eps);
+        mean[r] = m;
+        rstd[r] = rs;
+#pragma omp simd
+        for (int64_t j = 0; j < h; j++) yr[j] = (xr[j] - m) * rs * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
     }
 }
 
@@ -66,24 +105,7 @@ qb_tensor *qb_layernorm(qb_ctx *ctx, qb_tensor *x, qb_tensor *gamma, qb_tensor *
     float *mean = qb_act_alloc(ctx, (size_t)rows * sizeof(float));
     float *rstd = qb_act_alloc(ctx, (size_t)rows * sizeof(float));
     if (!mean || !rstd) return NULL;
-    const float *gp = gamma ? gamma->data : NULL, *bp = beta ? beta->data : NULL;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x->data + r * h;
-        double s = 0.0;
-        for (int64_t j = 0; j < h; j++) s += xr[j];
-        float m = (float)(s / h);
-        double v = 0.0;
-        for (int64_t j = 0; j < h; j++) {
-            float d = xr[j] - m;
-            v += (double)d * d;
-        }
-        float rs = 1.0f / sqrtf((float)(v / h) + eps);
-        mean[r] = m;
-        rstd[r] = rs;
-        float *yr = y->data + r * h;
-        for (int64_t j = 0; j < h; j++) yr[j] = (xr[j] - m) * rs * (gp ? gp[j] : 1.0f) + (bp ? bp[j] : 0.0f);
-    }
+    layernorm_forward_cpu(y->data, mean, rstd, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, rows, h, eps);
     qb_tensor *in[3] = {x, gamma, beta};
     qb_node *n = qb_record(ctx, "layernorm", layernorm_backward, y, in, 3);
     if (n) {

@@ -15,6 +15,24 @@ static inline float qb_rng_uniform(uint64_t seed, uint64_t i) {
     return (float)(qb_rng_bits(seed, i) >> 40) * (1.0f / 16777216.0f);
 }
 
+/* 32 random bits for counter `i` under a 32-bit key: 32-bit arithmetic only, so loops over i vectorise
+ * (used for dropout masks). The key comes from qb_rng_key32. */
+static inline uint32_t qb_rng_bits32(uint32_t key, uint64_t i) {
+    uint32_t h = (uint32_t)i * 0x9E3779B1u ^ (uint32_t)(i >> 32) * 0x85EBCA77u ^ key;
+    h ^= h >> 16;
+    h *= 0x7FEB352Du;
+    h ^= h >> 15;
+    h *= 0x846CA68Bu;
+    h ^= h >> 16;
+    return h;
+}
+
+/* The 32-bit key of a 64-bit seed. */
+static inline uint32_t qb_rng_key32(uint64_t seed) { return (uint32_t)(qb_rng_bits(seed, 0x5EEDull) >> 32); }
+
+/* Uniform float in [0, 1) with 24 random bits from qb_rng_bits32. */
+static inline float qb_rng_uniform32(uint32_t key, uint64_t i) { return (float)(qb_rng_bits32(key, i) >> 8) * (1.0f / 16777216.0f); }
+
 /* Fills out[0..n) with N(mean, std) from counters offset..offset+n (Box-Muller, two counters per value). */
 void qb_rng_normal(float *out, int64_t n, float mean, float std, uint64_t seed, uint64_t offset);
 /* Fills out[0..n) with U[lo, hi) from counters offset..offset+n. */
