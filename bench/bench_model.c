@@ -3,6 +3,7 @@
  * achieved GFLOP/s, the fraction of the sgemm-bound limit, and peak RSS.
  * Run: OMP_NUM_THREADS=2 ./build/bench/bench_model [--quant 0|1] [--steps N] [--layers L] [--batch B] [--seq S] [--profile 1]
  * Peer: bench/bench_model_torch.py with the same arguments (same thread count). */
+#include "bench_util.h"
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,17 +11,6 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "model/heads.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* sgemm GFLOP/s over the step's GEMM shapes (tokens x out x in, forward and both backward layouts). */
 static double sgemm_rate(int64_t tokens, int64_t h, int64_t inter) {
@@ -34,11 +24,11 @@ static double sgemm_rate(int64_t tokens, int64_t h, int64_t inter) {
         for (int s = 0; s < 3; s++) {
             int m = (int)shapes[s][0], n = (int)shapes[s][1], k = (int)shapes[s][2];
             for (int l = 0; l < 3; l++) {  /* y = x W^T, dx = dy W, dW = dy^T x */
-                double t0 = now();
+                double t0 = bench_now();
                 if (l == 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
                 else if (l == 1) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0f, a, n, b, k, 0.0f, c, k);
                 else cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, m, 1.0f, a, n, b, k, 0.0f, c, k);
-                double t = now() - t0;
+                double t = bench_now() - t0;
                 if (rep) {
                     secs += t;
                     flops += 2.0 * m * n * k;
@@ -98,16 +88,16 @@ int main(int argc, char **argv) {
     double flops = 3.0 * (layers * per_layer + 2.0 * tokens * H * 2);
     double t[100];
     for (int s = -1; s < steps; s++) {
-        double t0 = now();
+        double t0 = bench_now();
         qb_ctx_step_reset(ctx);
         qb_zero_grad(ctx);
         if (profile && s == steps - 1) qb_profile_start(ctx);
         qb_bert_output out;
         if (qb_bert_question_answering(&m, &in, start, end, &out) || qb_backward(ctx, out.loss)) qb_die("bench_model", &ctx->err);
-        if (s >= 0) t[s] = now() - t0;
+        if (s >= 0) t[s] = bench_now() - t0;
     }
     if (profile) qb_profile_report(ctx, stdout);
-    qsort(t, (size_t)steps, sizeof *t, cmp_double);
+    qsort(t, (size_t)steps, sizeof *t, bench_cmp_double);
     double med = t[steps / 2];
     double rate = sgemm_rate(tokens, H, inter);
     struct rusage ru;

@@ -1,6 +1,7 @@
 /* bench_ops.c: engine ops on BERT-base shapes next to OpenBLAS's own sgemm rate and memcpy bandwidth, measured in
  * the same run. Prints medians over repeats. Run: ./build/bench/bench_ops [repeats]
  * Optional peer: QB_TORCH_PYTHON=/path/to/python runs bench/bench_ops_torch.py on the same shapes afterwards. */
+#include "bench_util.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -8,22 +9,6 @@
 #include <string.h>
 #include <time.h>
 #include "autograd/autograd.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct bench_env {
     qb_ctx *ctx;
@@ -47,24 +32,24 @@ static void time_op(bench_env *b, const char *name, op_fn fn, int n_in, int64_t 
             qb_fill_normal(b->ctx, in[i], 0.0f, 1.0f);
             in[i]->requires_grad = true;
         }
-        double t0 = now();
+        double t0 = bench_now();
         qb_tensor *out = fn(b->ctx, in);
-        double t1 = now();
+        double t1 = bench_now();
         if (!out) {
             fprintf(stderr, "bench %s: %s\n", name, b->ctx->err.msg);
             exit(1);
         }
         qb_tensor *g = qb_grad(b->ctx, out);
         qb_fill(b->ctx, g, 1.0f);
-        double t2 = now();
+        double t2 = bench_now();
         for (int k = b->ctx->n_tape - 1; k >= 0; k--) b->ctx->tape[k]->backward(b->ctx, b->ctx->tape[k]);
-        double t3 = now();
+        double t3 = bench_now();
         if (r >= 0) {
             tf[r] = t1 - t0;
             tb[r] = t3 - t2;
         }
     }
-    double f = median(tf, reps), bw = median(tb, reps);
+    double f = bench_median(tf, reps), bw = bench_median(tb, reps);
     if (flops_fwd > 0)
         printf("%-26s fwd %8.3f ms %7.1f GFLOP/s (%4.0f%% of sgemm)   bwd %8.3f ms %7.1f GFLOP/s (%4.0f%% of sgemm)\n", name, 1e3 * f,
                flops_fwd / f * 1e-9, 100 * flops_fwd / f * 1e-9 / b->sgemm_gflops, 1e3 * bw, flops_bwd / bw * 1e-9,
@@ -100,19 +85,19 @@ int main(int argc, char **argv) {
     qb_rng_fill_uniform(B, N * K, -1, 1, 2, 0);
     double t[64];
     for (int r = -1; r < repeats && r < 64; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
-        if (r >= 0) t[r] = now() - t0;
+        if (r >= 0) t[r] = bench_now() - t0;
     }
-    b.sgemm_gflops = 2.0 * M * N * K / median(t, repeats < 64 ? repeats : 64) * 1e-9;
+    b.sgemm_gflops = 2.0 * M * N * K / bench_median(t, repeats < 64 ? repeats : 64) * 1e-9;
     size_t bytes = (size_t)M * N * 4;
     float *D = malloc(bytes);
     for (int r = -1; r < repeats && r < 64; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         memcpy(D, C, bytes);
-        if (r >= 0) t[r] = now() - t0;
+        if (r >= 0) t[r] = bench_now() - t0;
     }
-    b.memcpy_gbs = 2.0 * (double)bytes / median(t, repeats < 64 ? repeats : 64) * 1e-9;
+    b.memcpy_gbs = 2.0 * (double)bytes / bench_median(t, repeats < 64 ? repeats : 64) * 1e-9;
     printf("reference: OpenBLAS sgemm %dx%dx%d %.1f GFLOP/s; memcpy %.1f GB/s (read+write, %zu MiB)\n\n", (int)M, (int)N, (int)K,
            b.sgemm_gflops, b.memcpy_gbs, bytes >> 20);
     free(A);

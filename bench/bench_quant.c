@@ -1,16 +1,11 @@
 /* bench_quant.c: fake-quant forward+backward throughput next to memcpy bandwidth, and calibration collection
  * throughput, on BERT-base activation sizes. Usage: bench_quant [reps] */
+#include "bench_util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "quant/quant.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void fill(float *x, int64_t n) {
     uint64_t s = 42;
@@ -39,13 +34,13 @@ int main(int argc, char **argv) {
         memset(gx, 0, bytes);
         double t_cpy = 1e9, t_fwd = 1e9, t_bwd = 1e9, t_op = 1e9, t_hm = 1e9, t_hn = 1e9, t_max = 1e9;
         for (int r = 0; r < reps + 1; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             memcpy(y, x, bytes);
-            double t1 = now();
+            double t1 = bench_now();
             fake_quant_per_tensor(y, x, n, 3.5f, &d);
-            double t2 = now();
+            double t2 = bench_now();
             fake_quant_ste_backward_per_tensor(gx, gy, x, n, 3.5f);
-            double t3 = now();
+            double t3 = bench_now();
             if (r) {
                 t_cpy = t1 - t0 < t_cpy ? t1 - t0 : t_cpy;
                 t_fwd = t2 - t1 < t_fwd ? t2 - t1 : t_fwd;
@@ -59,13 +54,13 @@ int main(int argc, char **argv) {
         const float amax = 3.5f;
         for (int r = 0; r < reps + 1; r++) {
             qb_ctx_step_reset(ctx);
-            double t0 = now();
+            double t0 = bench_now();
             qb_tensor *out = qb_fake_quant(ctx, xp, &amax, 1, &d);
             if (!out || qb_backward_with_grad(ctx, out, gy)) {
                 fprintf(stderr, "bench_quant: %s\n", ctx->err.msg);
                 return 1;
             }
-            double t1 = now();
+            double t1 = bench_now();
             if (r) t_op = t1 - t0 < t_op ? t1 - t0 : t_op;
         }
         qb_ctx_free(ctx);
@@ -79,13 +74,13 @@ int main(int argc, char **argv) {
             calib_histogram_init(&hn, &hd);
             calib_max cm;
             calib_max_init(&cm, -1);
-            double t0 = now();
+            double t0 = bench_now();
             calib_histogram_collect(&hm, x, n, "bench", &err);
-            double t1 = now();
+            double t1 = bench_now();
             calib_histogram_collect(&hn, x, n, "bench", &err);
-            double t2 = now();
+            double t2 = bench_now();
             calib_max_collect(&cm, x, 3, sizes[s], "bench", &err);
-            double t3 = now();
+            double t3 = bench_now();
             if (r) {
                 t_hm = t1 - t0 < t_hm ? t1 - t0 : t_hm;
                 t_hn = t2 - t1 < t_hn ? t2 - t1 : t_hn;

@@ -1,6 +1,7 @@
 /* bench_text.c: tokenisation + SQuAD feature creation throughput on all of dev-v1.1, next to HF's fast tokenizer
  * pipeline (bench/bench_text_hf.py, run as a subprocess in the same run when a Python with transformers is found).
  * Usage: bench_text [squad_dir] [tokenizer_dir]; env QB_REF_PYTHON picks the Python (default /work/refenv/bin/python). */
+#include "bench_util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,12 +9,6 @@
 #include <unistd.h>
 
 #include "train/squad_features.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int run_hf(const char *root, const char *squad_dir, const char *tok_dir, int max_len, int stride, int repeats,
                   double *eps, long *features, double *tok_eps) {
@@ -55,7 +50,7 @@ int main(int argc, char **argv) {
         double best = 1e30;
         long n_tok = 0;
         for (int r = 0; r < 3; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             n_tok = 0;
             for (int64_t i = 0; i < dev.n; i++) {
                 const char *ctx = dev.contexts[dev.ex[i].context];
@@ -66,7 +61,7 @@ int main(int argc, char **argv) {
                 }
                 n_tok += (long)(c.n + q.n);
             }
-            double dt = now() - t0;
+            double dt = bench_now() - t0;
             if (dt < best) best = dt;
         }
         printf("tokenize question + context of every example (no context reuse): %.1f examples/s, %.2f M tokens/s\n",
@@ -82,12 +77,12 @@ int main(int argc, char **argv) {
         long n_feat = 0;
         for (int r = 0; r < repeats; r++) {
             qb_squad_features f = {0};
-            double t0 = now();
+            double t0 = bench_now();
             if (qb_squad_features_build(&tok, &dev, NULL, 0, &o, &f, &err)) {
                 fprintf(stderr, "bench_text: %s\n", err.msg);
                 return 1;
             }
-            double dt = now() - t0;
+            double dt = bench_now() - t0;
             if (dt < best) best = dt;
             n_feat = (long)f.n;
             qb_squad_features_free(&f);
