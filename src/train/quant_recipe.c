@@ -244,11 +244,6 @@ void qb_quant_count(const qb_bert_model *m, int *total, int *enabled, int *with_
     }
 }
 
-int qb_quant_configure_calib(qb_bert_model *m, const qb_quant_recipe *r, qb_err *err) {
-    if (r->clip_gelu > 0.0) return clip_gelu(m, r->clip_gelu, err);
-    return 0;
-}
-
 int qb_quant_configure(qb_bert_model *m, const qb_quant_recipe *r, FILE *log, qb_err *err) {
     if (qb_quant_recipe_validate(r, err)) return -1;
     for (int i = 0; i < m->n_quant; i++) m->quant[i].tq.disabled = false;

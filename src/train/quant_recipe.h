@@ -43,7 +43,5 @@ int qb_quant_recipe_defaults(const qb_quant_recipe *r, quant_defaults *d, qb_err
  * enable-layer-module, recalibrate-weights, fuse-qkv, clip-gelu in the reference's order. Prints a summary line to
  * log (may be NULL). */
 int qb_quant_configure(qb_bert_model *m, const qb_quant_recipe *r, FILE *log, qb_err *err);
-/* configure_model(calib=True): only clip-gelu (on quantizers that have an amax). */
-int qb_quant_configure_calib(qb_bert_model *m, const qb_quant_recipe *r, qb_err *err);
 /* Counts quantizers: total, enabled, with an amax. */
 void qb_quant_count(const qb_bert_model *m, int *total, int *enabled, int *with_amax);
