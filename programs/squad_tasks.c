@@ -77,7 +77,11 @@ typedef struct squad_run {
     bool have_train;
 } squad_run;
 
-static const char *tokenizer_dir(const qat_config *c) { return c->tokenizer[0] ? c->tokenizer : c->model_path; }
+/* model.tokenizer, else the checkpoint the run starts from (a resumed one carries its tokenizer files). */
+static const char *tokenizer_dir(const qat_config *c) {
+    if (c->tokenizer[0]) return c->tokenizer;
+    return c->resume_from[0] ? c->resume_from : c->model_path;
+}
 
 static int need_tokenizer(squad_run *r, qb_err *err) {
     if (r->have_tok) return 0;

@@ -39,12 +39,12 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void phase(const char *what) {
-    static double t0;
+/* Prints the seconds since *t0 (when set) and restarts the clock. */
+static void phase(double *t0, const char *what) {
     double t = now();
-    if (t0 > 0) printf("time: %-40s %6.2f s\n", what, t - t0);
+    if (*t0 > 0) printf("time: %-40s %6.2f s\n", what, t - *t0);
     fflush(stdout);
-    t0 = t;
+    *t0 = t;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -240,7 +240,8 @@ int main(void) {
     const char *data = qb_test_data_dir("QB_SQUAD_DIR");
     if (!data) return 77;
     qb_err err = {0};
-    phase("start");
+    double clock = 0.0;
+    phase(&clock, "start");
     snprintf(path, sizeof path, "%s/dev-v1.1.json.gz", data);
     qb_tokenizer tok;
     if (!CHECK(&c, qb_squad_read(path, false, &e.set, &err) == 0 && qb_tokenizer_load(&tok, e.minilm, &err) == 0, "%s", err.msg))
@@ -254,7 +255,7 @@ int main(void) {
     qb_tokenizer_free(&tok);
     if (!CHECK(&c, ok && e.feats.n >= N_TRAIN_EXAMPLES, "features: %s", err.msg)) return qb_check_finish(&c, "qat pipeline");
     printf("%lld features of %d questions\n", (long long)e.feats.n, N_TRAIN_EXAMPLES);
-    phase("read dev, tokenizer, features");
+    phase(&clock, "read dev, tokenizer, features");
     snprintf(e.tmp, sizeof e.tmp, "/tmp/qb_qat_pipeline.XXXXXX");
     if (!mkdtemp(e.tmp)) return qb_check_finish(&c, "qat pipeline");
     qb_quant_recipe_default(&e.recipe);
@@ -269,17 +270,17 @@ int main(void) {
     snprintf(calibrated, sizeof calibrated, "%s/calibrated", e.tmp);
     snprintf(run_a, sizeof run_a, "%s/a", e.tmp);
     snprintf(run_b, sizeof run_b, "%s/b", e.tmp);
-    phase("load two models");
+    phase(&clock, "load two models");
     if (pct && mx) {
         CHECK(&c, rep.newly_initialized && strstr(rep.newly_initialized, "qa_outputs.weight"), "QA head newly initialized: %s",
               rep.newly_initialized ? rep.newly_initialized : "(none)");
         qb_calib_opts co = {.num_samples = CALIB_SAMPLES, .batch_size = 8, .seed = SEED, .method = HIST_AMAX_PERCENTILE, .percentile = 99.99};
         ok = qb_calibrate(pct, &e.feats, &co, NULL, &err) == 0 && qb_calibrate(mx, &e.feats, &co, NULL, &err) == 0;
-        phase("calibrate twice");
+        phase(&clock, "calibrate twice");
         if (CHECK(&c, ok, "calibrate: %s", err.msg)) check_calibration(&e, pct, mx);
         ok = ok && qb_bert_save_pretrained(pct, calibrated, &err) == 0 && qb_copy_tokenizer_files(e.minilm, calibrated, &err) == 0;
         CHECK(&c, ok, "save calibrated: %s", err.msg);
-        phase("save calibrated");
+        phase(&clock, "save calibrated");
         qb_ctx *cr;
         qb_bert_load_report rrep = {0};
         qb_bert_model *re = ok ? load(&e, calibrated, QB_CALIBRATOR_PERCENTILE, &cr, &rrep) : NULL;
@@ -295,21 +296,21 @@ int main(void) {
     if (pct) unload(pct, cp);
     if (mx) unload(mx, cm);
 
-    phase("reload and compare logits");
+    phase(&clock, "reload and compare logits");
     if (ok) overfit(&e, calibrated);
-    phase("overfit");
+    phase(&clock, "overfit");
 
     float la[TRAIN_STEPS], lb[TRAIN_STEPS];
     for (int k = 0; k < TRAIN_STEPS; k++) la[k] = lb[k] = NAN;
     int64_t ta = 0, tb = 0;
     if (ok && train_run(&e, calibrated, run_a, 0, false, la, &ta) && train_run(&e, calibrated, run_b, STOP_AT, false, lb, &tb)) {
-        phase("train a (4 steps) and b (2 steps)");
+        phase(&clock, "train a (4 steps) and b (2 steps)");
         snprintf(path, sizeof path, "%s/checkpoint-%d/optimizer.safetensors", run_a, STOP_AT);
         CHECK(&c, access(path, R_OK) == 0, "periodic checkpoint written (%s)", path);
         bool stopped = isnan(lb[STOP_AT]) && !isnan(lb[STOP_AT - 1]);
         CHECK(&c, stopped, "run b stopped after %d steps", STOP_AT);
         if (train_run(&e, calibrated, run_b, 0, true, lb, &tb)) {
-            phase("resume b (2 steps)");
+            phase(&clock, "resume b (2 steps)");
             CHECK(&c, ta == TRAIN_STEPS && tb == TRAIN_STEPS, "%d steps each", TRAIN_STEPS);
             CHECK(&c, memcmp(la, lb, TRAIN_STEPS * sizeof(float)) == 0,
                   "stopped + resumed losses equal the uninterrupted run's bit for bit: %.9g %.9g %.9g %.9g vs %.9g %.9g %.9g %.9g",
@@ -332,9 +333,9 @@ int main(void) {
         if (a && b) same_logits(&e, a, b, "resumed and uninterrupted final checkpoints");
         if (a) unload(a, c1);
         if (b) unload(b, c2);
-        phase("compare final checkpoints");
+        phase(&clock, "compare final checkpoints");
         evaluate(&e, run_a);
-        phase("evaluate");
+        phase(&clock, "evaluate");
     }
     nftw(e.tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     qb_squad_features_free(&e.feats);
