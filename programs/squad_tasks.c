@@ -54,16 +54,19 @@ static int check_output_dir(const qat_config *c, const qat_config_source *src, q
                             c->output_dir);
 }
 
-/* A report list "a, b" as transformers prints it: ['a', 'b']. */
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A report list "b, a" as transformers 4.x prints its sorted key lists: ['a', 'b']. */
 static void print_list(const char *list) {
+    char *copy = strdup(list);
+    char *names[64];
+    int n = 0;
+    for (char *tok = copy ? strtok(copy, ",") : NULL; tok && n < 64; tok = strtok(NULL, ",")) names[n++] = tok + strspn(tok, " ");
+    qsort(names, (size_t)n, sizeof names[0], cmp_str);
     printf("[");
-    for (const char *p = list; *p;) {
-        size_t n = strcspn(p, ",");
-        printf("%s'%.*s'", p == list ? "" : ", ", (int)n, p);
-        p += n;
-        while (*p == ',' || *p == ' ') p++;
-    }
+    for (int i = 0; i < n; i++) printf("%s'%s'", i ? ", " : "", names[i]);
     printf("]");
+    free(copy);
 }
 
 typedef struct squad_run {

@@ -88,7 +88,7 @@ if [ -f "${QB_SOURCE_ROOT:-.}/.cache/minilm/model.safetensors" ]; then
       "data.dev_file=$QB_SQUAD_DIR/dev-v1.1.json.gz" data.max_seq_length=64 data.doc_stride=16 data.max_train_samples=4 data.max_eval_samples=3 \
       quant.calib_samples=4 train.max_steps=2 train.batch_size=2 train.save_steps=1 eval.batch_size=4 >"$tmp/qat.log" 2>&1
     check "task qat runs end to end" $?
-    grep -q "newly initialized: \['qa_outputs.weight', 'qa_outputs.bias'\]" "$tmp/qat.log"
+    grep -q "newly initialized: \['qa_outputs.bias', 'qa_outputs.weight'\]" "$tmp/qat.log"
     check "QA head newly initialised line printed" $?
     [ -f "$tmp/qat/calibrated/model.safetensors" ] && [ -f "$tmp/qat/calibrated/vocab.txt" ] && [ -f "$tmp/qat/checkpoint-1/optimizer.safetensors" ] &&
       [ -f "$tmp/qat/model.safetensors" ] && [ -f "$tmp/qat/trainer_state.json" ] && [ "$(wc -l <"$tmp/qat/metrics.jsonl")" -eq 2 ] &&

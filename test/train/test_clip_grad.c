@@ -23,7 +23,7 @@ int main(void) {
         for (size_t k = 0; k < json_array_size(shapes); k++) {
             json_t *sh = json_array_get(shapes, k);
             int64_t shape[2] = {json_integer_value(json_array_get(sh, 0)), json_integer_value(json_array_get(sh, 1))};
-            char name[16];
+            char name[32];
             snprintf(name, sizeof name, "p%zu", k);
             p[k] = qb_param_new(ctx, name, (int)json_array_size(sh), shape);
             json_t *arr = json_array_get(grads, k);
@@ -40,7 +40,7 @@ int main(void) {
             int64_t n = qb_numel(p[k]);
             float *w = malloc((size_t)n * sizeof(float));
             for (int64_t e = 0; e < n; e++) w[e] = (float)json_number_value(json_array_get(arr, (size_t)e));
-            char what[64];
+            char what[128];
             snprintf(what, sizeof what, "case %zu (max_norm %g) grad %zu", i, max_norm, k);
             qb_check_close(&c, what, p[k]->grad->data, w, n, 0.0, 1e-6);
             free(w);
