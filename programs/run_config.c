@@ -114,3 +114,26 @@ void qb_cfg_print(const qb_cfg_key *keys, int n_keys, const void *src, FILE *out
         fprintf(out, "%-18s = %-24s ; %s\n", k->key, val, k->help);
     }
 }
+
+int qb_cfg_find_line(const char *path, const char *section, const char *key) {
+    FILE *fp = fopen(path, "r");
+    if (!fp) return 0;
+    char line[2048], cur[128] = "";
+    int n = 0, found = 0;
+    size_t klen = strlen(key);
+    while (fgets(line, sizeof line, fp)) {
+        n++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p == '[') {
+            char *end = strchr(p, ']');
+            if (end) snprintf(cur, sizeof cur, "%.*s", (int)(end - p - 1), p + 1);
+        } else if (strcmp(cur, section) == 0 && strncmp(p, key, klen) == 0) {
+            char *q = p + klen;
+            while (*q == ' ' || *q == '\t') q++;
+            if (*q == '=' || *q == ':') found = n;
+        }
+    }
+    fclose(fp);
+    return found;
+}

@@ -21,3 +21,5 @@ int qb_cfg_load_file(const qb_cfg_key *keys, int n_keys, void *dst, const char *
 int qb_cfg_apply_override(const qb_cfg_key *keys, int n_keys, void *dst, const char *arg, qb_err *err);
 /* Prints every key with its current value and help, INI style. */
 void qb_cfg_print(const qb_cfg_key *keys, int n_keys, const void *src, FILE *out);
+/* The line of the file that sets section.key (the last one), or 0 when the file does not set it. */
+int qb_cfg_find_line(const char *path, const char *section, const char *key);

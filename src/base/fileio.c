@@ -126,3 +126,12 @@ int qb_mkdir_p(const char *path, qb_err *err) {
     if (mkdir(buf, 0755) != 0 && errno != EEXIST) return qb_errorf(err, "%s: cannot create directory: %s", buf, strerror(errno));
     return 0;
 }
+
+int qb_copy_file(const char *src, const char *dst, qb_err *err) {
+    char *data = NULL;
+    size_t len = 0;
+    if (qb_read_file(src, &data, &len, err)) return -1;
+    int rc = qb_write_file_atomic(dst, data, len, err);
+    free(data);
+    return rc;
+}

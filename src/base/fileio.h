@@ -23,5 +23,7 @@ int qb_atomic_commit(qb_atomic_file *f, qb_err *err);
 void qb_atomic_abort(qb_atomic_file *f);
 /* Writes a whole buffer atomically. */
 int qb_write_file_atomic(const char *path, const void *data, size_t len, qb_err *err);
+/* Copies a whole file (atomically at dst). */
+int qb_copy_file(const char *src, const char *dst, qb_err *err);
 /* Creates a directory and its parents (like mkdir -p). */
 int qb_mkdir_p(const char *path, qb_err *err);

@@ -189,3 +189,9 @@ int64_t qb_squad_find(const qb_squad_set *set, const char *id) {
         if (strcmp(set->ex[i].id, id) == 0) return i;
     return -1;
 }
+
+void qb_squad_keep_first(qb_squad_set *set, int64_t n) {
+    if (n < 0 || n >= set->n) return;
+    for (int64_t i = n; i < set->n; i++) free_example(&set->ex[i]);
+    set->n = n;
+}

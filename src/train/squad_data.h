@@ -35,5 +35,7 @@ typedef struct qb_squad_set {
 int qb_squad_read(const char *path, bool skip_bad, qb_squad_set *set, qb_err *err);
 /* Frees the set. */
 void qb_squad_free(qb_squad_set *set);
+/* Keeps the first n examples (run_qa's max_*_samples); contexts stay. n < 0 or >= the count keeps all. */
+void qb_squad_keep_first(qb_squad_set *set, int64_t n);
 /* Index of the example with this id, or -1 (linear scan). */
 int64_t qb_squad_find(const qb_squad_set *set, const char *id);

@@ -17,7 +17,8 @@ expect_error() {  # expect_error NAME PATTERN ARGS...
   grep -q -- "$pattern" "$tmp/err"
   local found=$?
   [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && [ $found -eq 0 ]
-  check "$name: exit $rc, $(head -c 200 "$tmp/err")" $?
+  local ok=$?
+  check "$name: exit $rc, $(head -c 200 "$tmp/err")" $ok
 }
 
 cat >"$tmp/demo.ini" <<INI
@@ -47,6 +48,61 @@ expect_error "bad override syntax" "not section.key=value" "$tmp/demo.ini" "step
 expect_error "unknown override key" "unknown key 'demo.stepz'" "$tmp/demo.ini" "demo.stepz=3"
 expect_error "bad override value" "demo.steps: 'x' is not an integer" "$tmp/demo.ini" "demo.steps=x"
 expect_error "target not reached" "above target" "$tmp/demo.ini" "demo.steps=2" "run.output_dir=$tmp/out2"
+# SQuAD tasks: bad keys and values name file:line (or the command line) and the key, before any output is written
+cat >"$tmp/squad.ini" <<INI
+[run]
+task = qat
+output_dir = $tmp/out
+[model]
+path = $tmp/no-model
+[data]
+train_file = $tmp/no-train.json
+dev_file = $tmp/no-dev.json
+INI
+expect_error "unknown calibrator on the command line" "command line: quant.calibrator: unknown calibrator 'minmax'" "$tmp/squad.ini" "quant.calibrator=minmax"
+printf '[run]\ntask = eval\n[model]\npath = x\n[data]\ndev_file = y\n[quant]\ncalibrator = minmax\n' >"$tmp/bad_calib.ini"
+expect_error "bad calibrator in file names its line" "bad_calib.ini:8: quant.calibrator: unknown calibrator 'minmax'" "$tmp/bad_calib.ini"
+printf '[run]\ntask = train\n[model]\npath = x\n[data]\ntrain_file = y\n[train]\nbatch_size = 0\n' >"$tmp/bad_batch.ini"
+expect_error "zero batch size names file:line" "bad_batch.ini:8: train.batch_size: must be in \[1, 4096\]" "$tmp/bad_batch.ini"
+expect_error "bad scheduler on the command line" "command line: train.lr_scheduler: unknown scheduler 'step'" "$tmp/squad.ini" "train.lr_scheduler=step"
+expect_error "stride not below the sequence length" "data.doc_stride: 200 must be in \[1, max_seq_length)" "$tmp/squad.ini" "data.doc_stride=200"
+expect_error "percentile out of range" "quant.percentile: 120 outside (0, 100\]" "$tmp/squad.ini" "quant.percentile=120"
+expect_error "bad regex names the key" "command line: quant.disable_keyword: pattern 'a(b'" "$tmp/squad.ini" "quant.disable_keyword=a(b"
+expect_error "aprec out of range" "quant.aprec: 1 bits outside \[2, 16\]" "$tmp/squad.ini" "quant.aprec=1"
+expect_error "unknown quant key" "unknown key 'quant.calib'" "$tmp/squad.ini" "quant.calib=max"
+expect_error "model path required" "model.path: required for task eval" "$tmp/squad.ini" "run.task=eval" "model.path="
+expect_error "missing tokenizer names the file" "model.tokenizer: .*no-model/vocab.txt: cannot open" "$tmp/squad.ini" "run.output_dir=$tmp/fresh"
+expect_error "non-empty output dir needs overwrite" "run.output_dir: '$tmp/out' exists and is not empty" "$tmp/squad.ini"
+printf '{"data": [{"title": "t", "paragraphs": [{"context": "abc", "qas": [{"id": "q1", "question": "x?", "answers": [{"text": "zz", "answer_start": 0}]}]}]}], "version": "1.1"}' >"$tmp/bad_squad.json"
+expect_error "bad SQuAD answer names file and question" "bad_squad.json.*q1" "$tmp/squad.ini" "run.output_dir=$tmp/fresh2" "model.path=${QB_SOURCE_ROOT:-.}/.cache/minilm" "data.train_file=$tmp/bad_squad.json"
+if [ -f "${QB_SOURCE_ROOT:-.}/.cache/minilm/model.safetensors" ]; then
+  expect_error "missing train file names it" "no-train.json: cannot open" "$tmp/squad.ini" "run.output_dir=$tmp/fresh" "model.path=${QB_SOURCE_ROOT:-.}/.cache/minilm"
+  printf '{"hidden_size": 7}' >"$tmp/bad_config.json"
+  mkdir -p "$tmp/badmodel" && cp "$tmp/bad_config.json" "$tmp/badmodel/config.json" && cp "${QB_SOURCE_ROOT:-.}/.cache/minilm/vocab.txt" "$tmp/badmodel/"
+  printf '{"data": [{"title": "t", "paragraphs": [{"context": "abc def", "qas": [{"id": "q1", "question": "x?", "answers": [{"text": "def", "answer_start": 4}]}]}]}], "version": "1.1"}' >"$tmp/ok_squad.json"
+  expect_error "bad model config names the file" "badmodel/config.json" "$tmp/squad.ini" "run.output_dir=$tmp/fresh3" "model.path=$tmp/badmodel" "data.train_file=$tmp/ok_squad.json"
+  [ ! -e "$tmp/fresh3/calibrated/model.safetensors" ]
+  check "no checkpoint left by a failed run" $?
+  if [ -n "${QB_SQUAD_DIR:-}" ] && [ -f "$QB_SQUAD_DIR/dev-v1.1.json.gz" ]; then
+    "$exe" "$tmp/squad.ini" "run.output_dir=$tmp/qat" "model.path=${QB_SOURCE_ROOT:-.}/.cache/minilm" "data.train_file=$QB_SQUAD_DIR/dev-v1.1.json.gz" \
+      "data.dev_file=$QB_SQUAD_DIR/dev-v1.1.json.gz" data.max_seq_length=64 data.doc_stride=16 data.max_train_samples=4 data.max_eval_samples=3 \
+      quant.calib_samples=4 train.max_steps=2 train.batch_size=2 train.save_steps=1 eval.batch_size=4 >"$tmp/qat.log" 2>&1
+    check "task qat runs end to end" $?
+    grep -q "newly initialized: \['qa_outputs.bias', 'qa_outputs.weight'\]" "$tmp/qat.log"
+    check "QA head newly initialised line printed" $?
+    [ -f "$tmp/qat/calibrated/model.safetensors" ] && [ -f "$tmp/qat/calibrated/vocab.txt" ] && [ -f "$tmp/qat/checkpoint-1/optimizer.safetensors" ] &&
+      [ -f "$tmp/qat/model.safetensors" ] && [ -f "$tmp/qat/trainer_state.json" ] && [ "$(wc -l <"$tmp/qat/metrics.jsonl")" -eq 2 ] &&
+      [ -f "$tmp/qat/predictions.json" ] && grep -q '"eval_exact_match"' "$tmp/qat/eval_results.json"
+    check "qat outputs: calibrated checkpoint, checkpoint-1, final model, metrics, predictions, eval_results" $?
+    "$exe" "$tmp/squad.ini" "run.task=train" "run.output_dir=$tmp/qat" "train.resume_from=$tmp/qat/checkpoint-1" \
+      "data.train_file=$QB_SQUAD_DIR/dev-v1.1.json.gz" data.max_seq_length=64 data.doc_stride=16 data.max_train_samples=4 \
+      train.max_steps=2 train.batch_size=3 >"$tmp/resume.log" 2>"$tmp/err"
+    grep -q "trainer_state.json: train_batch_size 2 but this run has 3" "$tmp/err"
+    check "resume with another batch size is refused naming the file" $?
+  fi
+else
+  echo "skip bad model config (no .cache/minilm)"
+fi
 cmp -s "$tmp/out/demo_metrics.json" "$tmp/before.json"
 check "earlier outputs intact after failed runs" $?
 ls "$tmp/out" | grep -q tmp

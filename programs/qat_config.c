@@ -1,0 +1,207 @@
+/* qat_config.c: see qat_config.h. */
+#include "qat_config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include "run_config.h"
+#include "train/quant_recipe.h"
+
+#define KEY(sec, name, type, field, help) {sec, name, type, offsetof(qat_config, field), sizeof(((qat_config *)0)->field), help}
+static const qb_cfg_key keys[] = {
+    KEY("run", "task", QB_CFG_STRING, task, "what to run: calibrate, train, eval, qat (calibrate -> train -> eval), demo"),
+    KEY("run", "seed", QB_CFG_INT, seed, "RNG seed (head initialisation, calibration samples, data order, dropout)"),
+    KEY("run", "threads", QB_CFG_INT, threads, "OpenMP threads (0 = all cores)"),
+    KEY("run", "output_dir", QB_CFG_STRING, output_dir, "directory for checkpoints, metrics and predictions"),
+    KEY("model", "path", QB_CFG_STRING, model_path, "HF checkpoint directory in (config.json, model.safetensors, vocab.txt)"),
+    KEY("model", "tokenizer", QB_CFG_STRING, tokenizer, "tokenizer directory (empty = model.path)"),
+    KEY("data", "train_file", QB_CFG_STRING, train_file, "SQuAD training set (.json or .json.gz)"),
+    KEY("data", "dev_file", QB_CFG_STRING, dev_file, "SQuAD dev set (.json or .json.gz)"),
+    KEY("data", "max_seq_length", QB_CFG_INT, max_seq_length, "tokens per feature (question + context window)"),
+    KEY("data", "doc_stride", QB_CFG_INT, doc_stride, "tokens shared by consecutive context windows"),
+    KEY("data", "max_query_length", QB_CFG_INT, max_query_length, "question tokens kept (0 = all, as run_qa)"),
+    KEY("data", "max_train_samples", QB_CFG_INT, max_train_samples, "first N training questions, then first N features (0 = all)"),
+    KEY("data", "max_eval_samples", QB_CFG_INT, max_eval_samples, "first N dev questions (0 = all)"),
+    KEY("quant", "calibrator", QB_CFG_STRING, calibrator, "activation calibrator: max, percentile, mse, entropy (weights: max per row)"),
+    KEY("quant", "percentile", QB_CFG_FLOAT, percentile, "percentile calibrator's percentile"),
+    KEY("quant", "histogram", QB_CFG_STRING, histogram, "histogram semantics: modelopt (pytorch-quantization 2.2) or pq21 (2.1, numpy)"),
+    KEY("quant", "wprec", QB_CFG_INT, wprec, "weight bits"),
+    KEY("quant", "aprec", QB_CFG_INT, aprec, "activation bits (linear, matmul and residual inputs)"),
+    KEY("quant", "per_tensor", QB_CFG_BOOL, per_tensor, "one weight amax per tensor instead of per row"),
+    KEY("quant", "disable", QB_CFG_BOOL, quant_disable, "every quantizer off (FP32 through the same graph)"),
+    KEY("quant", "disable_keyword", QB_CFG_STRING, disable_keyword, "space-separated regexes: matching modules/quantizers off"),
+    KEY("quant", "disable_layer_module", QB_CFG_STRING, disable_layer_module, "regex after 'layer.\\d+.': matching quantizers off"),
+    KEY("quant", "enable_layer_module", QB_CFG_STRING, enable_layer_module, "regex after 'layer.\\d+.': matching quantizers on"),
+    KEY("quant", "recalibrate_weights", QB_CFG_BOOL, recalibrate_weights, "weight amax <- max|W| before training/eval"),
+    KEY("quant", "fuse_qkv", QB_CFG_BOOL, fuse_qkv, "q/k/v matmul amax <- their max (and q/k/v weights when per_tensor)"),
+    KEY("quant", "clip_gelu", QB_CFG_FLOAT, clip_gelu, "> 0: clip the GELU output's amax to this (0 = off)"),
+    KEY("quant", "calib_samples", QB_CFG_INT, calib_samples, "training features seen by calibration (shuffled with the seed)"),
+    KEY("quant", "calib_batch_size", QB_CFG_INT, calib_batch_size, "features per calibration forward pass"),
+    KEY("train", "learning_rate", QB_CFG_FLOAT, learning_rate, "AdamW peak learning rate"),
+    KEY("train", "lr_scheduler", QB_CFG_STRING, lr_scheduler, "linear, cosine, constant, constant_with_warmup"),
+    KEY("train", "warmup_steps", QB_CFG_INT, warmup_steps, "linear warmup steps (> 0 wins over warmup_ratio)"),
+    KEY("train", "warmup_ratio", QB_CFG_FLOAT, warmup_ratio, "warmup as a fraction of the steps"),
+    KEY("train", "epochs", QB_CFG_FLOAT, epochs, "passes over the training features"),
+    KEY("train", "max_steps", QB_CFG_INT, max_steps, "> 0: stop after this many steps (overrides epochs)"),
+    KEY("train", "batch_size", QB_CFG_INT, train_batch_size, "features per step"),
+    KEY("train", "weight_decay", QB_CFG_FLOAT, weight_decay, "AdamW weight decay (not on biases and LayerNorm weights)"),
+    KEY("train", "adam_beta1", QB_CFG_FLOAT, adam_beta1, "AdamW beta1"),
+    KEY("train", "adam_beta2", QB_CFG_FLOAT, adam_beta2, "AdamW beta2"),
+    KEY("train", "adam_epsilon", QB_CFG_FLOAT, adam_epsilon, "AdamW epsilon"),
+    KEY("train", "max_grad_norm", QB_CFG_FLOAT, max_grad_norm, "global gradient norm clip (0 = off)"),
+    KEY("train", "logging_steps", QB_CFG_INT, logging_steps, "log the mean loss every N steps"),
+    KEY("train", "save_steps", QB_CFG_INT, save_steps, "checkpoint-N every N steps (0 = only the final one)"),
+    KEY("train", "resume_from", QB_CFG_STRING, resume_from, "checkpoint directory to continue from (same data and seed)"),
+    KEY("eval", "batch_size", QB_CFG_INT, eval_batch_size, "features per evaluation forward pass"),
+    KEY("eval", "n_best_size", QB_CFG_INT, n_best_size, "start/end candidates per feature"),
+    KEY("eval", "max_answer_length", QB_CFG_INT, max_answer_length, "longest answer in tokens"),
+    KEY("output", "overwrite", QB_CFG_BOOL, overwrite, "allow writing into a non-empty run.output_dir"),
+    KEY("demo", "points", QB_CFG_INT, demo_points, "points per spiral arm"),
+    KEY("demo", "hidden", QB_CFG_INT, demo_hidden, "hidden width of the 2-layer GELU network"),
+    KEY("demo", "steps", QB_CFG_INT, demo_steps, "full-batch AdamW steps"),
+    KEY("demo", "lr", QB_CFG_FLOAT, demo_lr, "AdamW learning rate"),
+    KEY("demo", "weight_decay", QB_CFG_FLOAT, demo_weight_decay, "AdamW weight decay"),
+    KEY("demo", "target_loss", QB_CFG_FLOAT, demo_target_loss, "cross-entropy the run must reach (exit 1 otherwise)"),
+};
+static const int n_keys = (int)(sizeof keys / sizeof keys[0]);
+
+void qat_config_defaults(qat_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->task, sizeof c->task, "demo");
+    c->seed = 42;
+    snprintf(c->output_dir, sizeof c->output_dir, "out/demo");
+    c->max_seq_length = 128;
+    c->doc_stride = 32;
+    snprintf(c->calibrator, sizeof c->calibrator, "percentile");
+    snprintf(c->histogram, sizeof c->histogram, "modelopt");
+    c->percentile = 99.99;
+    c->wprec = c->aprec = 8;
+    c->calib_samples = 128;
+    c->calib_batch_size = 8;
+    c->learning_rate = 4e-5;
+    snprintf(c->lr_scheduler, sizeof c->lr_scheduler, "cosine");
+    c->epochs = 2.0;
+    c->train_batch_size = 12;
+    c->adam_beta1 = 0.9;
+    c->adam_beta2 = 0.999;
+    c->adam_epsilon = 1e-8;
+    c->max_grad_norm = 1.0;
+    c->logging_steps = 50;
+    c->eval_batch_size = 8;
+    c->n_best_size = 20;
+    c->max_answer_length = 30;
+    c->demo_points = 200;
+    c->demo_hidden = 64;
+    c->demo_steps = 1500;
+    c->demo_lr = 1e-2;
+    c->demo_weight_decay = 0.01;
+    c->demo_target_loss = 0.05;
+}
+
+int qat_config_load(qat_config *c, const qat_config_source *src, qb_err *err) {
+    if (qb_cfg_load_file(keys, n_keys, c, src->path, err)) return -1;
+    for (int i = 0; i < src->argc; i++)
+        if (qb_cfg_apply_override(keys, n_keys, c, src->argv[i], err)) return -1;
+    return 0;
+}
+
+int qat_config_error(const qat_config_source *src, const char *section, const char *key, qb_err *err, const char *fmt, ...) {
+    char where[1200], what[600];
+    snprintf(where, sizeof where, "%s (default)", src->path);
+    size_t ls = strlen(section), lk = strlen(key);
+    bool overridden = false;
+    for (int i = 0; i < src->argc; i++) {
+        const char *a = src->argv[i];
+        if (strncmp(a, section, ls) == 0 && a[ls] == '.' && strncmp(a + ls + 1, key, lk) == 0 && a[ls + 1 + lk] == '=') overridden = true;
+    }
+    int line = qb_cfg_find_line(src->path, section, key);
+    if (overridden) snprintf(where, sizeof where, "command line");
+    else if (line > 0) snprintf(where, sizeof where, "%s:%d", src->path, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return qb_errorf(err, "%s: %s.%s: %s", where, section, key, what);
+}
+
+#define BAD(sec, key, ...) return qat_config_error(src, sec, key, err, __VA_ARGS__)
+
+static bool one_of(const char *v, const char *const *names) {
+    for (int i = 0; names[i]; i++)
+        if (strcmp(v, names[i]) == 0) return true;
+    return false;
+}
+
+int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_err *err) {
+    static const char *const tasks[] = {"calibrate", "train", "eval", "qat", "demo", NULL};
+    static const char *const calibrators[] = {"max", "percentile", "mse", "entropy", NULL};
+    static const char *const histograms[] = {"modelopt", "pq21", NULL};
+    static const char *const schedulers[] = {"linear", "cosine", "constant", "constant_with_warmup", NULL};
+    if (!one_of(c->task, tasks)) BAD("run", "task", "unknown task '%s' (expected: calibrate, train, eval, qat, demo)", c->task);
+    if (c->threads < 0) BAD("run", "threads", "must be >= 0, got %lld", (long long)c->threads);
+    if (c->seed < 0) BAD("run", "seed", "must be >= 0, got %lld", (long long)c->seed);
+    if (!c->output_dir[0]) BAD("run", "output_dir", "must not be empty");
+    if (strcmp(c->task, "demo") == 0) {
+        if (c->demo_points < 2) BAD("demo", "points", "must be >= 2");
+        if (c->demo_hidden < 1) BAD("demo", "hidden", "must be positive");
+        if (c->demo_steps < 1) BAD("demo", "steps", "must be positive");
+        if (!(c->demo_lr > 0)) BAD("demo", "lr", "must be > 0");
+        return 0;
+    }
+    bool calib = !strcmp(c->task, "calibrate") || !strcmp(c->task, "qat");
+    bool train = !strcmp(c->task, "train") || !strcmp(c->task, "qat");
+    bool eval = !strcmp(c->task, "eval") || !strcmp(c->task, "qat");
+    if (!c->model_path[0] && !(train && c->resume_from[0])) BAD("model", "path", "required for task %s", c->task);
+    if ((calib || train) && !c->train_file[0]) BAD("data", "train_file", "required for task %s", c->task);
+    if (eval && !c->dev_file[0]) BAD("data", "dev_file", "required for task %s", c->task);
+    if (c->max_seq_length < 8 || c->max_seq_length > 4096) BAD("data", "max_seq_length", "%lld outside [8, 4096]", (long long)c->max_seq_length);
+    if (c->doc_stride < 1 || c->doc_stride >= c->max_seq_length)
+        BAD("data", "doc_stride", "%lld must be in [1, max_seq_length)", (long long)c->doc_stride);
+    if (c->max_query_length < 0) BAD("data", "max_query_length", "must be >= 0");
+    if (c->max_train_samples < 0) BAD("data", "max_train_samples", "must be >= 0 (0 = all)");
+    if (c->max_eval_samples < 0) BAD("data", "max_eval_samples", "must be >= 0 (0 = all)");
+    if (!one_of(c->calibrator, calibrators)) BAD("quant", "calibrator", "unknown calibrator '%s' (expected max, percentile, mse or entropy)", c->calibrator);
+    if (!one_of(c->histogram, histograms)) BAD("quant", "histogram", "'%s' (expected modelopt or pq21)", c->histogram);
+    if (!(c->percentile > 0 && c->percentile <= 100)) BAD("quant", "percentile", "%g outside (0, 100]", c->percentile);
+    if (c->wprec < 2 || c->wprec > 16) BAD("quant", "wprec", "%lld bits outside [2, 16]", (long long)c->wprec);
+    if (c->aprec < 2 || c->aprec > 16) BAD("quant", "aprec", "%lld bits outside [2, 16]", (long long)c->aprec);
+    if (c->clip_gelu < 0) BAD("quant", "clip_gelu", "must be >= 0 (0 = off)");
+    struct { const char *key, *value; size_t field; } patterns[] = {
+        {"disable_keyword", c->disable_keyword, offsetof(qb_quant_recipe, disable_keyword)},
+        {"disable_layer_module", c->disable_layer_module, offsetof(qb_quant_recipe, disable_layer_module)},
+        {"enable_layer_module", c->enable_layer_module, offsetof(qb_quant_recipe, enable_layer_module)},
+    };
+    for (int i = 0; i < 3; i++) {
+        qb_quant_recipe r;
+        qb_quant_recipe_default(&r);
+        if (strlen(patterns[i].value) >= QB_QUANT_PATTERN_MAX) BAD("quant", patterns[i].key, "longer than %d characters", QB_QUANT_PATTERN_MAX - 1);
+        snprintf((char *)&r + patterns[i].field, QB_QUANT_PATTERN_MAX, "%s", patterns[i].value);
+        qb_err why = {0};
+        if (qb_quant_recipe_validate(&r, &why)) {
+            const char *colon = strstr(why.msg, ": ");
+            BAD("quant", patterns[i].key, "%s", colon ? colon + 2 : why.msg);
+        }
+    }
+    if (c->calib_samples < 1) BAD("quant", "calib_samples", "must be positive");
+    if (c->calib_batch_size < 1 || c->calib_batch_size > 4096) BAD("quant", "calib_batch_size", "must be in [1, 4096]");
+    if (!(c->learning_rate > 0)) BAD("train", "learning_rate", "must be > 0");
+    if (!one_of(c->lr_scheduler, schedulers)) BAD("train", "lr_scheduler", "unknown scheduler '%s' (expected linear, cosine, constant or constant_with_warmup)", c->lr_scheduler);
+    if (c->warmup_steps < 0) BAD("train", "warmup_steps", "must be >= 0");
+    if (!(c->warmup_ratio >= 0 && c->warmup_ratio <= 1)) BAD("train", "warmup_ratio", "%g outside [0, 1]", c->warmup_ratio);
+    if (c->max_steps < 0) BAD("train", "max_steps", "must be >= 0");
+    if (c->max_steps == 0 && !(c->epochs > 0)) BAD("train", "epochs", "must be > 0 (or set train.max_steps)");
+    if (c->train_batch_size < 1 || c->train_batch_size > 4096) BAD("train", "batch_size", "must be in [1, 4096]");
+    if (c->weight_decay < 0) BAD("train", "weight_decay", "must be >= 0");
+    if (!(c->adam_beta1 >= 0 && c->adam_beta1 < 1)) BAD("train", "adam_beta1", "%g outside [0, 1)", c->adam_beta1);
+    if (!(c->adam_beta2 >= 0 && c->adam_beta2 < 1)) BAD("train", "adam_beta2", "%g outside [0, 1)", c->adam_beta2);
+    if (!(c->adam_epsilon > 0)) BAD("train", "adam_epsilon", "must be > 0");
+    if (c->max_grad_norm < 0) BAD("train", "max_grad_norm", "must be >= 0 (0 = off)");
+    if (c->logging_steps < 1) BAD("train", "logging_steps", "must be positive");
+    if (c->save_steps < 0) BAD("train", "save_steps", "must be >= 0 (0 = final only)");
+    if (c->eval_batch_size < 1 || c->eval_batch_size > 4096) BAD("eval", "batch_size", "must be in [1, 4096]");
+    if (c->n_best_size < 1) BAD("eval", "n_best_size", "must be positive");
+    if (c->max_answer_length < 1) BAD("eval", "max_answer_length", "must be positive");
+    return 0;
+}
+
+void qat_config_print(const qat_config *c, FILE *out) { qb_cfg_print(keys, n_keys, c, out); }

@@ -1,0 +1,46 @@
+/* qat_config.h: qat-train's run configuration: every INI key with its default (the HF QDQBERT SQuAD example's
+ * hyper-parameters), and the checks that name the file:line (or command line) of a bad value. */
+#pragma once
+#include <stdint.h>
+#include <stdio.h>
+#include "base/error.h"
+
+typedef struct qat_config {
+    char task[32];
+    int64_t seed, threads;
+    char output_dir[1024];
+    char model_path[1024], tokenizer[1024];
+    char train_file[1024], dev_file[1024];
+    int64_t max_seq_length, doc_stride, max_query_length, max_train_samples, max_eval_samples;
+    char calibrator[32], histogram[32];
+    double percentile, clip_gelu;
+    int64_t wprec, aprec, calib_samples, calib_batch_size;
+    int per_tensor, quant_disable, recalibrate_weights, fuse_qkv;
+    char disable_keyword[256], disable_layer_module[256], enable_layer_module[256];
+    double learning_rate, warmup_ratio, epochs, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm;
+    char lr_scheduler[32], resume_from[1024];
+    int64_t warmup_steps, max_steps, train_batch_size, logging_steps, save_steps;
+    int64_t eval_batch_size, n_best_size, max_answer_length;
+    int overwrite;
+    int64_t demo_points, demo_hidden, demo_steps;
+    double demo_lr, demo_weight_decay, demo_target_loss;
+} qat_config;
+
+/* Where the values came from, for messages: the config file and the command-line overrides. */
+typedef struct qat_config_source {
+    const char *path;
+    int argc;
+    char **argv;
+} qat_config_source;
+
+/* Fills the defaults. */
+void qat_config_defaults(qat_config *c);
+/* Reads the file and applies the section.key=value overrides. */
+int qat_config_load(qat_config *c, const qat_config_source *src, qb_err *err);
+/* Checks values and their combinations for the task; errors name file:line and key. */
+int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_err *err);
+/* Sets err to "<where section.key was set>: section.key: <message>"; returns -1. */
+int qat_config_error(const qat_config_source *src, const char *section, const char *key, qb_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Prints every key, its current value and help. */
+void qat_config_print(const qat_config *c, FILE *out);

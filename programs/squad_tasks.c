@@ -1,0 +1,273 @@
+/* squad_tasks.c: see squad_tasks.h. */
+#include "squad_tasks.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "base/fileio.h"
+#include "model/checkpoint.h"
+#include "train/calibrate.h"
+#include "train/qa_evaluate.h"
+#include "train/qa_train.h"
+#include "train/quant_recipe.h"
+#include "train/train_state.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void recipe_from_config(const qat_config *c, qb_quant_recipe *r) {
+    qb_quant_recipe_default(r);
+    qb_err ignore = {0};
+    qb_calibrator_parse(c->calibrator, &r->calibrator, &ignore);
+    r->percentile = c->percentile;
+    r->wprec = (int)c->wprec;
+    r->aprec = (int)c->aprec;
+    r->per_tensor = c->per_tensor;
+    r->histogram = strcmp(c->histogram, "pq21") == 0 ? HIST_PQ21_NUMPY : HIST_MODELOPT;
+    r->disable = c->quant_disable;
+    snprintf(r->disable_keyword, sizeof r->disable_keyword, "%s", c->disable_keyword);
+    snprintf(r->disable_layer_module, sizeof r->disable_layer_module, "%s", c->disable_layer_module);
+    snprintf(r->enable_layer_module, sizeof r->enable_layer_module, "%s", c->enable_layer_module);
+    r->recalibrate_weights = c->recalibrate_weights;
+    r->fuse_qkv = c->fuse_qkv;
+    r->clip_gelu = c->clip_gelu;
+}
+
+static bool dir_has_entries(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return false;
+    struct dirent *e;
+    bool any = false;
+    while (!any && (e = readdir(d))) any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return any;
+}
+
+/* HF Trainer's rule: a non-empty output directory needs overwrite (or a resume). */
+static int check_output_dir(const qat_config *c, const qat_config_source *src, qb_err *err) {
+    if (c->overwrite || c->resume_from[0] || !dir_has_entries(c->output_dir)) return 0;
+    return qat_config_error(src, "run", "output_dir", err, "'%s' exists and is not empty (set output.overwrite = true, or train.resume_from)",
+                            c->output_dir);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A report list "b, a" as transformers 4.x prints its sorted key lists: ['a', 'b']. */
+static void print_list(const char *list) {
+    char *copy = strdup(list);
+    char *names[64];
+    int n = 0;
+    for (char *tok = copy ? strtok(copy, ",") : NULL; tok && n < 64; tok = strtok(NULL, ",")) names[n++] = tok + strspn(tok, " ");
+    qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    printf("[");
+    for (int i = 0; i < n; i++) printf("%s'%s'", i ? ", " : "", names[i]);
+    printf("]");
+    free(copy);
+}
+
+typedef struct squad_run {
+    const qat_config *c;
+    const qat_config_source *src;
+    qb_quant_recipe recipe;
+    qb_tokenizer tok;
+    bool have_tok;
+    qb_squad_set train_set;
+    qb_squad_features train;
+    bool have_train;
+} squad_run;
+
+/* model.tokenizer, else the checkpoint the run starts from (a resumed one carries its tokenizer files). */
+static const char *tokenizer_dir(const qat_config *c) {
+    if (c->tokenizer[0]) return c->tokenizer;
+    return c->resume_from[0] ? c->resume_from : c->model_path;
+}
+
+static int need_tokenizer(squad_run *r, qb_err *err) {
+    if (r->have_tok) return 0;
+    if (qb_tokenizer_load(&r->tok, tokenizer_dir(r->c), err)) return qb_err_context(err, "model.tokenizer");
+    r->have_tok = true;
+    return 0;
+}
+
+static qb_squad_feature_opts feature_opts(const qat_config *c) {
+    return (qb_squad_feature_opts){.max_seq_length = (int)c->max_seq_length, .doc_stride = (int)c->doc_stride,
+                                   .max_query_length = (int)c->max_query_length};
+}
+
+/* run_qa's training features: the first max_train_samples questions, then at most that many features. */
+static int need_train_features(squad_run *r, qb_err *err) {
+    if (r->have_train) return 0;
+    const qat_config *c = r->c;
+    if (need_tokenizer(r, err)) return -1;
+    double t0 = now();
+    if (qb_squad_read(c->train_file, false, &r->train_set, err)) return -1;
+    if (c->max_train_samples > 0) qb_squad_keep_first(&r->train_set, c->max_train_samples);
+    qb_squad_feature_opts fo = feature_opts(c);
+    if (qb_squad_features_build(&r->tok, &r->train_set, NULL, 0, &fo, &r->train, err)) {
+        qb_squad_free(&r->train_set);
+        return qb_err_context(err, "%s", c->train_file);
+    }
+    if (c->max_train_samples > 0 && r->train.n > c->max_train_samples) r->train.n = c->max_train_samples;
+    r->have_train = true;
+    printf("data: %s: %lld questions -> %lld features (%lld tokens each) in %.1f s\n", c->train_file, (long long)r->train_set.n,
+           (long long)r->train.n, (long long)c->max_seq_length, now() - t0);
+    return 0;
+}
+
+/* A BertForQuestionAnswering from dir with the recipe's descriptors in a new context; prints transformers' notes on
+ * newly initialized and unused weights. */
+static int load_model(squad_run *r, const char *dir, qb_ctx **ctx, qb_bert_model *m, qb_err *err) {
+    quant_defaults d;
+    if (qb_quant_recipe_defaults(&r->recipe, &d, err)) return -1;
+    *ctx = qb_ctx_new(QB_CPU, (uint64_t)r->c->seed, err);
+    if (!*ctx) return -1;
+    qb_bert_options opt = {.quant = &d};
+    qb_bert_load_report rep = {0};
+    if (qb_bert_from_pretrained(m, *ctx, dir, QB_BERT_QUESTION_ANSWERING, &opt, &rep, err)) {
+        qb_ctx_free(*ctx);
+        *ctx = NULL;
+        return -1;
+    }
+    if (rep.unused) {
+        printf("Some weights of the model checkpoint at %s were not used when initializing BertForQuestionAnswering: ", dir);
+        print_list(rep.unused);
+        printf("\n");
+    }
+    if (rep.newly_initialized) {
+        printf("Some weights of BertForQuestionAnswering were not initialized from the model checkpoint at %s and are newly initialized: ", dir);
+        print_list(rep.newly_initialized);
+        printf("\nYou should probably TRAIN this model on a down-stream task to be able to use it for predictions and inference.\n");
+    }
+    printf("model: %s: %d layers, hidden %d, %d parameter tensors and %d quantizer ranges loaded\n", dir, m->cfg.num_hidden_layers,
+           m->cfg.hidden_size, rep.n_params, rep.n_amax);
+    qb_bert_load_report_free(&rep);
+    return 0;
+}
+
+static void unload_model(qb_ctx *ctx, qb_bert_model *m) {
+    qb_bert_free(m);
+    qb_ctx_free(ctx);
+}
+
+static int run_calibrate(squad_run *r, const char *from, const char *to, qb_err *err) {
+    const qat_config *c = r->c;
+    if (need_train_features(r, err)) return -1;
+    qb_ctx *ctx;
+    qb_bert_model m;
+    if (load_model(r, from, &ctx, &m, err)) return -1;
+    double t0 = now();
+    qb_calib_opts o = {.num_samples = c->calib_samples, .batch_size = (int)c->calib_batch_size, .seed = (uint64_t)c->seed,
+                       .method = qb_calibrator_hist_method(r->recipe.calibrator), .percentile = c->percentile};
+    int rc = qb_calibrate(&m, &r->train, &o, stdout, err);
+    if (!rc) rc = qb_bert_save_pretrained(&m, to, err);
+    if (!rc) rc = qb_copy_tokenizer_files(tokenizer_dir(c), to, err);
+    if (!rc) {
+        int total, enabled, with_amax;
+        qb_quant_count(&m, &total, &enabled, &with_amax);
+        printf("calibrate: %s calibrator (%d of %d quantizers with an amax) in %.1f s; saved %s\n", c->calibrator, with_amax, total,
+               now() - t0, to);
+    }
+    unload_model(ctx, &m);
+    return rc;
+}
+
+static int configure(squad_run *r, qb_bert_model *m, bool resumed, qb_err *err) {
+    qb_quant_recipe rc = r->recipe;
+    if (resumed) rc.recalibrate_weights = false; /* the checkpoint's weight ranges are the run's */
+    if (qb_quant_configure(m, &rc, stdout, err)) return -1;
+    int total, enabled, with_amax, dynamic = 0;
+    qb_quant_count(m, &total, &enabled, &with_amax);
+    for (int i = 0; i < m->n_quant; i++) dynamic += !m->quant[i].tq.disabled && !m->quant[i].tq.amax;
+    if (dynamic)
+        printf("warning: %d enabled quantizers have no calibrated amax and use max|x| of each batch (run task calibrate first)\n", dynamic);
+    return 0;
+}
+
+static int run_train(squad_run *r, const char *from, qb_err *err) {
+    const qat_config *c = r->c;
+    if (need_train_features(r, err)) return -1;
+    bool resume = c->resume_from[0] != 0;
+    qb_ctx *ctx;
+    qb_bert_model m;
+    if (load_model(r, resume ? c->resume_from : from, &ctx, &m, err)) return -1;
+    qb_lr_kind kind = QB_LR_COSINE;
+    qb_lr_kind_parse(c->lr_scheduler, &kind, err);
+    qb_qa_train_opts o = {.batch_size = (int)c->train_batch_size, .epochs = c->epochs, .max_steps = c->max_steps,
+                          .learning_rate = c->learning_rate, .scheduler = kind, .warmup_steps = c->warmup_steps,
+                          .warmup_ratio = c->warmup_ratio, .weight_decay = c->weight_decay, .adam_beta1 = c->adam_beta1,
+                          .adam_beta2 = c->adam_beta2, .adam_epsilon = c->adam_epsilon, .max_grad_norm = c->max_grad_norm,
+                          .seed = (uint64_t)c->seed, .logging_steps = c->logging_steps, .save_steps = c->save_steps,
+                          .output_dir = c->output_dir, .tokenizer_dir = tokenizer_dir(c), .log = stdout};
+    qb_qa_trainer t;
+    int rc = configure(r, &m, resume, err);
+    if (!rc) rc = qb_qa_trainer_init(&t, &m, &r->train, &o, err);
+    if (!rc) {
+        if (resume) rc = qb_qa_trainer_resume(&t, c->resume_from, err);
+        if (!rc) rc = qb_qa_train(&t, 0, err);
+        qb_qa_trainer_free(&t);
+    }
+    unload_model(ctx, &m);
+    return rc;
+}
+
+static int run_eval(squad_run *r, const char *from, qb_err *err) {
+    const qat_config *c = r->c;
+    if (need_tokenizer(r, err)) return -1;
+    qb_squad_set dev;
+    qb_squad_features f = {0};
+    if (qb_squad_read(c->dev_file, false, &dev, err)) return -1;
+    if (c->max_eval_samples > 0) qb_squad_keep_first(&dev, c->max_eval_samples);
+    qb_squad_feature_opts fo = feature_opts(c);
+    int rc = qb_squad_features_build(&r->tok, &dev, NULL, 0, &fo, &f, err);
+    if (rc) qb_err_context(err, "%s", c->dev_file);
+    qb_ctx *ctx = NULL;
+    qb_bert_model m;
+    if (!rc) rc = load_model(r, from, &ctx, &m, err);
+    if (!rc) {
+        qb_qa_eval_opts o = {.batch_size = (int)c->eval_batch_size,
+                             .post = {.n_best_size = (int)c->n_best_size, .max_answer_length = (int)c->max_answer_length},
+                             .output_dir = c->output_dir};
+        qb_qa_eval_result res;
+        rc = configure(r, &m, false, err);
+        if (!rc) rc = qb_qa_evaluate(&m, &dev, &f, &o, &res, err);
+        if (!rc)
+            printf("eval: %lld questions (%lld features): exact_match %.2f  f1 %.2f  in %.1f s; wrote %s/predictions.json, eval_results.json\n",
+                   (long long)res.n_examples, (long long)res.n_features, res.scores.exact, res.scores.f1, res.seconds, c->output_dir);
+        unload_model(ctx, &m);
+    }
+    qb_squad_features_free(&f);
+    qb_squad_free(&dev);
+    return rc;
+}
+
+int squad_task_run(const qat_config *c, const qat_config_source *src, qb_err *err) {
+    squad_run r = {.c = c, .src = src};
+    recipe_from_config(c, &r.recipe);
+    if (check_output_dir(c, src, err) || qb_mkdir_p(c->output_dir, err)) return -1;
+    double t0 = now();
+    int rc;
+    if (strcmp(c->task, "calibrate") == 0) {
+        rc = run_calibrate(&r, c->model_path, c->output_dir, err);
+    } else if (strcmp(c->task, "train") == 0) {
+        rc = run_train(&r, c->model_path, err);
+    } else if (strcmp(c->task, "eval") == 0) {
+        rc = run_eval(&r, c->model_path, err);
+    } else {
+        char calibrated[1100];
+        snprintf(calibrated, sizeof calibrated, "%s/calibrated", c->output_dir);
+        rc = c->resume_from[0] ? 0 : run_calibrate(&r, c->model_path, calibrated, err);
+        if (!rc) rc = run_train(&r, calibrated, err);
+        if (!rc) rc = run_eval(&r, c->output_dir, err);
+    }
+    if (!rc) printf("%s: done in %.1f s\n", c->task, now() - t0);
+    if (r.have_train) {
+        qb_squad_features_free(&r.train);
+        qb_squad_free(&r.train_set);
+    }
+    if (r.have_tok) qb_tokenizer_free(&r.tok);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* calibrate.c: see calibrate.h. */
+#include "train/calibrate.h"
+
+#include <stdlib.h>
+#include "model/heads.h"
+#include "train/qa_batch.h"
+#include "train/shuffle.h"
+
+#define CALIB_STREAM 0x63616c6962ull /* "calib": the data-order stream of the seed */
+
+int qb_calibrate(qb_bert_model *m, const qb_squad_features *f, const qb_calib_opts *o, FILE *log, qb_err *err) {
+    if (f->n < 1) return qb_errorf(err, "calibrate: no training features");
+    if (o->num_samples < 1 || o->batch_size < 1)
+        return qb_errorf(err, "calibrate: num_samples %lld and batch_size %d must be positive", (long long)o->num_samples, o->batch_size);
+    qb_ctx *ctx = m->ctx;
+    int64_t n = o->num_samples < f->n ? o->num_samples : f->n;
+    int64_t *order = malloc((size_t)f->n * sizeof *order);
+    qb_qa_batch b;
+    if (!order) return qb_errorf(err, "calibrate: out of memory");
+    if (qb_qa_batch_init(&b, o->batch_size, f->max_len, err)) return free(order), -1;
+    qb_permutation(order, f->n, o->seed, CALIB_STREAM);
+    for (int i = 0; i < m->n_quant; i++) {
+        tensor_quantizer *q = &m->quant[i].tq;
+        tensor_quantizer_enable(q);
+        tensor_quantizer_disable_quant(q);
+        tensor_quantizer_enable_calib(q);
+    }
+    bool training = ctx->training, no_grad = ctx->no_grad;
+    ctx->training = false;
+    ctx->no_grad = true;
+    int rc = 0;
+    for (int64_t done = 0; done < n && !rc; done += b.batch) {
+        int rows = (int)(n - done < o->batch_size ? n - done : o->batch_size);
+        qb_qa_batch_gather(&b, f, order + done, rows);
+        qb_bert_batch view = qb_qa_batch_view(&b);
+        qb_bert_output out;
+        qb_ctx_step_reset(ctx);
+        if (qb_bert_question_answering(m, &view, NULL, NULL, &out)) rc = qb_errorf(err, "calibrate: %s", ctx->err.msg);
+    }
+    qb_ctx_step_reset(ctx);
+    ctx->training = training;
+    ctx->no_grad = no_grad;
+    for (int i = 0; i < m->n_quant && !rc; i++) {
+        tensor_quantizer *q = &m->quant[i].tq;
+        rc = tensor_quantizer_load_calib_amax(q, o->method, o->percentile, err);
+        tensor_quantizer_enable_quant(q);
+        tensor_quantizer_disable_calib(q);
+    }
+    if (!rc && log) fprintf(log, "calibrate: %lld features in batches of %d, %d quantizers calibrated\n", (long long)n, o->batch_size, m->n_quant);
+    qb_qa_batch_free(&b);
+    free(order);
+    return rc;
+}

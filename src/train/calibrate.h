@@ -1,0 +1,20 @@
+/* calibrate.h: QDQBERT's calibration (QuestionAnsweringTrainer.calibrate): the model in eval mode without gradients,
+ * every quantizer enabled with quantization off and statistics on, forward passes over num_samples shuffled training
+ * features, then each quantizer's amax loaded from its calibrator (weights: max per row; activations: max or the
+ * histogram method), quantization on and statistics off. */
+#pragma once
+#include <stdio.h>
+#include "model/bert.h"
+#include "train/squad_features.h"
+
+typedef struct qb_calib_opts {
+    int64_t num_samples;        /* 128 features (quant_trainer's calib_num) */
+    int batch_size;             /* 8 (per_device_eval_batch_size) */
+    uint64_t seed;              /* feature order */
+    hist_amax_method method;    /* histogram calibrators: percentile, mse or entropy */
+    double percentile;          /* 99.99 */
+} qb_calib_opts;
+
+/* Calibrates every quantizer of m on features f; statistics add to what the calibrators saw before. Progress goes to
+ * log (may be NULL). The context's training and no_grad flags are restored. */
+int qb_calibrate(qb_bert_model *m, const qb_squad_features *f, const qb_calib_opts *o, FILE *log, qb_err *err);

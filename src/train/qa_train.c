@@ -1,0 +1,202 @@
+/* qa_train.c: see qa_train.h. */
+#include "train/qa_train.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "base/fileio.h"
+#include "model/heads.h"
+#include "train/clip_grad.h"
+#include "train/metrics_log.h"
+#include "train/shuffle.h"
+#include "train/train_state.h"
+
+#define DROPOUT_STREAM_SHIFT 36 /* each step's dropout counters start at (step + 1) << 36 */
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_features *f, const qb_qa_train_opts *o, qb_err *err) {
+    memset(t, 0, sizeof *t);
+    t->m = m;
+    t->f = f;
+    t->o = *o;
+    t->order_epoch = -1;
+    if (f->n < 1) return qb_errorf(err, "train: no training features");
+    if (o->batch_size < 1) return qb_errorf(err, "train.batch_size: %d must be positive", o->batch_size);
+    if (!(o->learning_rate > 0)) return qb_errorf(err, "train.learning_rate: %g must be positive", o->learning_rate);
+    if (o->max_steps <= 0 && !(o->epochs > 0)) return qb_errorf(err, "train.epochs: %g must be positive (or set train.max_steps)", o->epochs);
+    if (o->warmup_steps < 0 || !(o->warmup_ratio >= 0 && o->warmup_ratio <= 1))
+        return qb_errorf(err, "train.warmup_steps / train.warmup_ratio: must be >= 0 (ratio <= 1)");
+    t->steps_per_epoch = (f->n + o->batch_size - 1) / o->batch_size;
+    t->total_steps = o->max_steps > 0 ? o->max_steps : (int64_t)ceil(o->epochs * (double)t->steps_per_epoch);
+    t->sched = (qb_lr_schedule){.kind = o->scheduler, .base_lr = o->learning_rate, .total_steps = t->total_steps,
+                                .warmup_steps = qb_lr_warmup_steps(o->warmup_steps, o->warmup_ratio, t->total_steps)};
+    t->order = malloc((size_t)f->n * sizeof *t->order);
+    t->losses = malloc((size_t)t->total_steps * sizeof *t->losses);
+    if (!t->order || !t->losses) return qb_qa_trainer_free(t), qb_errorf(err, "train: out of memory");
+    for (int64_t i = 0; i < t->total_steps; i++) t->losses[i] = NAN;
+    if (qb_qa_batch_init(&t->batch, o->batch_size, f->max_len, err)) return qb_qa_trainer_free(t), -1;
+    if (qb_adamw_init(&t->opt, m->ctx, (float)o->adam_beta1, (float)o->adam_beta2, (float)o->adam_epsilon, (float)o->weight_decay, err))
+        return qb_qa_trainer_free(t), -1;
+    return 0;
+}
+
+int qb_qa_trainer_resume(qb_qa_trainer *t, const char *checkpoint_dir, qb_err *err) {
+    qb_train_state_info info;
+    if (qb_train_state_load(checkpoint_dir, t->m->ctx, &t->opt, &info, err)) return -1;
+    const char *what = NULL;
+    int64_t got = 0, want = 0;
+    if (info.seed != (int64_t)t->o.seed) what = "seed", got = info.seed, want = (int64_t)t->o.seed;
+    else if (info.train_batch_size != t->o.batch_size) what = "train_batch_size", got = info.train_batch_size, want = t->o.batch_size;
+    else if (info.num_train_features != t->f->n) what = "num_train_features", got = info.num_train_features, want = t->f->n;
+    if (what)
+        return qb_errorf(err, "%s/trainer_state.json: %s %lld but this run has %lld (resume needs the same data order)", checkpoint_dir,
+                         what, (long long)got, (long long)want);
+    if (info.global_step > t->total_steps)
+        return qb_errorf(err, "%s/trainer_state.json: global_step %lld is past this run's %lld steps", checkpoint_dir,
+                         (long long)info.global_step, (long long)t->total_steps);
+    t->step = t->resumed_from = info.global_step;
+    return 0;
+}
+
+int qb_qa_load_batch(qb_qa_trainer *t, int64_t step, qb_qa_batch *b, qb_err *err) {
+    if (step < 0) return qb_errorf(err, "train: step %lld", (long long)step);
+    int64_t epoch = step / t->steps_per_epoch, k = step % t->steps_per_epoch, n = t->f->n, bs = t->o.batch_size;
+    if (epoch != t->order_epoch) {
+        qb_permutation(t->order, n, t->o.seed, (uint64_t)epoch);
+        t->order_epoch = epoch;
+    }
+    int64_t first = k * bs, rows = n - first < bs ? n - first : bs;
+    qb_qa_batch_gather(b, t->f, t->order + first, (int)rows);
+    return 0;
+}
+
+int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err) {
+    qb_ctx *ctx = t->m->ctx;
+    qb_ctx_step_reset(ctx);
+    ctx->training = true;
+    ctx->no_grad = false;
+    ctx->rng_counter = (uint64_t)(t->opt.step + 1) << DROPOUT_STREAM_SHIFT;
+    qb_zero_grad(ctx);
+    qb_bert_batch view = qb_qa_batch_view(b);
+    qb_bert_output out;
+    int rc = qb_bert_question_answering(t->m, &view, b->start_positions, b->end_positions, &out);
+    if (!rc) rc = qb_backward(ctx, out.loss);
+    if (rc) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
+    s->loss = out.loss->data[0];
+    s->grad_norm = t->o.max_grad_norm > 0 ? qb_clip_grad_norm(ctx, t->o.max_grad_norm) : qb_grad_norm(ctx);
+    if (!isfinite(s->loss) || !isfinite(s->grad_norm))
+        return qb_errorf(err, "train step %lld: loss %g, gradient norm %g (not finite)", (long long)t->opt.step + 1, (double)s->loss, s->grad_norm);
+    qb_adamw_step(&t->opt, ctx, (float)lr);
+    return 0;
+}
+
+int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err) {
+    qb_train_state_info info = {.global_step = t->step, .max_steps = t->total_steps, .seed = (int64_t)t->o.seed,
+                                .train_batch_size = t->o.batch_size, .num_train_features = t->f->n,
+                                .epoch = (double)t->step / (double)t->steps_per_epoch};
+    if (qb_train_state_save(dir, t->m, &t->opt, &info, err)) return -1;
+    if (t->o.tokenizer_dir && qb_copy_tokenizer_files(t->o.tokenizer_dir, dir, err)) return -1;
+    return 0;
+}
+
+static int log_record(qb_metrics_log *ml, const qb_qa_trainer *t, double loss, double lr, double grad_norm, double ex_per_s, qb_err *err) {
+    double epoch = (double)t->step / (double)t->steps_per_epoch;
+    if (t->o.log)
+        fprintf(t->o.log, "step %6lld/%lld  epoch %.2f  loss %.4f  lr %.3e  grad_norm %.3f  %.1f examples/s\n", (long long)t->step,
+                (long long)t->total_steps, epoch, loss, lr, grad_norm, ex_per_s);
+    if (!ml) return 0;
+    json_t *r = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)t->step, "epoch", epoch, "loss", loss, "learning_rate", lr,
+                          "grad_norm", grad_norm, "examples_per_second", ex_per_s);
+    if (!r) return qb_errorf(err, "train: out of memory");
+    int rc = qb_metrics_log_append(ml, r, err);
+    json_decref(r);
+    return rc;
+}
+
+static int write_train_results(const qb_qa_trainer *t, double seconds, int64_t examples, double mean_loss, qb_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/train_results.json", t->o.output_dir);
+    json_t *j = json_pack("{s:f, s:I, s:f, s:f, s:I, s:f}", "epoch", (double)t->step / (double)t->steps_per_epoch, "global_step",
+                          (json_int_t)t->step, "train_loss", mean_loss, "train_runtime", seconds, "train_samples", (json_int_t)t->f->n,
+                          "train_samples_per_second", seconds > 0 ? (double)examples / seconds : 0.0);
+    char *text = j ? json_dumps(j, JSON_INDENT(4)) : NULL;
+    json_decref(j);
+    if (!text) return qb_errorf(err, "%s: out of memory", path);
+    int rc = qb_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
+    int64_t end = stop_at > 0 && stop_at < t->total_steps ? stop_at : t->total_steps;
+    qb_metrics_log ml, *mlp = NULL;
+    char path[4096];
+    if (t->o.output_dir) {
+        if (qb_mkdir_p(t->o.output_dir, err)) return -1;
+        snprintf(path, sizeof path, "%s/metrics.jsonl", t->o.output_dir);
+        if (qb_metrics_log_open(&ml, path, t->resumed_from > 0 ? t->resumed_from : -1, err)) return -1;
+        mlp = &ml;
+    }
+    if (t->o.log)
+        fprintf(t->o.log, "train: %lld features, batch %d, %lld steps/epoch, %lld steps (%s lr %.3g, warmup %lld)%s\n", (long long)t->f->n,
+                t->o.batch_size, (long long)t->steps_per_epoch, (long long)t->total_steps, qb_lr_kind_name(t->sched.kind),
+                t->sched.base_lr, (long long)t->sched.warmup_steps, t->step ? " resumed" : "");
+    double t_start = now(), t_window = t_start, window_loss = 0.0, sum_loss = 0.0;
+    int64_t window_steps = 0, window_examples = 0, examples = 0, steps_run = 0;
+    int rc = 0;
+    while (!rc && t->step < end) {
+        double lr = qb_lr_at(&t->sched, t->step);
+        qb_qa_step_stats s;
+        rc = qb_qa_load_batch(t, t->step, &t->batch, err);
+        if (!rc) rc = qb_qa_train_step(t, &t->batch, lr, &s, err);
+        if (rc) break;
+        t->losses[t->step] = s.loss;
+        t->step++;
+        steps_run++;
+        window_loss += s.loss;
+        sum_loss += s.loss;
+        window_steps++;
+        window_examples += t->batch.batch;
+        examples += t->batch.batch;
+        bool last = t->step == end;
+        if (t->step == t->resumed_from + 1 || last || (t->o.logging_steps > 0 && t->step % t->o.logging_steps == 0)) {
+            double tn = now();
+            rc = log_record(mlp, t, window_loss / (double)window_steps, lr, s.grad_norm, (double)window_examples / (tn - t_window), err);
+            t_window = tn;
+            window_loss = 0.0;
+            window_steps = window_examples = 0;
+        }
+        if (!rc && t->o.output_dir && t->o.save_steps > 0 && t->step % t->o.save_steps == 0 && !last) {
+            snprintf(path, sizeof path, "%s/checkpoint-%lld", t->o.output_dir, (long long)t->step);
+            rc = qb_qa_trainer_save(t, path, err);
+            if (!rc && t->o.log) fprintf(t->o.log, "train: saved %s\n", path);
+        }
+    }
+    double seconds = now() - t_start;
+    if (!rc && t->o.output_dir) {
+        rc = qb_qa_trainer_save(t, t->o.output_dir, err);
+        if (!rc) rc = write_train_results(t, seconds, examples, steps_run ? sum_loss / (double)steps_run : 0.0, err);
+        if (!rc && t->o.log) fprintf(t->o.log, "train: saved %s (step %lld)\n", t->o.output_dir, (long long)t->step);
+    }
+    if (!rc && t->o.log)
+        fprintf(t->o.log, "train: %lld steps in %.1f s (%.2f examples/s), mean loss %.4f\n", (long long)steps_run, seconds,
+                seconds > 0 ? (double)examples / seconds : 0.0, steps_run ? sum_loss / (double)steps_run : NAN);
+    if (mlp) qb_metrics_log_close(mlp);
+    return rc;
+}
+
+void qb_qa_trainer_free(qb_qa_trainer *t) {
+    qb_adamw_free(&t->opt);
+    qb_qa_batch_free(&t->batch);
+    free(t->order);
+    free(t->losses);
+    t->order = NULL;
+    t->losses = NULL;
+}

@@ -1,0 +1,66 @@
+/* qa_train.h: QAT fine-tuning of BertForQuestionAnswering on SQuAD features as HF Trainer does it for the QDQBERT
+ * example: batches of shuffled features (a new permutation each epoch from the seed), dropout on, AdamW with the
+ * no-decay rule, an lr schedule with warmup, global-norm clipping; logs to stdout and dir/metrics.jsonl, checkpoints
+ * every save_steps (dir/checkpoint-N) and at the end (dir), each resumable with the same losses.
+ * The step (forward, backward, clipping, update) is separate from data loading and logging. Dropout masks depend
+ * only on (seed, step), so a resumed run repeats an uninterrupted one bit for bit. */
+#pragma once
+#include <stdio.h>
+#include "model/bert.h"
+#include "train/lr_schedule.h"
+#include "train/optim_adamw.h"
+#include "train/qa_batch.h"
+#include "train/squad_features.h"
+
+typedef struct qb_qa_train_opts {
+    int batch_size;              /* 12 */
+    double epochs;               /* 2 */
+    int64_t max_steps;           /* > 0: overrides epochs */
+    double learning_rate;        /* 4e-5 */
+    qb_lr_kind scheduler;        /* cosine (run_quant_qa forces it) */
+    int64_t warmup_steps;        /* > 0 wins over warmup_ratio */
+    double warmup_ratio;
+    double weight_decay, adam_beta1, adam_beta2, adam_epsilon;  /* 0, 0.9, 0.999, 1e-8 */
+    double max_grad_norm;        /* 1.0; <= 0 turns clipping off */
+    uint64_t seed;
+    int64_t logging_steps;       /* log every N steps (and the first and last) */
+    int64_t save_steps;          /* 0: only the final checkpoint */
+    const char *output_dir;      /* NULL: nothing written */
+    const char *tokenizer_dir;   /* tokenizer files copied into every checkpoint (NULL: none) */
+    FILE *log;                   /* progress lines (NULL: quiet) */
+} qb_qa_train_opts;
+
+typedef struct qb_qa_step_stats {
+    float loss;
+    double grad_norm;            /* before clipping */
+} qb_qa_step_stats;
+
+typedef struct qb_qa_trainer {
+    qb_bert_model *m;
+    const qb_squad_features *f;
+    qb_qa_train_opts o;
+    qb_adamw opt;
+    qb_lr_schedule sched;
+    int64_t steps_per_epoch, total_steps;
+    int64_t step;                /* optimizer steps taken (global step) */
+    int64_t resumed_from;        /* global step the run resumed at (0 for a fresh run) */
+    int64_t *order, order_epoch; /* the current epoch's permutation */
+    qb_qa_batch batch;
+    float *losses;               /* [total_steps]: each step's loss; NaN before a resume point */
+} qb_qa_trainer;
+
+/* Sets up the optimizer over m's context, the schedule and the data order; checks the options. */
+int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_features *f, const qb_qa_train_opts *o, qb_err *err);
+/* Continues from a checkpoint written by this trainer (its model already loaded into m): optimizer state and step;
+ * seed, batch size and feature count must match the run's. */
+int qb_qa_trainer_resume(qb_qa_trainer *t, const char *checkpoint_dir, qb_err *err);
+/* Data: gathers the features of global step `step` into b (the epoch's permutation, in order). */
+int qb_qa_load_batch(qb_qa_trainer *t, int64_t step, qb_qa_batch *b, qb_err *err);
+/* One optimizer step on a batch: forward with dropout, loss, backward, clipping, AdamW at lr. */
+int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err);
+/* Writes a resumable checkpoint of the current state into dir. */
+int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err);
+/* Runs the steps left (to total_steps or stop_at, whichever is first; stop_at <= 0 means total), logging and saving. */
+int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err);
+/* Frees the trainer (not the model). */
+void qb_qa_trainer_free(qb_qa_trainer *t);

@@ -1,0 +1,120 @@
+/* train_state.c: see train_state.h. */
+#include "train/train_state.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "base/fileio.h"
+#include "model/checkpoint.h"
+#include "model/safetensors.h"
+
+const char *const qb_tokenizer_files[] = {"vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", NULL};
+
+int qb_copy_tokenizer_files(const char *src_dir, const char *dst_dir, qb_err *err) {
+    if (strcmp(src_dir, dst_dir) == 0) return 0;
+    for (int i = 0; qb_tokenizer_files[i]; i++) {
+        char src[4096], dst[4096];
+        snprintf(src, sizeof src, "%s/%s", src_dir, qb_tokenizer_files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", dst_dir, qb_tokenizer_files[i]);
+        if (access(src, R_OK) == 0 && qb_copy_file(src, dst, err)) return -1;
+    }
+    return 0;
+}
+
+static int save_optimizer(const char *path, const qb_ctx *ctx, const qb_adamw *opt, qb_err *err) {
+    int n = opt->n < ctx->params.n ? opt->n : ctx->params.n;
+    qb_st_entry *e = calloc((size_t)(2 * n) + 1, sizeof *e);
+    char (*names)[300] = calloc((size_t)(2 * n) + 1, sizeof *names);
+    int rc = e && names ? 0 : qb_errorf(err, "%s: out of memory", path);
+    for (int i = 0; !rc && i < n; i++) {
+        const qb_tensor *p = ctx->params.items[i];
+        for (int k = 0; k < 2; k++) {
+            int j = 2 * i + k;
+            snprintf(names[j], sizeof names[j], "%s.%s", p->name, k ? "exp_avg_sq" : "exp_avg");
+            e[j] = (qb_st_entry){.name = names[j], .ndim = p->ndim, .f32 = k ? opt->v[i] : opt->m[i]};
+            for (int d = 0; d < p->ndim; d++) e[j].shape[d] = p->shape[d];
+        }
+    }
+    if (!rc) rc = qb_st_write(path, e, 2 * n, err);
+    free(names);
+    free(e);
+    return rc;
+}
+
+static int save_info(const char *path, const qb_train_state_info *s, qb_err *err) {
+    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "global_step", (json_int_t)s->global_step, "max_steps",
+                          (json_int_t)s->max_steps, "seed", (json_int_t)s->seed, "train_batch_size", (json_int_t)s->train_batch_size,
+                          "num_train_features", (json_int_t)s->num_train_features, "epoch", s->epoch);
+    char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    json_decref(j);
+    if (!text) return qb_errorf(err, "%s: out of memory", path);
+    int rc = qb_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+int qb_train_state_save(const char *dir, const qb_bert_model *m, const qb_adamw *opt, const qb_train_state_info *info, qb_err *err) {
+    char path[4096];
+    if (qb_bert_save_pretrained(m, dir, err)) return -1;
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    if (save_optimizer(path, m->ctx, opt, err)) return -1;
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    return save_info(path, info, err);
+}
+
+static int get_int(json_t *root, const char *key, int64_t *out, const char *path, qb_err *err) {
+    json_t *v = json_object_get(root, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return qb_errorf(err, "%s: key '%s': missing or not a non-negative integer", path, key);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int load_info(const char *path, qb_train_state_info *s, qb_err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    if (qb_read_file(path, &text, &len, err)) return -1;
+    json_error_t je;
+    json_t *root = json_loadb(text, len, 0, &je);
+    free(text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return qb_errorf(err, "%s:%d: not a JSON object: %s", path, je.line, je.text);
+    }
+    memset(s, 0, sizeof *s);
+    int rc = get_int(root, "global_step", &s->global_step, path, err) || get_int(root, "max_steps", &s->max_steps, path, err) ||
+             get_int(root, "seed", &s->seed, path, err) || get_int(root, "train_batch_size", &s->train_batch_size, path, err) ||
+             get_int(root, "num_train_features", &s->num_train_features, path, err) ? -1 : 0;
+    s->epoch = json_number_value(json_object_get(root, "epoch"));
+    json_decref(root);
+    return rc;
+}
+
+static int load_optimizer(const char *path, qb_ctx *ctx, qb_adamw *opt, qb_err *err) {
+    qb_safetensors f;
+    if (qb_st_open(&f, path, err)) return -1;
+    int rc = 0;
+    for (int i = 0; !rc && i < opt->n && i < ctx->params.n; i++) {
+        const qb_tensor *p = ctx->params.items[i];
+        for (int k = 0; !rc && k < 2; k++) {
+            char name[300];
+            snprintf(name, sizeof name, "%s.%s", p->name, k ? "exp_avg_sq" : "exp_avg");
+            const qb_st_tensor *t = qb_st_find(&f, name);
+            if (!t) rc = qb_errorf(err, "%s: tensor %s missing", path, name);
+            else if (t->numel != qb_numel(p)) rc = qb_errorf(err, "%s: tensor %s: %lld values, the parameter has %lld", path, name, (long long)t->numel, (long long)qb_numel(p));
+            else rc = qb_st_read_f32(&f, t, k ? opt->v[i] : opt->m[i], err);
+        }
+    }
+    qb_st_close(&f);
+    return rc;
+}
+
+int qb_train_state_load(const char *dir, qb_ctx *ctx, qb_adamw *opt, qb_train_state_info *info, qb_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    if (load_info(path, info, err)) return -1;
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    if (load_optimizer(path, ctx, opt, err)) return -1;
+    opt->step = info->global_step;
+    return 0;
+}

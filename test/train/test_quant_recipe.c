@@ -1,0 +1,154 @@
+/* test_quant_recipe.c: quant_trainer's options on a small random QDQBert model: descriptors (--wprec/--aprec,
+ * --quant-per-tensor, --calibrator), --quant-disable, --quant-disable-keyword (module and quantizer names, regex),
+ * --quant-disable-layer-module / --quant-enable-layer-module ("layer.\d+." prefix), --recalibrate-weights, --fuse-qkv,
+ * --clip-gelu, and bad options naming the key. */
+#include <math.h>
+#include <string.h>
+#include "check.h"
+#include "train/quant_recipe.h"
+
+static bool enabled(qb_bert_model *m, const char *name) {
+    qb_quantizer *q = qb_bert_quantizer(m, name);
+    return q && !q->tq.disabled;
+}
+
+static int count_enabled(qb_bert_model *m) {
+    int t, e, a;
+    qb_quant_count(m, &t, &e, &a);
+    return e;
+}
+
+static int build(qb_bert_model *m, qb_ctx *ctx, const qb_quant_recipe *r, qb_err *err) {
+    qb_bert_config cfg;
+    qb_bert_config_default(&cfg);
+    cfg.vocab_size = 40;
+    cfg.hidden_size = 8;
+    cfg.num_hidden_layers = 2;
+    cfg.num_attention_heads = 2;
+    cfg.intermediate_size = 16;
+    cfg.max_position_embeddings = 16;
+    quant_defaults d;
+    if (qb_quant_recipe_defaults(r, &d, err)) return -1;
+    qb_bert_options opt = {.quant = &d};
+    if (qb_bert_init(m, ctx, &cfg, QB_BERT_QUESTION_ANSWERING, &opt)) return qb_errorf(err, "%s", ctx->err.msg);
+    return 0;
+}
+
+static void set_all_amax(qb_bert_model *m, float v) {
+    qb_err err = {0};
+    for (int i = 0; i < m->n_quant; i++) {
+        float a[16];
+        for (int k = 0; k < 16; k++) a[k] = v + 0.01f * (float)i;
+        qb_quantizer_set_amax(&m->quant[i], a, m->quant[i].channels, &err);
+    }
+}
+
+int main(void) {
+    qb_check c = {0};
+    qb_err err = {0};
+    qb_ctx *ctx = qb_ctx_new(QB_CPU, 3, &err);
+    if (!ctx) qb_die("test_quant_recipe", &err);
+    qb_quant_recipe r;
+    qb_quant_recipe_default(&r);
+    r.calibrator = QB_CALIBRATOR_PERCENTILE;
+    r.wprec = 6;
+    r.aprec = 4;
+    qb_bert_model m;
+    if (!CHECK(&c, build(&m, ctx, &r, &err) == 0, "build: %s", err.msg)) return qb_check_finish(&c, "quant recipe");
+    qb_quantizer *wq = qb_bert_quantizer(&m, "bert.encoder.layer.0.attention.self.query._weight_quantizer");
+    qb_quantizer *aq = qb_bert_quantizer(&m, "bert.encoder.layer.0.attention.self.matmul_a_input_quantizer");
+    qb_quantizer *rq = qb_bert_quantizer(&m, "bert.encoder.layer.1.output.add_residual_input_quantizer");
+    CHECK(&c, wq && wq->tq.desc.num_bits == 6 && wq->tq.desc.axis == 0 && wq->tq.desc.calib == CALIB_MAX, "weights: wprec bits, per row, max");
+    CHECK(&c, aq && aq->tq.desc.num_bits == 4 && aq->tq.desc.calib == CALIB_HISTOGRAM && aq->tq.desc.axis == -1,
+          "matmul inputs: aprec bits, histogram, per tensor");
+    CHECK(&c, rq && rq->tq.desc.num_bits == 4 && rq->tq.desc.calib == CALIB_HISTOGRAM, "residual inputs: aprec bits, histogram");
+
+    CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) == 0 && count_enabled(&m) == 40, "all 40 enabled by default: %s", err.msg);
+    r.disable = true;
+    CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) == 0 && count_enabled(&m) == 0, "quant-disable turns every quantizer off");
+    snprintf(r.enable_layer_module, sizeof r.enable_layer_module, "attention.self");
+    CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) == 0 && count_enabled(&m) == 20, "enable-layer-module attention.self after disable: %d",
+          count_enabled(&m));
+    CHECK(&c, enabled(&m, "bert.encoder.layer.1.attention.self.matmul_k_input_quantizer") &&
+              enabled(&m, "bert.encoder.layer.0.attention.self.value._weight_quantizer") &&
+              !enabled(&m, "bert.encoder.layer.0.attention.output.dense._input_quantizer"), "the 10 attention.self quantizers of each layer");
+    r.disable = false;
+    r.enable_layer_module[0] = '\0';
+    snprintf(r.disable_keyword, sizeof r.disable_keyword, "intermediate matmul_[qk]");
+    CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) == 0 && count_enabled(&m) == 32, "disable-keyword 'intermediate matmul_[qk]': %d enabled",
+          count_enabled(&m));
+    CHECK(&c, !enabled(&m, "bert.encoder.layer.0.intermediate.dense._input_quantizer") &&
+              !enabled(&m, "bert.encoder.layer.1.intermediate.dense._weight_quantizer") &&
+              !enabled(&m, "bert.encoder.layer.1.attention.self.matmul_q_input_quantizer") &&
+              enabled(&m, "bert.encoder.layer.1.attention.self.matmul_v_input_quantizer"), "keyword hits QuantLinear modules (both quantizers) and quantizer names");
+    r.disable_keyword[0] = '\0';
+    snprintf(r.disable_layer_module, sizeof r.disable_layer_module, "output");
+    CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) == 0, "%s", err.msg);
+    CHECK(&c, !enabled(&m, "bert.encoder.layer.0.output.dense._input_quantizer") &&
+              !enabled(&m, "bert.encoder.layer.1.output.add_local_input_quantizer") &&
+              enabled(&m, "bert.encoder.layer.0.attention.output.dense._input_quantizer") && count_enabled(&m) == 32,
+          "disable-layer-module output: layer.N.output.* only (%d enabled)", count_enabled(&m));
+    r.disable_layer_module[0] = '\0';
+
+    set_all_amax(&m, 5.0f);
+    r.clip_gelu = 2.5;
+    r.fuse_qkv = true;
+    r.recalibrate_weights = true;
+    CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) == 0, "fuse/clip/recalibrate: %s", err.msg);
+    qb_quantizer *gelu = qb_bert_quantizer(&m, "bert.encoder.layer.1.output.dense._input_quantizer");
+    qb_quantizer *attn_out = qb_bert_quantizer(&m, "bert.encoder.layer.1.attention.output.dense._input_quantizer");
+    CHECK(&c, gelu->tq.amax[0] == 2.5f && attn_out->tq.amax[0] > 5.0f, "clip-gelu clips output.dense's input only");
+    float mq = qb_bert_quantizer(&m, "bert.encoder.layer.0.attention.self.matmul_q_input_quantizer")->tq.amax[0];
+    float mk = qb_bert_quantizer(&m, "bert.encoder.layer.0.attention.self.matmul_k_input_quantizer")->tq.amax[0];
+    float mv = qb_bert_quantizer(&m, "bert.encoder.layer.0.attention.self.matmul_v_input_quantizer")->tq.amax[0];
+    float want = 5.0f + 0.01f * (float)QB_Q_MATMUL_V;
+    CHECK(&c, mq == want && mk == want && mv == want, "fuse-qkv: q/k/v matmul amax = their max (%g %g %g, want %g)", mq, mk, mv, want);
+    qb_tensor *w = m.layers[1].inter.w;
+    qb_quantizer *iw = m.layers[1].inter.w_q;
+    bool rows = iw->tq.n_amax == 16;
+    for (int64_t row = 0; rows && row < 16; row++) {
+        float mx = 0.0f;
+        for (int k = 0; k < 8; k++) mx = fmaxf(mx, fabsf(w->data[row * 8 + k]));
+        rows = iw->tq.amax[row] == mx;
+    }
+    CHECK(&c, rows, "recalibrate-weights: amax = max|W| of each row");
+    qb_bert_free(&m);
+
+    /* per-tensor weights: one amax, and fuse-qkv also fuses the q/k/v weights */
+    qb_ctx_free(ctx);
+    ctx = qb_ctx_new(QB_CPU, 3, &err);
+    qb_quant_recipe_default(&r);
+    r.per_tensor = true;
+    r.fuse_qkv = true;
+    if (CHECK(&c, build(&m, ctx, &r, &err) == 0, "build per tensor: %s", err.msg)) {
+        set_all_amax(&m, 1.0f);
+        CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) == 0, "%s", err.msg);
+        float wqv = qb_bert_quantizer(&m, "bert.encoder.layer.1.attention.self.query._weight_quantizer")->tq.amax[0];
+        float wvv = qb_bert_quantizer(&m, "bert.encoder.layer.1.attention.self.value._weight_quantizer")->tq.amax[0];
+        CHECK(&c, wqv == wvv && wqv == 1.0f + 0.01f * (float)(QB_Q_PER_LAYER + QB_Q_VALUE_WEIGHT), "per-tensor q/k/v weights fused (%g %g)", wqv, wvv);
+        qb_bert_free(&m);
+    }
+    r.clip_gelu = 1.0;
+    r.fuse_qkv = false;
+    if (build(&m, ctx, &r, &err) == 0) {
+        CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) != 0 && strstr(err.msg, "quant.clip_gelu") && strstr(err.msg, "no amax"),
+              "clip-gelu before calibration: %s", err.msg);
+        qb_bert_free(&m);
+    }
+
+    qb_quant_recipe_default(&r);
+    qb_err e2 = {0};
+    r.aprec = 1;
+    CHECK(&c, qb_quant_recipe_validate(&r, &e2) != 0 && strstr(e2.msg, "quant.aprec"), "bad aprec: %s", e2.msg);
+    qb_quant_recipe_default(&r);
+    qb_err e3 = {0};
+    snprintf(r.disable_keyword, sizeof r.disable_keyword, "ok (unclosed");
+    CHECK(&c, qb_quant_recipe_validate(&r, &e3) != 0 && strstr(e3.msg, "quant.disable_keyword") && strstr(e3.msg, "(unclosed"),
+          "bad regex named: %s", e3.msg);
+    qb_calibrator cal;
+    qb_err e4 = {0};
+    CHECK(&c, qb_calibrator_parse("entropy", &cal, &e4) == 0 && cal == QB_CALIBRATOR_ENTROPY && qb_calibrator_parse("minmax", &cal, &e4) != 0 &&
+              strstr(e4.msg, "'minmax'"), "calibrator names: %s", e4.msg);
+    qb_ctx_free(ctx);
+    return qb_check_finish(&c, "quant recipe");
+}
