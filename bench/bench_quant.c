@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
             double t1 = bench_now();
             fake_quant_per_tensor(y, x, n, 3.5f, &d);
             double t2 = bench_now();
-            fake_quant_ste_backward_per_tensor(gx, gy, x, n, 3.5f);
+            fake_quant_ste_backward_per_tensor(gx, gy, x, n, 3.5f, 1.0f);
             double t3 = bench_now();
             if (r) {
                 t_cpy = t1 - t0 < t_cpy ? t1 - t0 : t_cpy;

@@ -94,6 +94,12 @@ qb_tensor *qb_grad(qb_ctx *ctx, qb_tensor *t) {
     return t->grad;
 }
 
+qb_tensor *qb_grad_for_write(qb_ctx *ctx, qb_tensor *t, bool *fresh) {
+    *fresh = t->grad == NULL;
+    if (*fresh) t->grad = qb_new(ctx, t->ndim, t->shape);
+    return t->grad;
+}
+
 qb_tensor *qb_grad_reuse(qb_ctx *ctx, qb_tensor *in, qb_tensor *out, bool *overwrite) {
     *overwrite = false;
     if (in->grad || in->is_param || out->grad_given || !out->grad || qb_numel(in) != qb_numel(out) || in->device != out->device)

@@ -25,6 +25,9 @@ qb_node *qb_record(qb_ctx *ctx, const char *op, qb_backward_fn backward, qb_tens
                    qb_tensor *const *in, int n_in);
 /* The gradient buffer of t, allocated as zeros on first use. */
 qb_tensor *qb_grad(qb_ctx *ctx, qb_tensor *t);
+/* The gradient of t for a backward that writes every element of it: when t has none yet it is allocated without
+ * zeroing and *fresh is set (the caller then writes, e.g. sgemm with beta 0); else the existing one, to add into. */
+qb_tensor *qb_grad_for_write(qb_ctx *ctx, qb_tensor *t, bool *fresh);
 /* The gradient of `in` for a backward that computes it element for element from out->grad. When `in` has no
  * gradient yet, is not a parameter, and out's gradient has as many elements and was not handed on before, out's
  * gradient buffer becomes in's (no allocation) and *overwrite is set: the caller then writes, not adds, each element,

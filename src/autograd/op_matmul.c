@@ -28,8 +28,10 @@ static void matmul_backward(qb_ctx *ctx, qb_node *n) {
     int64_t k = ta ? a->shape[nd - 2] : a->shape[nd - 1];
     qb_tensor *dc = c->grad;
     if (a->requires_grad) {
-        qb_tensor *da = qb_grad(ctx, a);
+        bool fresh;
+        qb_tensor *da = qb_grad_for_write(ctx, a, &fresh);
         if (!da) return;
+        float beta = fresh ? 0.0f : 1.0f;
         int64_t lda_g = da->stride[nd - 2];
 #pragma omp parallel for schedule(static) if (batch > 1 && m * nn * k < SMALL_GEMM_FLOPS)
         for (int64_t bi = 0; bi < batch; bi++) {
@@ -38,13 +40,14 @@ static void matmul_backward(qb_ctx *ctx, qb_node *n) {
             const float *g = dc->data + bi * m * nn;
             float *dap = da->data + bi * (ta ? k * m : m * k);
             if (!ta)  /* dA[M,K] += dC[M,N] @ op(B)^T */
-                qb_gemm_cpu(false, !tb, m, k, nn, 1.0f, g, nn, bp, ldb, 1.0f, dap, lda_g);
+                qb_gemm_cpu(false, !tb, m, k, nn, 1.0f, g, nn, bp, ldb, beta, dap, lda_g);
             else      /* dA[K,M] += op(B) @ dC^T */
-                qb_gemm_cpu(tb, true, k, m, nn, 1.0f, bp, ldb, g, nn, 1.0f, dap, lda_g);
+                qb_gemm_cpu(tb, true, k, m, nn, 1.0f, bp, ldb, g, nn, beta, dap, lda_g);
         }
     }
     if (b->requires_grad) {
-        qb_tensor *db = qb_grad(ctx, b);
+        bool fresh;
+        qb_tensor *db = qb_grad_for_write(ctx, b, &fresh);
         if (!db) return;
         int64_t ldb_g = db->stride[db->ndim - 2];
         int64_t bsz = b->shape[b->ndim - 2] * b->shape[b->ndim - 1];
@@ -54,10 +57,11 @@ static void matmul_backward(qb_ctx *ctx, qb_node *n) {
             int64_t lda = a->stride[nd - 2];
             const float *g = dc->data + bi * m * nn;
             float *dbp = db->data + (shared ? 0 : bi * bsz);
+            float beta = fresh && (!shared || bi == 0) ? 0.0f : 1.0f;  /* a shared B sums every batch */
             if (!tb)  /* dB[K,N] += op(A)^T @ dC */
-                qb_gemm_cpu(!ta, false, k, nn, m, 1.0f, ap, lda, g, nn, 1.0f, dbp, ldb_g);
+                qb_gemm_cpu(!ta, false, k, nn, m, 1.0f, ap, lda, g, nn, beta, dbp, ldb_g);
             else      /* dB[N,K] += dC^T @ op(A) */
-                qb_gemm_cpu(true, ta, nn, k, m, 1.0f, g, nn, ap, lda, 1.0f, dbp, ldb_g);
+                qb_gemm_cpu(true, ta, nn, k, m, 1.0f, g, nn, ap, lda, beta, dbp, ldb_g);
         }
     }
 }
@@ -119,15 +123,16 @@ static void linear_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2], *y = n->out;
     int64_t in = w->shape[1], out = w->shape[0], rows = qb_numel(x) / in;
     const float *dy = y->grad->data;
+    bool fresh;
     if (x->requires_grad) {
-        qb_tensor *dx = qb_grad(ctx, x);
+        qb_tensor *dx = qb_grad_for_write(ctx, x, &fresh);
         if (!dx) return;
-        qb_gemm_cpu(false, false, rows, in, out, 1.0f, dy, out, w->data, in, 1.0f, dx->data, in);
+        qb_gemm_cpu(false, false, rows, in, out, 1.0f, dy, out, w->data, in, fresh ? 0.0f : 1.0f, dx->data, in);
     }
     if (w->requires_grad) {
-        qb_tensor *dw = qb_grad(ctx, w);
+        qb_tensor *dw = qb_grad_for_write(ctx, w, &fresh);
         if (!dw) return;
-        qb_gemm_cpu(true, false, out, in, rows, 1.0f, dy, out, x->data, in, 1.0f, dw->data, in);
+        qb_gemm_cpu(true, false, out, in, rows, 1.0f, dy, out, x->data, in, fresh ? 0.0f : 1.0f, dw->data, in);
     }
     if (bias && bias->requires_grad) {
         qb_tensor *db = qb_grad(ctx, bias);

@@ -222,10 +222,29 @@ qb_tensor *qb_bert_quantize(qb_bert_model *m, qb_quantizer *q, qb_tensor *x) {
     return qb_quantizer_apply(m->ctx, q, x);
 }
 
+/* y = xq @ Wq^T + b for an input already through the layer's input quantizer. */
+static qb_tensor *linear_quantized_input(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *xq) {
+    return qb_linear(m->ctx, xq, qb_bert_quantize(m, l->w_q, l->w), l->b);
+}
+
 qb_tensor *qb_bert_linear_forward(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *x) {
-    qb_tensor *xq = qb_bert_quantize(m, l->in_q, x);
-    qb_tensor *wq = qb_bert_quantize(m, l->w_q, l->w);
-    return qb_linear(m->ctx, xq, wq, l->b);
+    return linear_quantized_input(m, l, qb_bert_quantize(m, l->in_q, x));
+}
+
+/* True when b would give the same output as a on any input: both plain fake quantizers (on, not calibrating, fixed
+ * amax) with the same numerics and amax. Then one fake-quantized tensor serves both (the query, key and value inputs
+ * see the same hidden states). */
+static bool same_quantization(const qb_quantizer *a, const qb_quantizer *b) {
+    if (!a || !b) return false;
+    const tensor_quantizer *x = &a->tq, *y = &b->tq;
+    if (x->disabled || y->disabled || !x->quant_on || !y->quant_on || x->calib_on || y->calib_on) return false;
+    if (!x->amax || !y->amax || x->n_amax != y->n_amax || x->desc.amax_mode == QUANT_AMAX_LEARNABLE ||
+        y->desc.amax_mode == QUANT_AMAX_LEARNABLE)
+        return false;
+    if (x->desc.num_bits != y->desc.num_bits || x->desc.axis != y->desc.axis || x->desc.is_unsigned != y->desc.is_unsigned ||
+        x->desc.narrow_range != y->desc.narrow_range)
+        return false;
+    return memcmp(x->amax, y->amax, (size_t)x->n_amax * sizeof(float)) == 0;
 }
 
 /* ---- forward */
@@ -291,10 +310,14 @@ static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *
     int N = c->num_attention_heads;
     int64_t D = c->hidden_size / N;
     qb_quantizer *q = ly->q;
+    /* the query, key and value inputs are the same tensor: quantize it once when their quantizers agree */
+    qb_tensor *xq = qb_bert_quantize(m, ly->query.in_q, x);
+    qb_tensor *xk = same_quantization(ly->key.in_q, ly->query.in_q) ? xq : qb_bert_quantize(m, ly->key.in_q, x);
+    qb_tensor *xv = same_quantization(ly->value.in_q, ly->query.in_q) ? xq : qb_bert_quantize(m, ly->value.in_q, x);
     /* per-tensor quantizers of Q, K^T and V act the same on [B, S, H] as on the head views */
-    qb_tensor *qh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_Q], qb_bert_linear_forward(m, &ly->query, x)), N);
-    qb_tensor *kh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_K], qb_bert_linear_forward(m, &ly->key, x)), N);
-    qb_tensor *vh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_V], qb_bert_linear_forward(m, &ly->value, x)), N);
+    qb_tensor *qh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_Q], linear_quantized_input(m, &ly->query, xq)), N);
+    qb_tensor *kh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_K], linear_quantized_input(m, &ly->key, xk)), N);
+    qb_tensor *vh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_V], linear_quantized_input(m, &ly->value, xv)), N);
     qb_tensor *scores = qb_matmul(ctx, qh, kh, false, true);                   /* [B, N, S, S] */
     qb_tensor *probs = qb_softmax(ctx, scores, (float)(1.0 / sqrt((double)D)), mask);
     probs = qb_bert_quantize(m, &q[QB_Q_MATMUL_A], qb_dropout(ctx, probs, c->attention_probs_dropout_prob));

@@ -51,19 +51,19 @@ void fake_quant_ste_mask(uint8_t *mask, const float *x, int64_t n, float amax) {
     for (int64_t i = 0; i < n; i++) mask[i] = fabsf(x[i]) <= amax;
 }
 
-void fake_quant_ste_backward_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax) {
+void fake_quant_ste_backward_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax, float keep) {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-    for (int64_t i = 0; i < n; i++) gx[i] += fabsf(x[i]) <= amax ? gy[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) gx[i] = keep * gx[i] + (fabsf(x[i]) <= amax ? gy[i] : 0.0f);
 }
 
 void fake_quant_ste_backward_per_channel(float *gx, const float *gy, const float *x, int64_t outer, int64_t channels,
-                                         int64_t inner, const float *amax) {
+                                         int64_t inner, const float *amax, float keep) {
     const int64_t rows = outer * channels;
 #pragma omp parallel for schedule(static) if (rows * inner > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float a = amax[r % channels];
         const int64_t o = r * inner;
 #pragma omp simd
-        for (int64_t i = 0; i < inner; i++) gx[o + i] += fabsf(x[o + i]) <= a ? gy[o + i] : 0.0f;
+        for (int64_t i = 0; i < inner; i++) gx[o + i] = keep * gx[o + i] + (fabsf(x[o + i]) <= a ? gy[o + i] : 0.0f);
     }
 }

@@ -18,8 +18,9 @@ void fake_quant_per_channel(float *out, const float *x, int64_t outer, int64_t c
                             const float *amax, const quant_desc *d);
 /* mask[i] = 1 where |x[i]| <= amax, else 0: where the straight-through gradient passes. */
 void fake_quant_ste_mask(uint8_t *mask, const float *x, int64_t n, float amax);
-/* gx[i] += gy[i] where |x[i]| <= amax (clipped straight-through estimator), n elements. */
-void fake_quant_ste_backward_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax);
+/* gx[i] = keep * gx[i] + (gy[i] where |x[i]| <= amax, else 0): the clipped straight-through estimator over n
+ * elements; keep 1 accumulates, keep 0 overwrites (gx may then be gy itself). */
+void fake_quant_ste_backward_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax, float keep);
 /* The same per channel: x, gy, gx [outer, channels, inner], amax [channels]. */
 void fake_quant_ste_backward_per_channel(float *gx, const float *gy, const float *x, int64_t outer, int64_t channels,
-                                         int64_t inner, const float *amax);
+                                         int64_t inner, const float *amax, float keep);

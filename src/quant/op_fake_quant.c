@@ -8,14 +8,15 @@
 
 static void fake_quant_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *y = n->out;
-    qb_tensor *dx = qb_grad(ctx, x);
+    bool overwrite;
+    qb_tensor *dx = qb_grad_reuse(ctx, x, y, &overwrite);
     if (!dx) return;
-    const float *amax = n->saved[0];
+    const float *amax = n->saved[0], keep = overwrite ? 0.0f : 1.0f;
     const int64_t outer = n->i[0], channels = n->i[1], inner = n->i[2];
     if (channels == 1)
-        fake_quant_ste_backward_per_tensor(dx->data, y->grad->data, x->data, outer * inner, amax[0]);
+        fake_quant_ste_backward_per_tensor(dx->data, y->grad->data, x->data, outer * inner, amax[0], keep);
     else
-        fake_quant_ste_backward_per_channel(dx->data, y->grad->data, x->data, outer, channels, inner, amax);
+        fake_quant_ste_backward_per_channel(dx->data, y->grad->data, x->data, outer, channels, inner, amax, keep);
 }
 
 /* x viewed as [outer, channels, inner] around d->axis. */
