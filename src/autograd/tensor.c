@@ -33,18 +33,27 @@ qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err) {
     return ctx;
 }
 
+static bool in_block(const qb_param_list *l, const float *block, const float *p) {
+    return block && p >= block && p < block + l->block_numel;
+}
+
+/* Frees a parameter's own memory (not memory inside the packed blocks). */
+static void free_param_memory(const qb_param_list *l, qb_tensor *p) {
+    if (!in_block(l, l->block_data, p->data)) qb_device_free(p->device, p->data);
+    if (p->grad && !in_block(l, l->block_grad, p->grad->data)) qb_device_free(p->device, p->grad->data);
+}
+
 void qb_ctx_free(qb_ctx *ctx) {
     if (!ctx) return;
     for (int i = 0; i < ctx->params.n; i++) {
         qb_tensor *p = ctx->params.items[i];
-        qb_device_free(p->device, p->data);
-        if (p->grad) {
-            qb_device_free(p->device, p->grad->data);
-            free(p->grad);
-        }
+        free_param_memory(&ctx->params, p);
+        free(p->grad);
         free((char *)p->name);
         free(p);
     }
+    qb_device_free(ctx->device, ctx->params.block_data);
+    qb_device_free(ctx->device, ctx->params.block_grad);
     free(ctx->params.items);
     free(ctx->tape);
     qb_arena_free(&ctx->meta);
@@ -185,6 +194,37 @@ qb_tensor *qb_param_new(qb_ctx *ctx, const char *name, int ndim, const int64_t *
     ctx->params.items[ctx->params.n++] = t;
     if (qb_fill(ctx, t, 0.0f) || qb_fill(ctx, g, 0.0f)) return NULL;
     return t;
+}
+
+int qb_params_pack(qb_ctx *ctx) {
+    qb_param_list *l = &ctx->params;
+    if (ctx->device != QB_CPU) return qb_errorf(&ctx->err, "params_pack: %s parameters are not supported yet", qb_device_name(ctx->device));
+    int64_t total = 0;
+    for (int i = 0; i < l->n; i++) total += (qb_numel(l->items[i]) + 15) & ~(int64_t)15;
+    float *data = qb_device_malloc(ctx->device, (size_t)(total ? total : 16) * sizeof(float));
+    float *grad = qb_device_malloc(ctx->device, (size_t)(total ? total : 16) * sizeof(float));
+    if (!data || !grad) {
+        qb_device_free(ctx->device, data);
+        qb_device_free(ctx->device, grad);
+        return qb_errorf(&ctx->err, "params_pack: out of memory for %lld parameters", (long long)total);
+    }
+    int64_t off = 0;
+    for (int i = 0; i < l->n; i++) {
+        qb_tensor *p = l->items[i];
+        int64_t n = qb_numel(p);
+        memcpy(data + off, p->data, (size_t)n * sizeof(float));
+        memcpy(grad + off, p->grad->data, (size_t)n * sizeof(float));
+        free_param_memory(l, p);
+        p->data = data + off;
+        p->grad->data = grad + off;
+        off += (n + 15) & ~(int64_t)15;
+    }
+    qb_device_free(ctx->device, l->block_data);
+    qb_device_free(ctx->device, l->block_grad);
+    l->block_data = data;
+    l->block_grad = grad;
+    l->block_numel = total;
+    return 0;
 }
 
 qb_tensor *qb_param_find(qb_ctx *ctx, const char *name) {

@@ -36,6 +36,8 @@ typedef struct qb_tensor {
 typedef struct qb_param_list {
     qb_tensor **items;
     int n, cap;
+    float *block_data, *block_grad;  /* after qb_params_pack: every parameter and gradient, contiguous (else NULL) */
+    int64_t block_numel;             /* floats in each block (parameters padded to 16 floats) */
 } qb_param_list;
 
 #define QB_PROFILE_MAX_OPS 48
@@ -83,6 +85,10 @@ qb_tensor *qb_zeros(qb_ctx *ctx, int ndim, const int64_t *shape);
 qb_tensor *qb_from_host(qb_ctx *ctx, int ndim, const int64_t *shape, const float *host);
 /* A persistent parameter with a zeroed gradient; requires_grad set. name is copied. */
 qb_tensor *qb_param_new(qb_ctx *ctx, const char *name, int ndim, const int64_t *shape);
+/* Moves every parameter and its gradient into one block each (llm.c's single parameter buffer), so that one
+ * all-reduce, optimizer pass or checkpoint write covers them all; values are kept. Pointers into the old parameter
+ * memory become invalid. Parameters created later get their own memory until the next pack. */
+int qb_params_pack(qb_ctx *ctx);
 /* Finds a parameter by name, or NULL. */
 qb_tensor *qb_param_find(qb_ctx *ctx, const char *name);
 /* Sets every parameter gradient to zero. */

@@ -188,6 +188,7 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
         else init_const(m, t, 0.0f);
     }
     if (!qb_ctx_failed(ctx)) memset(m->word_emb->data + (int64_t)cfg->pad_token_id * H, 0, (size_t)H * sizeof(float));
+    if (!qb_ctx_failed(ctx) && ctx->device == QB_CPU) qb_params_pack(ctx);  /* one parameter and one gradient buffer */
     return qb_ctx_failed(ctx) ? -1 : 0;
 }
 

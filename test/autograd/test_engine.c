@@ -57,6 +57,25 @@ int main(void) {
     printf("tiny MLP regression: loss %.4f -> %.4f after 300 SGD steps\n", first, last);
     CHECK(&chk, last < 0.25f * first, "training reduces the loss to a quarter (%.4f -> %.4f)", first, last);
 
+    /* packing moves parameters and gradients into one block each, values kept */
+    float before[32 * 4], gbefore[32 * 4];
+    memcpy(before, w1->data, sizeof before);
+    memcpy(gbefore, w1->grad->data, sizeof gbefore);
+    qb_ctx_step_reset(ctx);
+    ctx->training = false;
+    float loss_before = mlp_loss(ctx, x, target)->data[0];
+    CHECK(&chk, qb_params_pack(ctx) == 0, "pack: %s", ctx->err.msg);
+    qb_tensor *b2 = qb_param_find(ctx, "b2");
+    CHECK(&chk, w1->data == ctx->params.block_data && b2->grad->data == ctx->params.block_grad + (128 + 32 + 32),
+          "parameters laid out in creation order (64-byte aligned) in one block");
+    CHECK(&chk, memcmp(before, w1->data, sizeof before) == 0 && memcmp(gbefore, w1->grad->data, sizeof gbefore) == 0,
+          "values and gradients kept");
+    qb_ctx_step_reset(ctx);
+    float loss_after = mlp_loss(ctx, x, target)->data[0];
+    CHECK(&chk, loss_after == loss_before && qb_params_pack(ctx) == 0 && w1->data == ctx->params.block_data,
+          "same loss after packing (%.6f vs %.6f); packing twice works", loss_after, loss_before);
+    ctx->training = true;
+
     /* no-grad mode records nothing */
     qb_ctx_step_reset(ctx);
     ctx->no_grad = true;
