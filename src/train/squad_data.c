@@ -1,10 +1,13 @@
 /* squad_data.c: see squad_data.h. */
 #include "train/squad_data.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_parse.h>
+#include <zlib.h>
 
 #include "base/fileio.h"
 #include "text/utf8.h"
@@ -105,72 +108,273 @@ static int read_question(json_t *qa, const char *ctx, size_t ctx_len, int64_t ct
     return 0;
 }
 
-static int read_data(reader *r, json_t *data, bool skip_bad, qb_err *err) {
+/* One paragraph object {context, qas} of article ai: its context and questions join the set. */
+static int read_paragraph(reader *r, json_t *para, size_t ai, size_t pi, bool skip_bad, qb_err *err) {
     qb_squad_set *set = r->set;
-    size_t ai, pi, qi;
-    json_t *art, *para, *qa;
-    json_array_foreach(data, ai, art) {
-        json_t *paras = json_object_get(art, "paragraphs");
-        if (!json_is_array(paras)) return qb_errorf(err, "%s: data[%zu]: missing key paragraphs", r->path, ai);
-        json_array_foreach(paras, pi, para) {
-            json_t *ctx = json_object_get(para, "context"), *qas = json_object_get(para, "qas");
-            if (!json_is_array(qas)) return qb_errorf(err, "%s: data[%zu].paragraphs[%zu]: missing key qas", r->path, ai, pi);
-            const char *c = json_is_string(ctx) ? json_string_value(ctx) : NULL;
-            size_t c_len = c ? json_string_length(ctx) : 0;
-            int64_t c_chars = c ? qb_utf8_count(c, c_len) : 0;
-            int64_t c_index = set->n_contexts;
-            if (c) {
-                if (grow((void **)&set->contexts, &r->cap_ctx, set->n_contexts + 1, sizeof *set->contexts))
-                    return qb_errorf(err, "%s: out of memory", r->path);
-                set->contexts[set->n_contexts] = strndup(c, c_len);
-                if (!set->contexts[set->n_contexts]) return qb_errorf(err, "%s: out of memory", r->path);
-                set->n_contexts++;
-            }
-            json_array_foreach(qas, qi, qa) {
-                if (grow((void **)&set->ex, &r->cap_ex, set->n + 1, sizeof *set->ex))
-                    return qb_errorf(err, "%s: out of memory", r->path);
-                qb_squad_example *e = &set->ex[set->n];
-                char msg[200];
-                int rc = read_question(qa, c, c_len, c_chars, c_index, e, msg, sizeof msg);
-                if (rc < 0) { free_example(e); return qb_errorf(err, "%s: out of memory", r->path); }
-                if (rc == 0) { set->n++; continue; }
-                char where[160];
-                if (e->id) snprintf(where, sizeof where, "question id %.100s", e->id);
-                else snprintf(where, sizeof where, "data[%zu].paragraphs[%zu].qas[%zu]", ai, pi, qi);
-                free_example(e);
-                if (!skip_bad) return qb_errorf(err, "%s: %s: %s", r->path, where, msg);
-                if (set->n_skipped < QB_SQUAD_SKIP_MSGS)
-                    snprintf(set->skip_msgs[set->n_skipped], sizeof set->skip_msgs[0], "%.100s: %.150s", where, msg);
-                set->n_skipped++;
-            }
+    size_t qi;
+    json_t *qa;
+    json_t *ctx = json_object_get(para, "context"), *qas = json_object_get(para, "qas");
+    if (!json_is_array(qas)) return qb_errorf(err, "%s: data[%zu].paragraphs[%zu]: missing key qas", r->path, ai, pi);
+    const char *c = json_is_string(ctx) ? json_string_value(ctx) : NULL;
+    size_t c_len = c ? json_string_length(ctx) : 0;
+    int64_t c_chars = c ? qb_utf8_count(c, c_len) : 0;
+    int64_t c_index = set->n_contexts;
+    if (c) {
+        if (grow((void **)&set->contexts, &r->cap_ctx, set->n_contexts + 1, sizeof *set->contexts))
+            return qb_errorf(err, "%s: out of memory", r->path);
+        set->contexts[set->n_contexts] = strndup(c, c_len);
+        if (!set->contexts[set->n_contexts]) return qb_errorf(err, "%s: out of memory", r->path);
+        set->n_contexts++;
+    }
+    json_array_foreach(qas, qi, qa) {
+        if (grow((void **)&set->ex, &r->cap_ex, set->n + 1, sizeof *set->ex)) return qb_errorf(err, "%s: out of memory", r->path);
+        qb_squad_example *e = &set->ex[set->n];
+        char msg[200];
+        int rc = read_question(qa, c, c_len, c_chars, c_index, e, msg, sizeof msg);
+        if (rc < 0) {
+            free_example(e);
+            return qb_errorf(err, "%s: out of memory", r->path);
         }
+        if (rc == 0) {
+            set->n++;
+            continue;
+        }
+        char where[160];
+        if (e->id) snprintf(where, sizeof where, "question id %.100s", e->id);
+        else snprintf(where, sizeof where, "data[%zu].paragraphs[%zu].qas[%zu]", ai, pi, qi);
+        free_example(e);
+        if (!skip_bad) return qb_errorf(err, "%s: %s: %s", r->path, where, msg);
+        if (set->n_skipped < QB_SQUAD_SKIP_MSGS)
+            snprintf(set->skip_msgs[set->n_skipped], sizeof set->skip_msgs[0], "%.100s: %.150s", where, msg);
+        set->n_skipped++;
     }
     return 0;
 }
 
+/* ---- streaming: yajl events; each paragraph object is built as a jansson value, read, and freed, so memory holds
+ * one paragraph of JSON at a time besides the compact set. */
+
+typedef enum { ROLE_ROOT, ROLE_DATA, ROLE_ARTICLE, ROLE_PARAS, ROLE_BUILD, ROLE_OTHER } frame_role;
+
+#define STREAM_MAX_DEPTH 64
+
+typedef struct frame {
+    frame_role role;
+    bool is_map;
+    char key[32];       /* last key of a map frame (truncated; only short keys matter) */
+    json_t *value;      /* ROLE_BUILD: the container being built */
+    char *build_key;    /* ROLE_BUILD map: the pending key (full) */
+    bool seen;          /* ROOT: saw data; ARTICLE: saw paragraphs */
+    size_t index;       /* DATA: articles so far; PARAS: paragraphs so far */
+} frame;
+
+typedef struct stream {
+    reader r;
+    bool skip_bad;
+    qb_err *err;
+    frame f[STREAM_MAX_DEPTH];
+    int depth;
+    bool failed;
+} stream;
+
+static frame *top(stream *s) { return s->depth > 0 ? &s->f[s->depth - 1] : NULL; }
+
+static int fail(stream *s) {
+    s->failed = true;
+    return 0;
+}
+
+/* Attaches a built value to the building container on top (steals the reference). */
+static int attach(stream *s, json_t *v) {
+    frame *t = top(s);
+    if (!v) return qb_errorf(s->err, "%s: out of memory", s->r.path), fail(s);
+    int rc = t->is_map ? json_object_set_new(t->value, t->build_key ? t->build_key : "", v) : json_array_append_new(t->value, v);
+    free(t->build_key);
+    t->build_key = NULL;
+    return rc ? (qb_errorf(s->err, "%s: out of memory", s->r.path), fail(s)) : 1;
+}
+
+/* A scalar value event (v owned, may be NULL for a non-string scalar we only need to see). */
+static int on_scalar(stream *s, json_t *v, const char *str, size_t len) {
+    frame *t = top(s);
+    if (t && t->role == ROLE_BUILD) return attach(s, v);
+    if (t && t->role == ROLE_ROOT && strcmp(t->key, "version") == 0 && str) {
+        free(s->r.set->version);
+        s->r.set->version = strndup(str, len);
+        if (!s->r.set->version) return json_decref(v), qb_errorf(s->err, "%s: out of memory", s->r.path), fail(s);
+    }
+    if (t && t->role == ROLE_ROOT && strcmp(t->key, "data") == 0)
+        return json_decref(v), qb_errorf(s->err, "%s: missing key data (an array of articles)", s->r.path), fail(s);
+    if (t && t->role == ROLE_ARTICLE && strcmp(t->key, "paragraphs") == 0)
+        return json_decref(v), qb_errorf(s->err, "%s: data[%zu]: missing key paragraphs", s->r.path, s->f[1].index - 1), fail(s);
+    json_decref(v);
+    return 1;
+}
+
+static int cb_null(void *u) { return on_scalar(u, json_null(), NULL, 0); }
+static int cb_bool(void *u, int b) { return on_scalar(u, json_boolean(b), NULL, 0); }
+static int cb_int(void *u, long long v) { return on_scalar(u, json_integer(v), NULL, 0); }
+static int cb_double(void *u, double v) { return on_scalar(u, json_real(v), NULL, 0); }
+static int cb_string(void *u, const unsigned char *str, size_t len) {
+    return on_scalar(u, json_stringn((const char *)str, len), (const char *)str, len);
+}
+
+static int cb_key(void *u, const unsigned char *key, size_t len) {
+    stream *s = u;
+    frame *t = top(s);
+    snprintf(t->key, sizeof t->key, "%.*s", (int)(len < sizeof t->key ? len : sizeof t->key - 1), (const char *)key);
+    if (t->role == ROLE_ROOT && strcmp(t->key, "data") == 0) t->seen = true;
+    if (t->role == ROLE_ARTICLE && strcmp(t->key, "paragraphs") == 0) t->seen = true;
+    if (t->role == ROLE_BUILD) {
+        free(t->build_key);
+        t->build_key = strndup((const char *)key, len);
+        if (!t->build_key) return qb_errorf(s->err, "%s: out of memory", s->r.path), fail(s);
+    }
+    return 1;
+}
+
+static int start_container(stream *s, bool is_map) {
+    if (s->depth == STREAM_MAX_DEPTH) return qb_errorf(s->err, "%s: JSON nested deeper than %d", s->r.path, STREAM_MAX_DEPTH), fail(s);
+    frame *p = top(s);
+    frame n = {.is_map = is_map, .role = ROLE_OTHER};
+    if (!p) {
+        if (!is_map) return qb_errorf(s->err, "%s: expected a JSON object with keys version and data", s->r.path), fail(s);
+        n.role = ROLE_ROOT;
+    } else if (p->role == ROLE_ROOT && strcmp(p->key, "data") == 0) {
+        if (is_map) return qb_errorf(s->err, "%s: missing key data (an array of articles)", s->r.path), fail(s);
+        n.role = ROLE_DATA;
+    } else if (p->role == ROLE_DATA) {
+        n.role = is_map ? ROLE_ARTICLE : ROLE_OTHER;
+        p->index++;
+    } else if (p->role == ROLE_ARTICLE && strcmp(p->key, "paragraphs") == 0) {
+        if (is_map) return qb_errorf(s->err, "%s: data[%zu]: missing key paragraphs", s->r.path, s->f[1].index - 1), fail(s);
+        n.role = ROLE_PARAS;
+    } else if (p->role == ROLE_PARAS || p->role == ROLE_BUILD) {
+        n.role = ROLE_BUILD;
+        n.value = is_map ? json_object() : json_array();
+        if (!n.value) return qb_errorf(s->err, "%s: out of memory", s->r.path), fail(s);
+        if (p->role == ROLE_PARAS) p->index++;
+    }
+    s->f[s->depth++] = n;
+    return 1;
+}
+
+static int end_container(stream *s) {
+    frame t = s->f[--s->depth];
+    frame *p = top(s);
+    free(t.build_key);
+    if (t.role == ROLE_ROOT && !t.seen) return qb_errorf(s->err, "%s: missing key data (an array of articles)", s->r.path), fail(s);
+    if (t.role == ROLE_ARTICLE && !t.seen)
+        return qb_errorf(s->err, "%s: data[%zu]: missing key paragraphs", s->r.path, s->f[1].index - 1), fail(s);
+    if (t.role != ROLE_BUILD) return 1;
+    if (p->role == ROLE_BUILD) return attach(s, t.value);
+    /* a whole paragraph: data[ai].paragraphs[pi] */
+    int rc = json_is_object(t.value) ? read_paragraph(&s->r, t.value, s->f[1].index - 1, p->index - 1, s->skip_bad, s->err)
+                                     : qb_errorf(s->err, "%s: data[%zu].paragraphs[%zu]: expected an object", s->r.path,
+                                                 s->f[1].index - 1, p->index - 1);
+    json_decref(t.value);
+    return rc ? fail(s) : 1;
+}
+
+static int cb_start_map(void *u) { return start_container(u, true); }
+static int cb_start_array(void *u) { return start_container(u, false); }
+static int cb_end(void *u) { return end_container(u); }
+
+static const yajl_callbacks squad_callbacks = {cb_null, cb_bool, cb_int, cb_double, NULL, cb_string,
+                                               cb_start_map, cb_key, cb_end, cb_start_array, cb_end};
+
+static void stream_cleanup(stream *s) {
+    while (s->depth > 0) {
+        frame *t = &s->f[--s->depth];
+        free(t->build_key);
+        if (t->role == ROLE_BUILD) json_decref(t->value);  /* containers attach to their parent only when they end */
+    }
+}
+
+/* Line and column (1-based) of byte `at` of chunk buf, given the lines already seen before the chunk. */
+static void locate(const char *buf, size_t at, int64_t lines_before, int64_t col_before, int64_t *line, int64_t *col) {
+    *line = lines_before;
+    *col = col_before;
+    for (size_t i = 0; i < at; i++) {
+        if (buf[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+/* Length of a prefix of buf[0..n) that ends on a whole UTF-8 sequence (at most 3 bytes are held back). */
+static size_t whole_utf8_prefix(const char *buf, size_t n) {
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = (unsigned char)buf[n - back];
+        if ((c & 0xC0) == 0x80) continue;                            /* continuation byte: look further back */
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return need > back ? n - back : n;                         /* an incomplete sequence starts here */
+    }
+    return n;
+}
+
 int qb_squad_read(const char *path, bool skip_bad, qb_squad_set *set, qb_err *err) {
     memset(set, 0, sizeof *set);
-    char *buf;
-    size_t len;
-    if (qb_read_file_maybe_gz(path, &buf, &len, err)) return -1;
-    int64_t bad = qb_utf8_invalid_offset(buf, len);
-    if (bad >= 0) {
+    gzFile gz = gzopen(path, "rb");  /* reads .gz and plain files alike */
+    if (!gz) return qb_errorf(err, "%s: cannot open: %s", path, strerror(errno));
+    stream s = {.r = {.path = path, .set = set}, .skip_bad = skip_bad, .err = err};
+    yajl_handle h = yajl_alloc(&squad_callbacks, NULL, &s);
+    enum { CHUNK = 1 << 20 };
+    char *buf = malloc(CHUNK + 4);
+    if (!h || !buf) {
+        if (h) yajl_free(h);
         free(buf);
-        return qb_errorf(err, "%s: invalid UTF-8 at byte offset %lld", path, (long long)bad);
+        gzclose(gz);
+        return qb_errorf(err, "%s: out of memory", path);
     }
-    json_error_t je;
-    json_t *root = json_loadb(buf, len, 0, &je);
-    free(buf);
-    if (!root) return qb_errorf(err, "%s: line %d column %d (byte offset %d): %s", path, je.line, je.column, je.position, je.text);
-    json_t *data = json_object_get(root, "data"), *version = json_object_get(root, "version");
+    int64_t offset = 0, line = 1, col = 1;  /* of buf[0] in the file */
+    size_t held = 0;                         /* bytes of an incomplete UTF-8 sequence carried to the next chunk */
     int rc = 0;
-    if (!json_is_array(data)) rc = qb_errorf(err, "%s: missing key data (an array of articles)", path);
-    if (!rc) {
-        set->version = strdup(json_is_string(version) ? json_string_value(version) : "");
-        reader r = {.path = path, .set = set};
-        rc = set->version ? read_data(&r, data, skip_bad, err) : qb_errorf(err, "%s: out of memory", path);
+    for (bool eof = false; !rc && !eof;) {
+        int got = gzread(gz, buf + held, CHUNK);
+        if (got < 0) {
+            int zerr;
+            rc = qb_errorf(err, "%s: read error at byte %lld: %s", path, (long long)offset, gzerror(gz, &zerr));
+            break;
+        }
+        eof = got == 0;
+        size_t n = held + (size_t)got, use = eof ? n : whole_utf8_prefix(buf, n);
+        int64_t bad = qb_utf8_invalid_offset(buf, use);
+        if (bad >= 0) {
+            rc = qb_errorf(err, "%s: invalid UTF-8 at byte offset %lld", path, (long long)(offset + bad));
+            break;
+        }
+        yajl_status st = eof ? yajl_complete_parse(h) : yajl_parse(h, (const unsigned char *)buf, use);
+        if (st == yajl_status_client_canceled || s.failed) {
+            rc = -1;
+        } else if (st != yajl_status_ok) {
+            size_t at = eof ? 0 : yajl_get_bytes_consumed(h);
+            unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)buf, use);
+            int64_t l, c;
+            locate(buf, at, line, col, &l, &c);
+            char text[200];
+            snprintf(text, sizeof text, "%s", msg ? (const char *)msg : "malformed JSON");
+            for (char *q = text; *q; q++)
+                if (*q == '\n') *q = ' ';
+            rc = qb_errorf(err, "%s: line %lld column %lld (byte offset %lld): %s", path, (long long)l, (long long)c,
+                           (long long)(offset + (int64_t)at), eof ? "unexpected end of input" : text);
+            if (msg) yajl_free_error(h, msg);
+        }
+        if (!eof) {
+            locate(buf, use, line, col, &line, &col);
+            offset += (int64_t)use;
+            held = n - use;
+            memmove(buf, buf + use, held);
+        }
     }
-    json_decref(root);
+    stream_cleanup(&s);
+    yajl_free(h);
+    free(buf);
+    gzclose(gz);
+    if (!rc && !set->version && !(set->version = strdup(""))) rc = qb_errorf(err, "%s: out of memory", path);
     if (rc) qb_squad_free(set);
     return rc ? -1 : 0;
 }

@@ -77,8 +77,43 @@ int main(void) {
     CHECK(&c, qb_squad_read(write_tmp("nodata.json", "{\"version\": \"1.1\"}"), false, &s, &err) != 0 &&
                   strstr(err.msg, "missing key data"),
           "missing data: %s", err.msg);
-    const char *names[] = {"good.json", "bad.json", "utf8.json", "trunc.json", "nodata.json"};
-    for (int i = 0; i < 5; i++) {
+    qb_err_clear(&err);
+
+    /* streaming: a file larger than the reader's 1 MiB chunks, with a 3-byte character across the first boundary, a
+     * later malformed token reported at its line and offset, and invalid UTF-8 past the first chunk */
+    enum { BIG = (1 << 20) + 4096 };
+    char *big = malloc(BIG + 256);
+    const char *head = "\"version\": \"1.1\", \"data\": [{\"title\": \"";
+    size_t k = 0;
+    big[k++] = '{';
+    for (int line = 0; line < 10000; line++) big[k++] = '\n';  /* 10,000 blank lines between tokens */
+    memcpy(big + k, head, strlen(head));
+    k += strlen(head);
+    while (k < (1 << 20) - 1) big[k++] = 'x';  /* a long title */
+    memcpy(big + k, "\xE2\x82\xAC", 3);                              /* U+20AC spans bytes 1048575..1048577 */
+    k += 3;
+    const char *tail = "\", \"paragraphs\": [{\"context\": \"caf\u00e9 au lait\", \"qas\": [{\"answers\": [{\"answer_start\": 5,"
+                       " \"text\": \"au\"}], \"question\": \"q\", \"id\": \"big1\"}]}]}]}";
+    memcpy(big + k, tail, strlen(tail) + 1);
+    if (CHECK(&c, qb_squad_read(write_tmp("big.json", big), false, &s, &err) == 0, "big file: %s", err.msg)) {
+        CHECK(&c, s.n == 1 && strcmp(s.ex[0].id, "big1") == 0 && s.ex[0].answers[0].start == 5 && strcmp(s.version, "1.1") == 0,
+              "a file read in several chunks gives its example");
+        qb_squad_free(&s);
+    }
+    size_t at = k + 1;  /* the comma after the title: break the JSON there */
+    big[at] = '@';
+    CHECK(&c, qb_squad_read(write_tmp("bigbad.json", big), false, &s, &err) != 0 && strstr(err.msg, "bigbad.json: line 10001 column "),
+          "malformed JSON past the first chunk: %s", err.msg);
+    qb_err_clear(&err);
+    big[at] = '\xFF';
+    char want[64];
+    snprintf(want, sizeof want, "invalid UTF-8 at byte offset %zu", at);
+    CHECK(&c, qb_squad_read(write_tmp("bigutf8.json", big), false, &s, &err) != 0 && strstr(err.msg, want),
+          "invalid UTF-8 past the first chunk (%s): %s", want, err.msg);
+    free(big);
+
+    const char *names[] = {"good.json", "bad.json", "utf8.json", "trunc.json", "nodata.json", "big.json", "bigbad.json", "bigutf8.json"};
+    for (int i = 0; i < 8; i++) {
         char p[4096];
         snprintf(p, sizeof p, "%s/%s", tmpdir, names[i]);
         unlink(p);
