@@ -201,13 +201,61 @@ int qb_squad_evaluate_v1(const qb_squad_set *set, char *const *preds, qb_squad_s
     return 0;
 }
 
+typedef struct na_order {
+    double p;
+    int64_t i;
+} na_order;
+
+static int cmp_na_order(const void *a, const void *b) {
+    const na_order *x = a, *y = b;
+    if (x->p != y->p) return x->p < y->p ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);  /* ties keep dataset order, as Python's stable sort */
+}
+
+/* evaluate-v2.0's find_best_thresh: answer questions in order of rising no-answer probability, starting from
+ * "no answer everywhere"; the best total score and the probability where it was reached. */
+static double find_best_thresh(const qb_squad_set *set, char *const *preds, const double *raw, const na_order *order,
+                               double *thresh) {
+    double cur = 0.0;
+    for (int64_t i = 0; i < set->n; i++) cur += set->ex[i].n_answers == 0;
+    double best = cur;
+    *thresh = 0.0;
+    for (int64_t k = 0; k < set->n; k++) {
+        int64_t i = order[k].i;
+        double diff = set->ex[i].n_answers > 0 ? raw[i] : (preds[i][0] ? -1.0 : 0.0);
+        cur += diff;
+        if (cur > best) {
+            best = cur;
+            *thresh = order[k].p;
+        }
+    }
+    return 100.0 * best / (double)set->n;
+}
+
 int qb_squad_evaluate_v2(const qb_squad_set *set, char *const *preds, const double *na_probs, double na_prob_thresh,
                          qb_squad_scores *out, qb_err *err) {
     memset(out, 0, sizeof *out);
     double sum_em = 0, sum_f1 = 0, ha_em = 0, ha_f1 = 0, na_em = 0, na_f1 = 0;
-    for (int64_t i = 0; i < set->n; i++) {
+    double *raw_em = NULL, *raw_f1 = NULL;
+    na_order *order = NULL;
+    if (na_probs && set->n > 0) {
+        raw_em = malloc((size_t)set->n * sizeof *raw_em);
+        raw_f1 = malloc((size_t)set->n * sizeof *raw_f1);
+        order = malloc((size_t)set->n * sizeof *order);
+        if (!raw_em || !raw_f1 || !order) {
+            free(raw_em);
+            free(raw_f1);
+            free(order);
+            return qb_errorf(err, "out of memory evaluating %lld questions", (long long)set->n);
+        }
+    }
+    int rc = 0;
+    for (int64_t i = 0; !rc && i < set->n; i++) {
         const qb_squad_example *e = &set->ex[i];
-        if (!preds[i]) return qb_errorf(err, "question id %s has no prediction (evaluate-v2.0 needs one for every question)", e->id);
+        if (!preds[i]) {
+            rc = qb_errorf(err, "question id %s has no prediction (evaluate-v2.0 needs one for every question)", e->id);
+            break;
+        }
         bool has_ans = e->n_answers > 0;
         int best_em = 0;
         double best_f1 = 0.0;
@@ -216,7 +264,10 @@ int qb_squad_evaluate_v2(const qb_squad_set *set, char *const *preds, const doub
             const char *gold = "";
             if (a < e->n_answers) {
                 char *norm;
-                if (qb_squad_normalize_answer(e->answers[a].text, &norm, err)) return qb_err_context(err, "question id %s", e->id);
+                if (qb_squad_normalize_answer(e->answers[a].text, &norm, err)) {
+                    rc = qb_err_context(err, "question id %s", e->id);
+                    break;
+                }
                 bool empty = norm[0] == '\0';
                 free(norm);
                 if (empty) continue;
@@ -226,18 +277,37 @@ int qb_squad_evaluate_v2(const qb_squad_set *set, char *const *preds, const doub
             }
             int em;
             double f1;
-            if (qb_squad_em_f1(preds[i], gold, true, &em, &f1, err)) return qb_err_context(err, "question id %s", e->id);
+            if (qb_squad_em_f1(preds[i], gold, true, &em, &f1, err)) {
+                rc = qb_err_context(err, "question id %s", e->id);
+                break;
+            }
             if (n_gold == 0 || em > best_em) best_em = em;
             if (n_gold == 0 || f1 > best_f1) best_f1 = f1;
             n_gold++;
         }
+        if (rc) break;
         double em_v = best_em, f1_v = best_f1;
+        if (raw_em) {
+            raw_em[i] = best_em;
+            raw_f1[i] = best_f1;
+            order[i] = (na_order){na_probs[i], i};
+        }
         if ((na_probs ? na_probs[i] : 0.0) > na_prob_thresh) em_v = f1_v = has_ans ? 0.0 : 1.0;
         sum_em += em_v;
         sum_f1 += f1_v;
         if (has_ans) { ha_em += em_v; ha_f1 += f1_v; out->has_ans_total++; }
         else { na_em += em_v; na_f1 += f1_v; out->no_ans_total++; }
     }
+    if (!rc && raw_em) {
+        qsort(order, (size_t)set->n, sizeof *order, cmp_na_order);
+        out->best_exact = find_best_thresh(set, preds, raw_em, order, &out->best_exact_thresh);
+        out->best_f1 = find_best_thresh(set, preds, raw_f1, order, &out->best_f1_thresh);
+        out->has_best = true;
+    }
+    free(raw_em);
+    free(raw_f1);
+    free(order);
+    if (rc) return -1;
     out->total = set->n;
     if (set->n == 0) return qb_errorf(err, "no questions to evaluate");
     out->exact = 100.0 * sum_em / (double)set->n;

@@ -12,6 +12,8 @@ typedef struct qb_squad_scores {
     double has_ans_exact, has_ans_f1, no_ans_exact, no_ans_f1; /* v2.0 only */
     int64_t has_ans_total, no_ans_total;
     int64_t n_missing;  /* questions without a prediction */
+    bool has_best;      /* v2.0 with na_probs: the script's find_all_best_thresh below */
+    double best_exact, best_exact_thresh, best_f1, best_f1_thresh;
 } qb_squad_scores;
 
 /* Official answer normalisation (lower case, drop ASCII punctuation and the words a/an/the, fold whitespace) into a
@@ -27,6 +29,7 @@ void qb_squad_pred_texts_free(char **texts, int64_t n);
 int qb_squad_evaluate_v1(const qb_squad_set *set, char *const *preds, qb_squad_scores *out, int *per_em, double *per_f1,
                          qb_err *err);
 /* evaluate-v2.0: na_probs aligned with set (NULL = all 0.0), a question counts as no-answer when its probability
- * exceeds na_prob_thresh (1.0 by default in the script). Every question needs a prediction. */
+ * exceeds na_prob_thresh (1.0 by default in the script). Every question needs a prediction. With na_probs, also the
+ * best EM/F1 over all thresholds and those thresholds (the script's --na-prob-file output). */
 int qb_squad_evaluate_v2(const qb_squad_set *set, char *const *preds, const double *na_probs, double na_prob_thresh,
                          qb_squad_scores *out, qb_err *err);

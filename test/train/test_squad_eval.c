@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/fileio.h"
 #include "check.h"
 #include "fixture.h"
 #include "train/squad_eval.h"
@@ -105,6 +106,36 @@ static void v2(qb_check *c) {
                   "na_prob above the threshold scores as a no-answer prediction");
             free(na);
         }
+        /* --na-prob-file: probabilities with ties, threshold 0.5, and the best thresholds (find_all_best_thresh) */
+        json_t *probs = NULL, *want_na = qb_fixture_load("test/train/fixtures/eval-v2-mini-na.json", &err);
+        char *text = NULL;
+        size_t len = 0;
+        if (CHECK(c, want_na && qb_read_file_maybe_gz(qb_test_path("test/train/fixtures/na-probs-v2-mini.json.gz"), &text, &len, &err) == 0,
+                  "%s", err.msg))
+            probs = json_loadb(text, len, 0, NULL);
+        free(text);
+        double *na = malloc((size_t)set.n * sizeof *na);
+        bool all = probs != NULL;
+        for (int64_t i = 0; all && i < set.n; i++) {
+            json_t *v = json_object_get(probs, set.ex[i].id);
+            all = json_is_number(v);
+            if (all) na[i] = json_number_value(v);
+        }
+        if (CHECK(c, all, "na_probs for every question") && CHECK(c, qb_squad_evaluate_v2(&set, preds, na, 0.5, &s, &err) == 0, "%s", err.msg)) {
+            struct { const char *key; double got; } f[] = {
+                {"exact", s.exact}, {"f1", s.f1}, {"HasAns_exact", s.has_ans_exact}, {"HasAns_f1", s.has_ans_f1},
+                {"NoAns_exact", s.no_ans_exact}, {"NoAns_f1", s.no_ans_f1}, {"best_exact", s.best_exact},
+                {"best_exact_thresh", s.best_exact_thresh}, {"best_f1", s.best_f1}, {"best_f1_thresh", s.best_f1_thresh}};
+            for (int i = 0; i < 10; i++) {
+                double w = json_number_value(json_object_get(want_na, f[i].key));
+                CHECK(c, s.has_best && fabs(f[i].got - w) <= 1e-9, "v2.0 with na_probs %s: %.12f, official %.12f", f[i].key, f[i].got, w);
+            }
+            printf("v2.0 mini with na_probs: best_exact %.9f at %.2f, best_f1 %.9f at %.2f\n", s.best_exact, s.best_exact_thresh, s.best_f1,
+                   s.best_f1_thresh);
+        }
+        free(na);
+        json_decref(probs);
+        json_decref(want_na);
     }
     qb_squad_pred_texts_free(preds, set.n);
     json_decref(want);
