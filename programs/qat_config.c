@@ -138,7 +138,7 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     static const char *const histograms[] = {"modelopt", "pq21", NULL};
     static const char *const schedulers[] = {"linear", "cosine", "constant", "constant_with_warmup", NULL};
     if (!one_of(c->task, tasks)) BAD("run", "task", "unknown task '%s' (expected: calibrate, train, eval, qat, demo)", c->task);
-    if (c->threads < 0) BAD("run", "threads", "must be >= 0, got %lld", (long long)c->threads);
+    if (c->threads < 0 || c->threads > 1024) BAD("run", "threads", "%lld outside [0, 1024]", (long long)c->threads);
     if (c->seed < 0) BAD("run", "seed", "must be >= 0, got %lld", (long long)c->seed);
     if (!c->output_dir[0]) BAD("run", "output_dir", "must not be empty");
     if (strcmp(c->task, "demo") == 0) {
@@ -157,7 +157,8 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     if (c->max_seq_length < 8 || c->max_seq_length > 4096) BAD("data", "max_seq_length", "%lld outside [8, 4096]", (long long)c->max_seq_length);
     if (c->doc_stride < 1 || c->doc_stride >= c->max_seq_length)
         BAD("data", "doc_stride", "%lld must be in [1, max_seq_length)", (long long)c->doc_stride);
-    if (c->max_query_length < 0) BAD("data", "max_query_length", "must be >= 0");
+    if (c->max_query_length < 0 || c->max_query_length > c->max_seq_length)
+        BAD("data", "max_query_length", "%lld outside [0, max_seq_length]", (long long)c->max_query_length);
     if (c->max_train_samples < 0) BAD("data", "max_train_samples", "must be >= 0 (0 = all)");
     if (c->max_eval_samples < 0) BAD("data", "max_eval_samples", "must be >= 0 (0 = all)");
     if (!one_of(c->calibrator, calibrators)) BAD("quant", "calibrator", "unknown calibrator '%s' (expected max, percentile, mse or entropy)", c->calibrator);
@@ -199,8 +200,9 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     if (c->logging_steps < 1) BAD("train", "logging_steps", "must be positive");
     if (c->save_steps < 0) BAD("train", "save_steps", "must be >= 0 (0 = final only)");
     if (c->eval_batch_size < 1 || c->eval_batch_size > 4096) BAD("eval", "batch_size", "must be in [1, 4096]");
-    if (c->n_best_size < 1) BAD("eval", "n_best_size", "must be positive");
-    if (c->max_answer_length < 1) BAD("eval", "max_answer_length", "must be positive");
+    if (c->n_best_size < 1 || c->n_best_size > 1000) BAD("eval", "n_best_size", "%lld outside [1, 1000]", (long long)c->n_best_size);
+    if (c->max_answer_length < 1 || c->max_answer_length > c->max_seq_length)
+        BAD("eval", "max_answer_length", "%lld outside [1, max_seq_length]", (long long)c->max_answer_length);
     return 0;
 }
 

@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* inih's line buffer (INI_MAX_LINE of Debian's build): a line and its newline must fit in one less. */
+#define QB_CFG_MAX_LINE 200
 
 static const qb_cfg_key *find_key(const qb_cfg_key *keys, int n, const char *section, const char *key) {
     for (int i = 0; i < n; i++)
@@ -72,6 +76,22 @@ static int on_entry(void *user, const char *section, const char *key, const char
 int qb_cfg_load_file(const qb_cfg_key *keys, int n_keys, void *dst, const char *path, qb_err *err) {
     FILE *fp = fopen(path, "r");
     if (!fp) return qb_errorf(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return qb_errorf(err, "%s: not a regular file", path);
+    }
+    char line[4096];
+    for (int no = 1; fgets(line, sizeof line, fp); no++)  /* inih cuts longer lines silently: refuse them */
+        if (strlen(line) > QB_CFG_MAX_LINE - 1) {
+            fclose(fp);
+            return qb_errorf(err, "%s:%d: line longer than %d bytes", path, no, QB_CFG_MAX_LINE - 2);
+        }
+    if (ferror(fp)) {
+        fclose(fp);
+        return qb_errorf(err, "%s: cannot read: %s", path, strerror(errno));
+    }
+    rewind(fp);
     load_state s = {keys, n_keys, dst, path, err};
     int rc = ini_parse_file(fp, on_entry, &s);
     fclose(fp);

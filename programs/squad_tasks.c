@@ -105,6 +105,7 @@ static int need_train_features(squad_run *r, qb_err *err) {
     if (need_tokenizer(r, err)) return -1;
     double t0 = now();
     if (qb_squad_read(c->train_file, false, &r->train_set, err)) return -1;
+    if (r->train_set.n == 0) return qb_squad_free(&r->train_set), qb_errorf(err, "%s: no questions", c->train_file);
     if (c->max_train_samples > 0) qb_squad_keep_first(&r->train_set, c->max_train_samples);
     qb_squad_feature_opts fo = feature_opts(c);
     if (qb_squad_features_build(&r->tok, &r->train_set, NULL, 0, &fo, &r->train, err)) {
@@ -220,6 +221,7 @@ static int run_eval(squad_run *r, const char *from, qb_err *err) {
     qb_squad_set dev;
     qb_squad_features f = {0};
     if (qb_squad_read(c->dev_file, false, &dev, err)) return -1;
+    if (dev.n == 0) return qb_squad_free(&dev), qb_errorf(err, "%s: no questions", c->dev_file);
     if (c->max_eval_samples > 0) qb_squad_keep_first(&dev, c->max_eval_samples);
     qb_squad_feature_opts fo = feature_opts(c);
     int rc = qb_squad_features_build(&r->tok, &dev, NULL, 0, &fo, &f, err);

@@ -114,8 +114,8 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
     bool qheads = opt && opt->quantize_heads;
     int L = cfg->num_hidden_layers;
     int64_t H = cfg->hidden_size, I = cfg->intermediate_size, V = cfg->vocab_size;
-    m->params = calloc((size_t)(16 * L + 32), sizeof *m->params);
-    m->quant = calloc((size_t)(QB_Q_PER_LAYER * L + 16), sizeof *m->quant);
+    m->params = calloc(16 * (size_t)L + 32, sizeof *m->params);
+    m->quant = calloc((size_t)QB_Q_PER_LAYER * (size_t)L + 16, sizeof *m->quant);
     m->layers = calloc((size_t)L, sizeof *m->layers);
     if (!m->params || !m->quant || !m->layers) return qb_errorf(&ctx->err, "out of memory building the model");
 
@@ -187,7 +187,14 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
         else if (t->ndim == 2) init_normal(m, t);
         else init_const(m, t, 0.0f);
     }
-    if (!qb_ctx_failed(ctx)) memset(m->word_emb->data + (int64_t)cfg->pad_token_id * H, 0, (size_t)H * sizeof(float));
+    if (!qb_ctx_failed(ctx) && cfg->pad_token_id >= 0 && cfg->pad_token_id < cfg->vocab_size) {  /* padding row 0 */
+        qb_tensor row = *m->word_emb;
+        row.ndim = 1;
+        row.shape[0] = H;
+        row.stride[0] = 1;
+        row.data = m->word_emb->data + (int64_t)cfg->pad_token_id * H;
+        qb_fill(ctx, &row, 0.0f);
+    }
     if (!qb_ctx_failed(ctx) && ctx->device == QB_CPU) qb_params_pack(ctx);  /* one parameter and one gradient buffer */
     return qb_ctx_failed(ctx) ? -1 : 0;
 }

@@ -1,5 +1,6 @@
 /* checkpoint.c: see checkpoint.h. */
 #include "model/checkpoint.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/fileio.h"
@@ -113,7 +114,7 @@ static int load_amax(const qb_safetensors *f, const qb_st_tensor *st, qb_quantiz
     if (!buf) return qb_errorf(err, "%s: out of memory reading %s", f->path, st->name);
     int rc = qb_st_read_f32(f, st, buf, err);
     for (int64_t i = 0; !rc && i < st->numel; i++)
-        if (!(buf[i] >= 0.0f)) rc = qb_errorf(err, "%s: tensor %s: element %ld = %g is not a valid amax", f->path, st->name, (long)i, buf[i]);
+        if (!(buf[i] >= 0.0f) || isinf(buf[i])) rc = qb_errorf(err, "%s: tensor %s: element %ld = %g is not a valid amax", f->path, st->name, (long)i, buf[i]);
     if (!rc) rc = qb_quantizer_set_amax(q, buf, st->numel, err);
     free(buf);
     return rc;

@@ -17,9 +17,12 @@ void qb_quantizer_free(qb_quantizer *q) { tensor_quantizer_free(&q->tq); }
 int qb_quantizer_set_amax(qb_quantizer *q, const float *amax, int64_t n, qb_err *err) {
     if (n != 1 && n != q->channels)
         return qb_errorf(err, "%s: %ld amax values given, want %ld%s", q->tq.name, (long)n, (long)q->channels, q->channels > 1 ? " or 1" : "");
-    if (n == 1 && q->channels > 1) {
+    if (tensor_quantizer_set_amax(&q->tq, amax, n, err)) return -1;  /* validates the values first */
+    if (n == 1 && q->channels > 1) {                                   /* per row -> per tensor, calibrator too */
         q->tq.desc.axis = -1;
         q->channels = 1;
+        calib_max_free(&q->tq.max);
+        calib_max_init(&q->tq.max, -1);
     }
-    return tensor_quantizer_set_amax(&q->tq, amax, n, err);
+    return 0;
 }

@@ -64,8 +64,8 @@ static int parse_entry(qb_safetensors *f, const char *name, json_t *v, qb_st_ten
         if (!json_is_integer(s) || json_integer_value(s) < 0 || json_integer_value(s) > ((int64_t)1 << 40))
             return qb_errorf(err, "%s: tensor %s: shape entry %d is not a non-negative integer", p, name, d);
         t->shape[d] = json_integer_value(s);
+        if (t->shape[d] && t->numel > (((int64_t)1 << 40) / t->shape[d])) return qb_errorf(err, "%s: tensor %s: too many elements", p, name);
         t->numel *= t->shape[d];
-        if (t->numel > ((int64_t)1 << 40)) return qb_errorf(err, "%s: tensor %s: too many elements", p, name);
     }
     json_t *b = json_array_get(off, 0), *e = json_array_get(off, 1);
     if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 || json_integer_value(e) < json_integer_value(b))

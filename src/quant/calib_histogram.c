@@ -126,9 +126,15 @@ static int torch_histc_add(int64_t *counts, int64_t nb, const float *x, int64_t 
     return 0;
 }
 
+/* Growth beyond this many bins of the first batch's width is refused (the range is not representative). */
+#define HIST_MAX_BINS ((int64_t)1 << 24)
+#define HIST_TOO_WIDE (-2)
+
 /* modelopt growth to cover xmax: bins of the first width w over [0, arange(0, xmax + w, w)[-1]]. */
 static int grow_torch(calib_histogram *h, float xmax) {
     const double w = (float)h->edges[1] - (float)h->edges[0];
+    const double ratio = (double)xmax / w;
+    if (!(w > 0.0) || !isfinite(ratio) || ratio > (double)HIST_MAX_BINS) return HIST_TOO_WIDE;
     const int64_t nb = (int64_t)ceilf(xmax / (float)w);
     const float end = xmax + (float)w;
     const int64_t n_ar = (int64_t)ceil((double)end / (double)w);
@@ -158,6 +164,7 @@ static int grow_numpy(calib_histogram *h, float xmax) {
     }
     h->edges_f64 = true;
     const double len = ceil((stop - start) / w);
+    if (!isfinite(len) || len + (double)h->nbins > (double)HIST_MAX_BINS) return HIST_TOO_WIDE;
     if (!(len > 0)) return 0;
     const int64_t n_new = (int64_t)len, old = h->nbins;
     if (resize(h, old + n_new)) return -1;
@@ -278,6 +285,9 @@ int calib_histogram_collect(calib_histogram *h, const float *x, int64_t n, const
         if (xmax > h->hist_hi) rc = grow_torch(h, xmax);
         if (!rc) rc = torch_histc_add(h->counts, h->nbins, x, n, h->skip_zeros, 0.0f, (float)h->hist_hi, xmin, xmax);
     }
+    if (rc == HIST_TOO_WIDE)
+        return qb_errorf(err, "quantizer %s: histogram range grew to %g, more than %lld bins of the first batch's bin width "
+                              "(calibrate with a more representative first batch)", name, (double)xmax, (long long)HIST_MAX_BINS);
     if (rc) return qb_errorf(err, "quantizer %s: histogram collection failed (out of memory)", name);
     return 0;
 }
@@ -377,5 +387,8 @@ int calib_histogram_merge(calib_histogram *dst, const calib_histogram *src, qb_e
     int rc = 0;
     if (top > dst_top) rc = dst->semantics == HIST_PQ21_NUMPY ? grow_numpy(dst, top) : grow_torch(dst, top);
     if (!rc) rc = rebin_add(dst, src);
+    if (rc == HIST_TOO_WIDE)
+        return qb_errorf(err, "histogram merge: range %g needs more than %lld bins of the destination's bin width", (double)top,
+                         (long long)HIST_MAX_BINS);
     return rc ? qb_errorf(err, "histogram merge: out of memory") : 0;
 }

@@ -52,8 +52,14 @@ void fake_quant_ste_mask(uint8_t *mask, const float *x, int64_t n, float amax) {
 }
 
 void fake_quant_ste_backward_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax, float keep) {
+    /* two loops rather than keep * gx: a clipped element must give 0 even when its upstream gradient is not finite */
+    if (keep != 0.0f) {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-    for (int64_t i = 0; i < n; i++) gx[i] = keep * gx[i] + (fabsf(x[i]) <= amax ? gy[i] : 0.0f);
+        for (int64_t i = 0; i < n; i++) gx[i] += fabsf(x[i]) <= amax ? gy[i] : 0.0f;
+    } else {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) gx[i] = fabsf(x[i]) <= amax ? gy[i] : 0.0f;
+    }
 }
 
 void fake_quant_ste_backward_per_channel(float *gx, const float *gy, const float *x, int64_t outer, int64_t channels,
@@ -63,7 +69,12 @@ void fake_quant_ste_backward_per_channel(float *gx, const float *gy, const float
     for (int64_t r = 0; r < rows; r++) {
         const float a = amax[r % channels];
         const int64_t o = r * inner;
+        if (keep != 0.0f) {
 #pragma omp simd
-        for (int64_t i = 0; i < inner; i++) gx[o + i] = keep * gx[o + i] + (fabsf(x[o + i]) <= a ? gy[o + i] : 0.0f);
+            for (int64_t i = 0; i < inner; i++) gx[o + i] += fabsf(x[o + i]) <= a ? gy[o + i] : 0.0f;
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < inner; i++) gx[o + i] = fabsf(x[o + i]) <= a ? gy[o + i] : 0.0f;
+        }
     }
 }

@@ -179,8 +179,9 @@ static int read_tokenizer_json(qb_tokenizer *t, special_names *sp, const char *p
         json_t *val;
         json_object_foreach(vocab, key, val) {
             if (rc) break;
-            if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > INT32_MAX) {
-                rc = qb_errorf(err, "%s: key model.vocab.\"%s\": expected a non-negative integer id", path, key);
+            if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > QB_VOCAB_MAX_ID) {
+                rc = qb_errorf(err, "%s: key model.vocab.\"%s\": id %lld is not an integer in [0, %d]", path, key,
+                               (long long)json_integer_value(val), QB_VOCAB_MAX_ID);
                 break;
             }
             toks[k] = key;
@@ -199,8 +200,8 @@ static int read_tokenizer_json(qb_tokenizer *t, special_names *sp, const char *p
         json_array_foreach(added, i, a) {
             const char *content = json_string_value(json_object_get(a, "content"));
             json_t *id = json_object_get(a, "id");
-            if (!content || !json_is_integer(id)) {
-                rc = qb_errorf(err, "%s: key added_tokens[%zu]: expected \"content\" and \"id\"", path, i);
+            if (!content || !json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > QB_VOCAB_MAX_ID) {
+                rc = qb_errorf(err, "%s: key added_tokens[%zu]: expected \"content\" and an \"id\" in [0, %d]", path, i, QB_VOCAB_MAX_ID);
                 break;
             }
             if ((rc = add_token(t, content, (int32_t)json_integer_value(id), path, err))) break;

@@ -1,5 +1,8 @@
 /* vocab.h: a WordPiece vocabulary, token string to id, with an open-addressing hash table. */
 #pragma once
+
+/* Largest token id accepted from a vocabulary file (vocabularies are far smaller; this bounds the id table). */
+#define QB_VOCAB_MAX_ID (1 << 24)
 #include <stddef.h>
 #include <stdint.h>
 #include "base/error.h"

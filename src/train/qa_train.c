@@ -168,7 +168,9 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
         bool last = t->step == end;
         if (t->step == t->resumed_from + 1 || last || (t->o.logging_steps > 0 && t->step % t->o.logging_steps == 0)) {
             double tn = now();
-            rc = log_record(mlp, t, window_loss / (double)window_steps, lr, s.grad_norm, (double)window_examples / (tn - t_window), err);
+            /* HF logs lr_scheduler.get_last_lr() after scheduler.step(): the rate of the next step */
+            rc = log_record(mlp, t, window_loss / (double)window_steps, qb_lr_at(&t->sched, t->step), s.grad_norm,
+                            (double)window_examples / (tn - t_window), err);
             t_window = tn;
             window_loss = 0.0;
             window_steps = window_examples = 0;

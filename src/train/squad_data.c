@@ -197,6 +197,7 @@ static int attach(stream *s, json_t *v) {
 /* A scalar value event (v owned, may be NULL for a non-string scalar we only need to see). */
 static int on_scalar(stream *s, json_t *v, const char *str, size_t len) {
     frame *t = top(s);
+    if (!t) return json_decref(v), qb_errorf(s->err, "%s: expected a JSON object with keys version and data", s->r.path), fail(s);
     if (t && t->role == ROLE_BUILD) return attach(s, v);
     if (t && t->role == ROLE_ROOT && strcmp(t->key, "version") == 0 && str) {
         free(s->r.set->version);

@@ -30,7 +30,7 @@
 #define COMPARED_FEATURES 8
 #define TRAIN_STEPS 4
 #define STOP_AT 2
-#define OVERFIT_STEPS 5
+#define OVERFIT_STEPS 10
 #define OVERFIT_LR 3e-4
 
 static double now(void) {
