@@ -48,7 +48,7 @@ int demo_task_run(const qat_config *c, qb_err *err) {
     qb_fill_normal(ctx, w2, 0.0f, 1.0f / sqrtf((float)h));
     qb_fill_normal(ctx, w3, 0.0f, 1.0f / sqrtf((float)h));
     qb_adamw opt;
-    if (qb_adamw_init(&opt, ctx, 0.9f, 0.999f, 1e-8f, (float)c->demo_weight_decay, err)) goto fail;
+    if (qb_adamw_init(&opt, ctx, 0.9, 0.999, 1e-8, c->demo_weight_decay, err)) goto fail;
     float loss_v = NAN, first = NAN;
     double acc = 0.0;
     for (int64_t step = 1; step <= c->demo_steps; step++) {

@@ -10,7 +10,7 @@ static bool ends_with(const char *s, const char *suffix) {
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-int qb_adamw_init(qb_adamw *opt, qb_ctx *ctx, float beta1, float beta2, float eps, float weight_decay, qb_err *err) {
+int qb_adamw_init(qb_adamw *opt, qb_ctx *ctx, double beta1, double beta2, double eps, double weight_decay, qb_err *err) {
     memset(opt, 0, sizeof *opt);
     opt->beta1 = beta1;
     opt->beta2 = beta2;
@@ -34,10 +34,12 @@ int qb_adamw_init(qb_adamw *opt, qb_ctx *ctx, float beta1, float beta2, float ep
 
 void qb_adamw_step(qb_adamw *opt, qb_ctx *ctx, float lr) {
     opt->step++;
-    float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
-    float step_size = (float)(lr / (1.0 - pow(b1, (double)opt->step)));
-    float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)opt->step));
-    float decay_factor = 1.0f - lr * opt->weight_decay;
+    /* torch.optim.AdamW (single tensor): p *= 1 - lr*wd; m.lerp_(g, 1 - b1); v = v*b2 + (1 - b2)*g*g;
+     * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps), the scalars formed in double and used as float */
+    const float w1 = (float)(1.0 - opt->beta1), b2 = (float)opt->beta2, w2 = (float)(1.0 - opt->beta2), eps = (float)opt->eps;
+    const float step_size = (float)((double)lr / (1.0 - pow(opt->beta1, (double)opt->step)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(opt->beta2, (double)opt->step));
+    const float decay_factor = (float)(1.0 - (double)lr * opt->weight_decay);
     for (int i = 0; i < opt->n && i < ctx->params.n; i++) {
         qb_tensor *p = ctx->params.items[i];
         if (!p->requires_grad || !p->grad) continue;
@@ -45,11 +47,11 @@ void qb_adamw_step(qb_adamw *opt, qb_ctx *ctx, float lr) {
         float *w = p->data, *m = opt->m[i], *v = opt->v[i];
         const float *g = p->grad->data;
         float keep = opt->decay[i] ? decay_factor : 1.0f;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > 65536)
         for (int64_t k = 0; k < n; k++) {
             w[k] *= keep;
-            m[k] = b1 * m[k] + (1.0f - b1) * g[k];
-            v[k] = b2 * v[k] + (1.0f - b2) * g[k] * g[k];
+            m[k] += w1 * (g[k] - m[k]);  /* lerp with weight < 0.5, as torch's CPU kernel */
+            v[k] = v[k] * b2 + w2 * g[k] * g[k];
             w[k] -= step_size * m[k] / (sqrtf(v[k]) / bc2_sqrt + eps);
         }
     }

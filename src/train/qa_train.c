@@ -42,7 +42,7 @@ int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_featur
     if (!t->order || !t->losses) return qb_qa_trainer_free(t), qb_errorf(err, "train: out of memory");
     for (int64_t i = 0; i < t->total_steps; i++) t->losses[i] = NAN;
     if (qb_qa_batch_init(&t->batch, o->batch_size, f->max_len, err)) return qb_qa_trainer_free(t), -1;
-    if (qb_adamw_init(&t->opt, m->ctx, (float)o->adam_beta1, (float)o->adam_beta2, (float)o->adam_epsilon, (float)o->weight_decay, err))
+    if (qb_adamw_init(&t->opt, m->ctx, o->adam_beta1, o->adam_beta2, o->adam_epsilon, o->weight_decay, err))
         return qb_qa_trainer_free(t), -1;
     return 0;
 }

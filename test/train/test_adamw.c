@@ -21,7 +21,7 @@ int main(void) {
     load(json_object_get(root, "w0"), w->data, 24);
     load(json_object_get(root, "b0"), b->data, 6);
     qb_adamw opt;
-    if (qb_adamw_init(&opt, ctx, 0.9f, 0.999f, 1e-8f, 0.01f, &err)) qb_die("test_adamw", &err);
+    if (qb_adamw_init(&opt, ctx, 0.9, 0.999, 1e-8, 0.01, &err)) qb_die("test_adamw", &err);
     CHECK(&chk, opt.decay[0] && !opt.decay[1], "weight decays, bias does not");
     json_t *steps = json_object_get(root, "steps");
     for (size_t s = 0; s < json_array_size(steps); s++) {
