@@ -37,7 +37,8 @@ def load_examples(path):
     return out
 
 
-def prepare_train_features(tokenizer, examples, max_seq_length, doc_stride):
+def tokenize_windows(tokenizer, examples, max_seq_length, doc_stride):
+    """run_qa's tokenizer call, shared by its train and validation feature functions."""
     pad_on_right = tokenizer.padding_side == "right"
     questions = [q.lstrip() for q in examples["question"]]
     tokenized = tokenizer(questions if pad_on_right else examples["context"],
@@ -45,6 +46,11 @@ def prepare_train_features(tokenizer, examples, max_seq_length, doc_stride):
                           truncation="only_second" if pad_on_right else "only_first",
                           max_length=max_seq_length, stride=doc_stride, return_overflowing_tokens=True,
                           return_offsets_mapping=True, padding="max_length")
+    return tokenized, pad_on_right
+
+
+def prepare_train_features(tokenizer, examples, max_seq_length, doc_stride):
+    tokenized, pad_on_right = tokenize_windows(tokenizer, examples, max_seq_length, doc_stride)
     sample_mapping = tokenized.pop("overflow_to_sample_mapping")
     offset_mapping = tokenized.pop("offset_mapping")
     starts, ends = [], []
@@ -88,13 +94,7 @@ def prepare_train_features(tokenizer, examples, max_seq_length, doc_stride):
 
 
 def prepare_validation_features(tokenizer, examples, max_seq_length, doc_stride):
-    pad_on_right = tokenizer.padding_side == "right"
-    questions = [q.lstrip() for q in examples["question"]]
-    tokenized = tokenizer(questions if pad_on_right else examples["context"],
-                          examples["context"] if pad_on_right else questions,
-                          truncation="only_second" if pad_on_right else "only_first",
-                          max_length=max_seq_length, stride=doc_stride, return_overflowing_tokens=True,
-                          return_offsets_mapping=True, padding="max_length")
+    tokenized, pad_on_right = tokenize_windows(tokenizer, examples, max_seq_length, doc_stride)
     sample_mapping = tokenized.pop("overflow_to_sample_mapping")
     tokenized["example_id"] = []
     for i in range(len(tokenized["input_ids"])):
