@@ -23,7 +23,8 @@ core_logs=()
 for core in "${cores[@]}"; do
   [ "$core" = "$active" ] && continue
   echo "== release build, OPENBLAS_CORETYPE=$core"
-  OPENBLAS_CORETYPE=$core meson test -C build --print-errorlogs --num-processes 2 --logbase "testlog-core-$core" || rc=1
+  OPENBLAS_CORETYPE=$core meson test -C build --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
+    --logbase "testlog-core-$core" || rc=1
   core_logs+=("build/meson-logs/testlog-core-$core.json")
 done
 echo "== sanitizer build (ASan + UBSan)"
