@@ -3,12 +3,7 @@
 # OPENBLAS_CORETYPE wins (with a note when the CPU runs a faster family); one the CPU cannot run is refused.
 set -u
 exe="$1"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-check() {  # check NAME CONDITION-EXIT-STATUS
-  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi
-}
+. "$(dirname "$0")/../common/check.sh"
 user_core="${OPENBLAS_CORETYPE:-}"
 unset OPENBLAS_CORETYPE
 
