@@ -165,6 +165,15 @@ static const char *missing_feature(unsigned needs, const qb_cpu_features *cpu) {
     return "?";
 }
 
+/* The representative cores that the CPU runs and the build has (has_core NULL: any), weakest first, joined by sep. */
+static void list_runnable(const qb_cpu_features *cpu, bool (*has_core)(const char *), const char *sep, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < N_CORES && k < n; i++)
+        if (cores[i].representative && qb_blas_core_runs_on(cores[i].name, cpu) && (!has_core || has_core(cores[i].name)))
+            k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? sep : "", cores[i].name);
+}
+
 static const char *best_core(const qb_blas_core_query *q) {
     if (!q->dynamic_arch || !q->has_core) return NULL;
     const char *best = NULL;
@@ -189,11 +198,8 @@ void qb_blas_core_decide(const qb_blas_core_query *q, qb_blas_core_decision *d) 
     if (user) {
         const core_entry *u = find_core(user);
         if (u && !qb_blas_core_runs_on(u->name, q->cpu)) {
-            char runnable[160] = "";
-            size_t k = 0;
-            for (int i = 0; i < N_CORES && k < sizeof runnable; i++)
-                if (cores[i].representative && qb_blas_core_runs_on(cores[i].name, q->cpu) && (!q->has_core || q->has_core(cores[i].name)))
-                    k += (size_t)snprintf(runnable + k, sizeof runnable - k, "%s%s", k ? ", " : "", cores[i].name);
+            char runnable[160];
+            list_runnable(q->cpu, q->has_core, ", ", runnable, sizeof runnable);
             d->fatal = true;
             d->source = QB_BLAS_CORE_USER;
             snprintf(d->note, sizeof d->note, "OPENBLAS_CORETYPE=%s needs %s, which this CPU lacks (it runs %s)", user,
@@ -204,6 +210,8 @@ void qb_blas_core_decide(const qb_blas_core_query *q, qb_blas_core_decision *d) 
             d->source = QB_BLAS_CORE_USER;
             if (d->best && active < best)
                 snprintf(d->note, sizeof d->note, "this CPU runs %s: unset OPENBLAS_CORETYPE for faster GEMMs", d->best);
+            else if (strcasecmp(q->active, user) != 0)
+                snprintf(d->note, sizeof d->note, "OPENBLAS_CORETYPE=%s gave %s", user, q->active);
             return;
         }
         if (u)
@@ -323,14 +331,7 @@ void qb_blas_core_describe(char *buf, size_t n) {
     }
 }
 
-void qb_blas_core_runnable(char *buf, size_t n) {
-    const qb_blas_core_info *g = qb_blas_core_get();
-    size_t k = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < N_CORES && k < n; i++)
-        if (cores[i].representative && qb_blas_core_runs_on(cores[i].name, &g->cpu) && build_has_core(cores[i].name))
-            k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? " " : "", cores[i].name);
-}
+void qb_blas_core_runnable(char *buf, size_t n) { list_runnable(&qb_blas_core_get()->cpu, build_has_core, " ", buf, n); }
 
 void qb_blas_core_summary(char *buf, size_t n) {
     const qb_blas_core_info *g = qb_blas_core_get();
