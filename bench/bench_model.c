@@ -32,8 +32,9 @@ static void usage(FILE *out) {
                  "  faster of OpenBLAS's and PyTorch's GEMM on the step's shapes (bench/bench_gemm_torch.py).\n");
 }
 
-/* Runs bench/bench_model_torch.py with the same arguments; returns its median ms/step (its line echoed), or -1. */
-static double torch_step_ms(const char *config, int quant, int steps, int layers, int batch, int seq) {
+/* Runs bench/bench_model_torch.py with the same arguments; returns its median ms/step (its line echoed) and its
+ * median CPU ms/step in *cpu_ms, or -1. */
+static double torch_step_ms(const char *config, int quant, int steps, int layers, int batch, int seq, double *cpu_ms) {
     const char *py = getenv("QB_TORCH_PYTHON"), *root = getenv("QB_SOURCE_ROOT");
     if (!py || !*py) return -1;
     char cmd[4400], line[1024];
@@ -46,8 +47,9 @@ static double torch_step_ms(const char *config, int quant, int steps, int layers
         char *at = strstr(line, "ms/step");
         if (!strncmp(line, "pytorch ", 8) && at) {
             fputs(line, stdout);
-            char *colon = strrchr(line, ':');
+            char *colon = strrchr(line, ':'), *cpu = strstr(line, " cpu ");
             if (colon && colon < at) ms = atof(colon + 1);
+            if (cpu) *cpu_ms = atof(cpu + 5);
         }
     }
     return pclose(p) == 0 ? ms : -1;
@@ -123,22 +125,24 @@ int main(int argc, char **argv) {
     ctx->training = true;
     double per_layer = 2.0 * tokens * (4.0 * H * H + 2.0 * H * inter) + 4.0 * batch * (double)seq * seq * H;
     double flops = 3.0 * (layers * per_layer + 2.0 * tokens * H * 2);
-    double t[100];
+    double t[100], cpu[100];
     for (int s = -2; s < steps; s++) {  /* two warm-up steps: the first grows the arena, the second first-touches it */
-        double t0 = bench_now();
+        double t0 = bench_now(), c0 = bench_cpu_now();
         qb_ctx_step_reset(ctx);
         qb_zero_grad(ctx);
         if (profile && s == steps - 1) qb_profile_start(ctx);
         qb_bert_output out;
         if (qb_bert_question_answering(&m, &in, start, end, &out) || qb_backward(ctx, out.loss)) qb_die("bench_model", &ctx->err);
-        if (s >= 0) t[s] = bench_now() - t0;
+        if (s >= 0) {
+            t[s] = bench_now() - t0;
+            cpu[s] = bench_cpu_now() - c0;
+        }
         if (getenv("QB_BENCH_VERBOSE"))
             fprintf(stderr, "step %d: %.1f ms (arena %zu MiB, spilled %zu blocks)\n", s, 1e3 * (bench_now() - t0), ctx->act.cap >> 20,
                     ctx->act.n_spill);
     }
     if (profile) qb_profile_report(ctx, stdout);
-    qsort(t, (size_t)steps, sizeof *t, bench_cmp_double);
-    double med = t[steps / 2];
+    double med = bench_median(t, steps), cpu_med = bench_median(cpu, steps);
     double rate = bench_gemm_rate(openblas_sgemm, NULL, 4, tokens, H, inter, 5);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -146,21 +150,22 @@ int main(int argc, char **argv) {
     qb_blas_core_summary(blas, sizeof blas);
     printf("%s\n", blas);
     printf("qdqbert  %-6s %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  OpenBLAS sgemm %6.1f GFLOP/s  "
-           "%4.0f%% of its bound  peak RSS %6.0f MiB\n",
+           "%4.0f%% of its bound  cpu %8.1f ms/step  peak RSS %6.0f MiB\n",
            quant ? "quant" : "fp32", config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
-           100.0 * flops / med * 1e-9 / rate, ru.ru_maxrss / 1024.0);
+           100.0 * flops / med * 1e-9 / rate, 1e3 * cpu_med, ru.ru_maxrss / 1024.0);
     fflush(stdout);
     char nthreads[16];
     snprintf(nthreads, sizeof nthreads, "%d", openblas_get_num_threads());
     setenv("OMP_NUM_THREADS", nthreads, 1);
-    double peer_ms = torch_step_ms(config, quant, steps, layers, batch, seq), peer_fp32 = -1, peer_bf16 = -1;
+    double peer_cpu_ms = -1, peer_ms = torch_step_ms(config, quant, steps, layers, batch, seq, &peer_cpu_ms), peer_fp32 = -1, peer_bf16 = -1;
     char version[256] = "";
     if (peer_ms > 0 && bench_gemm_torch(tokens, H, inter, 5, &peer_fp32, &peer_bf16, version, sizeof version) == 0) {
         double best = peer_fp32 > rate ? peer_fp32 : rate;
         printf("peer     %s; its sgemm %.1f GFLOP/s (bf16 %.1f) on the same shapes\n", version, peer_fp32, peer_bf16);
-        printf("ratio    ours %.2fx PyTorch's step (%.1f vs %.1f ms); hardware limit: the faster sgemm (%s, %.1f GFLOP/s): ours at "
-               "%.0f%% of its bound\n",
-               peer_ms / (1e3 * med), 1e3 * med, peer_ms, peer_fp32 > rate ? "PyTorch" : "OpenBLAS", best, 100.0 * flops / med * 1e-9 / best);
+        printf("ratio    ours %.2fx PyTorch's step (%.1f vs %.1f ms; CPU time %.2fx); hardware limit: the faster sgemm (%s, %.1f "
+               "GFLOP/s): ours at %.0f%% of its bound\n",
+               peer_ms / (1e3 * med), 1e3 * med, peer_ms, peer_cpu_ms / (1e3 * cpu_med), peer_fp32 > rate ? "PyTorch" : "OpenBLAS", best,
+               100.0 * flops / med * 1e-9 / best);
     } else if (getenv("QB_TORCH_PYTHON"))
         fprintf(stderr, "bench_model: the PyTorch peer failed (QB_TORCH_PYTHON=%s)\n", getenv("QB_TORCH_PYTHON"));
     free(ids);

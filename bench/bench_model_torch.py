@@ -87,21 +87,22 @@ def main():
     ids = (1000 + (torch.arange(tokens) * 7919) % 20000).view(a.batch, a.seq)
     start = torch.tensor([(b * 13) % a.seq for b in range(a.batch)])
     end = torch.tensor([(b * 17 + 5) % a.seq for b in range(a.batch)])
-    times = []
+    times, cpu = [], []
     for s in range(a.steps + 2):  # two warm-up steps, as bench_model.c
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.zero_grad(set_to_none=False)
         loss = model(input_ids=ids, start_positions=start, end_positions=end).loss
         loss.backward()
         if s >= 2:
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     med = statistics.median(times)
     h, inter, L = shape["hidden_size"], shape["intermediate_size"], a.layers
     flops = 3.0 * (L * (2.0 * tokens * (4 * h * h + 2 * h * inter) + 4.0 * a.batch * a.seq * a.seq * h) + 2.0 * tokens * h * 2)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("pytorch  %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  (attn %s)  peak RSS %6.0f MiB"
+    print("pytorch  %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  (attn %s)  cpu %8.1f ms/step  peak RSS %6.0f MiB"
           % ("quant" if a.quant else "fp32", L, a.batch, a.seq, torch.get_num_threads(), 1e3 * med, flops / med * 1e-9,
-             model.config._attn_implementation, rss))
+             model.config._attn_implementation, 1e3 * statistics.median(cpu), rss))
 
 
 if __name__ == "__main__":
