@@ -115,6 +115,7 @@ int main(int argc, char **argv) {
     char line[1024];
     qb_blas_core_summary(line, sizeof line);
     printf("%s\n", line);
+    fflush(stdout); /* before the children write to the same stdout */
     if (cores) {
         char all[256];
         if (!strcmp(cores, "all")) qb_blas_core_runnable(all, sizeof all);
