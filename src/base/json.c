@@ -79,20 +79,25 @@ void qb_json_integers_back(json_t *v) {
 }
 
 char *qb_json_real_str(double x, char *buf, size_t cap) {
+    char sci[40] = "";
     if (!isfinite(x)) {
         snprintf(buf, cap, "%s", isnan(x) ? "NaN" : x > 0 ? "Infinity" : "-Infinity");
         return buf;
     }
     int digits = 1;
-    for (; digits < REAL_DIGITS_MAX; digits++) { /* fewest significant digits that read back as x */
-        snprintf(buf, cap, "%.*e", digits - 1, x);
-        if (strtod(buf, NULL) == x) break;
+    for (; digits <= REAL_DIGITS_MAX; digits++) { /* fewest significant digits that read back as x */
+        snprintf(sci, sizeof sci, "%.*e", digits - 1, x);
+        if (strtod(sci, NULL) == x) break;
     }
-    snprintf(buf, cap, "%.*e", digits - 1, x);
-    int exp10 = atoi(strchr(buf, 'e') + 1);
-    if (exp10 < -4 || exp10 >= 16) return buf; /* "1e-12", "1.5e+30" as Python's repr */
-    snprintf(buf, cap, "%.*f", digits - 1 - exp10 > 0 ? digits - 1 - exp10 : 0, x);
-    if (!strchr(buf, '.')) strncat(buf, ".0", cap - strlen(buf) - 1);
+    const char *e = strchr(sci, 'e');
+    int exp10 = e ? atoi(e + 1) : 0;
+    if (exp10 < -4 || exp10 >= 16) { /* "1e-12", "1.5e+30" as Python's repr */
+        snprintf(buf, cap, "%s", sci);
+        return buf;
+    }
+    int decimals = digits - 1 - exp10 > 0 ? digits - 1 - exp10 : 0;
+    int n = snprintf(buf, cap, "%.*f", decimals, x);
+    if (n > 0 && (size_t)n + 2 < cap && !strchr(buf, '.')) memcpy(buf + n, ".0", 3);
     return buf;
 }
 
