@@ -39,6 +39,7 @@ def normalizer(tok):
 
 
 def main():
+    torch.set_num_threads(1)
     with open(FIXTURE + "_texts.json") as f:
         texts = json.load(f)
     with tempfile.TemporaryDirectory() as tmp:
