@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <new>
 #include <numeric>
 #include <set>
 #include <thread>
@@ -221,20 +222,21 @@ inline void yield(Fiber *f) {
 }
 
 Fiber *new_fiber() {
-    long page = sysconf(_SC_PAGESIZE);
-    size_t size = (g_cfg.stack_bytes + (size_t)page - 1) & ~((size_t)page - 1);
-    void *base = mmap(nullptr, size + (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
+    /* one mapping per fiber: a guard page (an overflow faults), the stack, and the Fiber at the top */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t size = (g_cfg.stack_bytes + page - 1) & ~(page - 1);
+    /* Stack tops and Fibers staggered by one cache line per fiber: at one page offset they would share one L1 set. */
+    size_t color = (g_fibers.size() % 64) * 64, head = 64 * 64 + sizeof(Fiber);
+    void *base = mmap(nullptr, page + size + head, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) return nullptr;
-    mprotect(base, (size_t)page, PROT_NONE); /* guard page below the stack: an overflow faults */
-    Fiber *f = new Fiber();
+    mprotect(base, page, PROT_NONE);
+    Fiber *f = new ((unsigned char *)base + page + size + color) Fiber();
     f->stack_lo = (unsigned char *)base + page;
     f->stack_size = size;
 #if defined(__x86_64__)
     /* Initial frame, as qbemu_switch leaves one: r15..rbx and rbp = 0 (ends frame-pointer walks), return address
      * fiber_main, and a zero return address above it so that fiber_main starts with the stack alignment of a call. */
-    /* Stack tops staggered by one cache line per fiber: at one page offset they would all share one L1 set. */
-    size_t color = (g_fibers.size() % 64) * 64;
     uint64_t *top = (uint64_t *)(f->stack_lo + size - color);
     top[-1] = 0;
     top[-2] = (uint64_t)(uintptr_t)&fiber_main;
@@ -250,7 +252,7 @@ Fiber *new_fiber() {
     return f;
 }
 
-/* Fibers are made once and kept for the life of the process (their stacks hold fiber_main's frame). */
+/* Fibers are made once and kept (mapped) for the life of the process: their stacks hold fiber_main's frame. */
 bool ensure_fibers(unsigned n) {
     while (g_fibers.size() < n) {
         Fiber *f = new_fiber();
