@@ -121,6 +121,7 @@ struct Launcher {
     }
     template <class Tuple, size_t... I>
     static int check_all(const Tuple &t, const char *name, std::index_sequence<I...>) {
+        (void)t, (void)name; /* a kernel without parameters */
         return (0 + ... + check_arg(std::get<I>(t), name, (int)I + 1));
     }
     template <class... A>
@@ -171,6 +172,22 @@ inline constexpr int warpSize = 32;
 #define QB_LAUNCH(kernel, grid, block, smem_bytes, stream, ...) \
     ::qbemu::make_launcher(#kernel, kernel, dim3(grid), dim3(block), (size_t)(smem_bytes), (stream))(__VA_ARGS__)
 #define QB_DYNAMIC_SHARED(type, name) type *name = reinterpret_cast<type *>(::qbemu::dynamic_smem())
+
+/* ---- the C++ overloads cuda_runtime.h declares only for nvcc (__CUDACC__) */
+template <class T>
+inline cudaError_t cudaMemcpyToSymbol(const T &symbol, const void *src, size_t count, size_t offset = 0,
+                                      cudaMemcpyKind kind = cudaMemcpyHostToDevice) {
+    return ::cudaMemcpyToSymbol((const void *)&symbol, src, count, offset, kind);
+}
+template <class T>
+inline cudaError_t cudaMemcpyFromSymbol(void *dst, const T &symbol, size_t count, size_t offset = 0,
+                                        cudaMemcpyKind kind = cudaMemcpyDeviceToHost) {
+    return ::cudaMemcpyFromSymbol(dst, (const void *)&symbol, count, offset, kind);
+}
+template <class T>
+inline cudaError_t cudaFuncSetAttribute(T *entry, cudaFuncAttribute attr, int value) {
+    return ::cudaFuncSetAttribute((const void *)entry, attr, value);
+}
 
 /* ---- synchronisation */
 inline void __syncthreads() { ::qbemu::barrier(0, 0); }

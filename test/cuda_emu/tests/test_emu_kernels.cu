@@ -179,6 +179,9 @@ __global__ void by_value(float *y, int n, Affine f) {
     if ((int)threadIdx.x < n) y[threadIdx.x] = f.scale * (float)(blockIdx.x * blockDim.x + threadIdx.x) + f.shift;
 }
 
+__device__ int g_noop_runs;
+__global__ void noop() { atomicAdd(&g_noop_runs, 1); }
+
 __global__ void bf16_round_trip(const float *x, float *y, __nv_bfloat16 *b, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
@@ -278,8 +281,7 @@ int main() {
         for (int i = 0; i < nb * threads; i++) ok &= got[i] == xh[i / threads * threads + threads - 1 - i % threads];
         EXPECT(ok, "reverse through dynamic shared memory");
         int count = 16384;
-        CUDA_OK(cudaFuncSetAttribute((const void *)big_smem, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     count * (int)sizeof(float)));
+        CUDA_OK(cudaFuncSetAttribute(big_smem, cudaFuncAttributeMaxDynamicSharedMemorySize, count * (int)sizeof(float)));
         DeviceBuffer<float> out(3);
         QB_LAUNCH(big_smem, 3, 128, count * sizeof(float), 0, out.ptr, count);
         CUDA_OK(launch_result());
@@ -361,6 +363,13 @@ int main() {
         bool ok = true;
         for (int i = 0; i < m; i++) ok &= got[i] == 2.0f * (float)i + 1.5f;
         EXPECT(ok, "kernel parameters are per-thread copies");
+    }
+    { /* a kernel without parameters, a __device__ variable */
+        QB_LAUNCH(noop, 3, 5, 0, 0);
+        CUDA_OK(launch_result());
+        int runs = 0;
+        CUDA_OK(cudaMemcpyFromSymbol(&runs, g_noop_runs, sizeof runs));
+        EXPECT(runs == 15, "kernel without parameters ran %d times", runs);
     }
     { /* bf16 */
         std::vector<float> v = xh;
