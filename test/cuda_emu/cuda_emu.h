@@ -57,6 +57,8 @@ extern unsigned char *g_dynamic_smem;
 
 [[noreturn]] void device_only(const char *what);
 [[noreturn]] void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One line "qb_cuda_emu: ..." on stderr: why a call failed. */
+void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 inline const uint3 &thread_idx() {
     if (!g_thread) device_only("threadIdx");
     return g_thread->tid;

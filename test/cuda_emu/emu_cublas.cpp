@@ -56,15 +56,7 @@ struct Pref {
 };
 static_assert(sizeof(Pref) <= sizeof(cublasLtMatmulPreferenceOpaque_t), "preference fits the opaque storage");
 
-void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void note(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("qb_cuda_emu: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
+using qbemu::note;
 
 MatmulDesc *desc_of(cublasLtMatmulDesc_t d) {
     MatmulDesc *m = reinterpret_cast<MatmulDesc *>(d);
@@ -137,12 +129,12 @@ struct Problem {
 
 cublasStatus_t fail(cublasStatus_t s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 cublasStatus_t fail(cublasStatus_t s, const char *fmt, ...) {
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    fputs("qb_cuda_emu: cublasLtMatmul: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    note("cublasLtMatmul: %s", msg);
     return s;
 }
 

@@ -72,16 +72,6 @@ cudaError_t set_error(cudaError_t e) {
     return e;
 }
 
-void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void note(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("qb_cuda_emu: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
 /* ---- shuffling: splitmix64 from the seed, advanced by every shuffled round */
 uint64_t g_rng;
 bool g_rng_seeded;
@@ -530,6 +520,15 @@ bool in_kernel() { return g_thread && std::this_thread::get_id() == g_kernel_os_
 } /* namespace */
 
 void device_only(const char *what) { fatal("%s used outside a kernel", what); }
+
+void note(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("qb_cuda_emu: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
 
 void fatal(const char *fmt, ...) {
     va_list ap;

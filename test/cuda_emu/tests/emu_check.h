@@ -7,7 +7,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
+
+#ifdef QB_CUDA_EMU
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 struct EmuCheck {
     int passed = 0, failed = 0;
@@ -99,3 +105,30 @@ inline std::vector<float> test_values(size_t n, unsigned seed) {
     }
     return v;
 }
+
+#ifdef QB_CUDA_EMU
+/* Runs f in a child process; returns what it wrote to stderr, and in *signaled whether it died of a signal. */
+template <class F>
+inline std::string child_stderr(F f, bool *signaled = nullptr) {
+    fflush(stdout);
+    int pipefd[2];
+    if (pipe(pipefd) != 0) return "";
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        close(pipefd[0]);
+        f();
+        _exit(0);
+    }
+    close(pipefd[1]);
+    std::string err;
+    char buf[4096];
+    ssize_t r;
+    while ((r = read(pipefd[0], buf, sizeof buf)) > 0) err.append(buf, (size_t)r);
+    close(pipefd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (signaled) *signaled = WIFSIGNALED(status);
+    return err;
+}
+#endif

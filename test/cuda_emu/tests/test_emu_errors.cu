@@ -5,13 +5,6 @@
  * CUDA_VISIBLE_DEVICES= empty) it checks the no-device path instead. */
 #include "emu_check.h"
 
-#include <string>
-
-#ifdef QB_CUDA_EMU
-#include <sys/wait.h>
-#include <unistd.h>
-#endif
-
 __global__ void fill(float *y, int n, float v) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) y[i] = v;
@@ -54,31 +47,6 @@ static int no_device() {
     return finish("test_emu_errors --no-device");
 }
 
-#ifdef QB_CUDA_EMU
-/* runs f in a child process and returns what it wrote to stderr */
-template <class F>
-static std::string child_stderr(F f) {
-    fflush(stdout);
-    int pipefd[2];
-    if (pipe(pipefd) != 0) return "";
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pipefd[1], 2);
-        close(pipefd[0]);
-        f();
-        _exit(0);
-    }
-    close(pipefd[1]);
-    std::string err;
-    char buf[4096];
-    ssize_t r;
-    while ((r = read(pipefd[0], buf, sizeof buf)) > 0) err.append(buf, (size_t)r);
-    close(pipefd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return err;
-}
-#endif
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--no-device") == 0) return no_device();

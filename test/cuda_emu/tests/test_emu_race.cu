@@ -7,11 +7,6 @@
 #include "emu_check.h"
 
 #ifdef QB_CUDA_EMU
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <string>
-
 constexpr int BLOCK = 128;
 
 __global__ void neighbour_sum(const float *x, float *y, int n) {
@@ -67,27 +62,12 @@ __global__ void mask_deadlock(float *y) {
 /* a mask that leaves out the calling lane */
 __global__ void bad_mask(float *y) { y[threadIdx.x] = __shfl_sync(0x1u, 1.0f, 0); }
 
-/* runs f in a child process; returns its stderr and whether it died of SIGABRT */
+/* f dies of a signal with needle in its stderr (kept in *err) */
 template <class F>
 static bool dies_with(F f, const char *needle, std::string *err) {
-    fflush(stdout);
-    int pipefd[2];
-    if (pipe(pipefd) != 0) return false;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pipefd[1], 2);
-        close(pipefd[0]);
-        f();
-        _exit(0);
-    }
-    close(pipefd[1]);
-    char buf[4096];
-    ssize_t r;
-    while ((r = read(pipefd[0], buf, sizeof buf)) > 0) err->append(buf, (size_t)r);
-    close(pipefd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFSIGNALED(status) && err->find(needle) != std::string::npos;
+    bool signaled = false;
+    *err = child_stderr(f, &signaled);
+    return signaled && err->find(needle) != std::string::npos;
 }
 
 int main() {
