@@ -212,22 +212,24 @@ inline void yield(Fiber *f) {
 }
 
 Fiber *new_fiber() {
-    /* one mapping per fiber: a guard page (an overflow faults), the stack, and the Fiber at the top */
+    /* One mapping per fiber: a guard page (an overflow faults), then the stack, with the Fiber in the stack's top
+     * cache lines (one page holds both). Fiber and stack top move by one cache line per fiber: at one page offset all
+     * of them would share one L1 set. */
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t size = (g_cfg.stack_bytes + page - 1) & ~(page - 1);
-    /* Stack tops and Fibers staggered by one cache line per fiber: at one page offset they would share one L1 set. */
-    size_t color = (g_fibers.size() % 64) * 64, head = 64 * 64 + sizeof(Fiber);
-    void *base = mmap(nullptr, page + size + head, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *base = mmap(nullptr, page + size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) return nullptr;
     mprotect(base, page, PROT_NONE);
-    Fiber *f = new ((unsigned char *)base + page + size + color) Fiber();
-    f->stack_lo = (unsigned char *)base + page;
-    f->stack_size = size;
+    unsigned char *lo = (unsigned char *)base + page;
+    size_t color = (g_fibers.size() % 32) * 64;
+    size_t fiber_at = (size - sizeof(Fiber) - color) & ~(size_t)63;
+    Fiber *f = new (lo + fiber_at) Fiber();
+    f->stack_lo = lo;
+    f->stack_size = fiber_at;
 #if defined(__x86_64__)
     /* Initial frame, as qbemu_switch leaves one: r15..rbx and rbp = 0 (ends frame-pointer walks), return address
      * fiber_main, and a zero return address above it so that fiber_main starts with the stack alignment of a call. */
-    uint64_t *top = (uint64_t *)(f->stack_lo + size - color);
+    uint64_t *top = (uint64_t *)(f->stack_lo + f->stack_size);
     top[-1] = 0;
     top[-2] = (uint64_t)(uintptr_t)&fiber_main;
     for (int i = 3; i <= 8; i++) top[-i] = 0;
@@ -235,7 +237,7 @@ Fiber *new_fiber() {
 #else
     getcontext(&f->uc);
     f->uc.uc_stack.ss_sp = f->stack_lo;
-    f->uc.uc_stack.ss_size = size;
+    f->uc.uc_stack.ss_size = f->stack_size;
     f->uc.uc_link = nullptr;
     makecontext(&f->uc, (void (*)())fiber_main, 0);
 #endif

@@ -1,6 +1,7 @@
 /* test_emu_kernels.cu: kernels written as plain CUDA, checked against loops on the host: block reduction with static
  * shared memory, warp-shuffle reductions and scans, votes, dynamic shared memory, atomics (histogram, float max by CAS),
- * a grid-stride loop, a 2-D tiled transpose, 3-D blocks, early exits before a barrier, by-value arguments, bf16. */
+ * a grid-stride loop, a 2-D tiled transpose, 3-D blocks, early exits before a barrier, by-value arguments,
+ * __constant__ and __device__ variables, bf16. */
 #include "emu_check.h"
 
 #include <algorithm>
@@ -178,6 +179,10 @@ __global__ void by_value(float *y, int n, Affine f) {
     f.shift += 1.0f;
     if ((int)threadIdx.x < n) y[threadIdx.x] = f.scale * (float)(blockIdx.x * blockDim.x + threadIdx.x) + f.shift;
 }
+
+__constant__ float c_scale[2];
+__host__ __device__ inline float twice(float v) { return 2.0f * v; }
+__global__ void use_constant(float *y) { y[threadIdx.x] = twice(c_scale[threadIdx.x % 2]); }
 
 __device__ int g_noop_runs;
 __global__ void noop() { atomicAdd(&g_noop_runs, 1); }
@@ -370,6 +375,15 @@ int main() {
         int runs = 0;
         CUDA_OK(cudaMemcpyFromSymbol(&runs, g_noop_runs, sizeof runs));
         EXPECT(runs == 15, "kernel without parameters ran %d times", runs);
+    }
+    { /* __constant__ memory, a __host__ __device__ function */
+        float scale[2] = {1.5f, -4.0f};
+        CUDA_OK(cudaMemcpyToSymbol(c_scale, scale, sizeof scale));
+        DeviceBuffer<float> y(8);
+        QB_LAUNCH(use_constant, 1, 8, 0, 0, y.ptr);
+        CUDA_OK(launch_result());
+        std::vector<float> got = y.download();
+        EXPECT(got[0] == 3.0f && got[7] == -8.0f && twice(2.0f) == 4.0f, "__constant__ and __host__ __device__");
     }
     { /* bf16 */
         std::vector<float> v = xh;
