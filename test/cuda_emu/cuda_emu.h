@@ -55,7 +55,9 @@ extern uint3 g_block_idx;
 extern dim3 g_block_dim, g_grid_dim;
 extern unsigned char *g_dynamic_smem;
 
+/* Aborts: `what` is device-only and was used outside a kernel. */
 [[noreturn]] void device_only(const char *what);
+/* Prints the message (with the running kernel, block and thread) and aborts: a kernel bug such as a deadlock. */
 [[noreturn]] void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One line "qb_cuda_emu: ..." on stderr: why a call failed. */
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -87,7 +87,7 @@ uint64_t next_random() {
 }
 
 /* ---- fibers. x86-64: a hand-written switch that pushes the callee-saved registers on the old stack and swaps stack
- * pointers (15 instructions, no syscall). It leaves through pop + indirect jmp, not ret: a ret to the other stack
+ * pointers (16 instructions, no syscall). It leaves through pop + indirect jmp, not ret: a ret to the other stack
  * always misses the return-stack predictor (17 ns a switch here, 6 ns with the jmp). The MXCSR and x87 control
  * words are not switched: nothing in a kernel changes them, and fldcw cost more than the rest. Elsewhere: ucontext. */
 #if defined(__x86_64__)
