@@ -1,11 +1,10 @@
 /* backend.cu: CUDA runtime, cuBLAS and cuBLASLt set-up, memory and small utility kernels. */
+#include "autograd/cuda/cuda_compat.h"
+
 #include "autograd/cuda/backend.h"
 
 #include <cstdio>
 #include <cstdlib>
-#include <cublasLt.h>
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
 
 struct qb_cuda_state {
     cudaStream_t stream;
@@ -92,6 +91,6 @@ extern "C" int qb_cuda_fill(float *dst, int64_t n, float value) {
     if (n <= 0) return 0;
     int threads = 256;
     int64_t blocks = (n + threads - 1) / threads;
-    fill_kernel<<<(unsigned)blocks, threads>>>(dst, n, value);
+    QB_LAUNCH(fill_kernel, (unsigned)blocks, threads, 0, 0, dst, n, value);
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }
