@@ -66,7 +66,7 @@ void qb_ctx_free(qb_ctx *ctx) {
     }
     qb_device_free(ctx->device, ctx->params.block_data);
     qb_device_free(ctx->device, ctx->params.block_grad);
-    qb_seg_table_free(ctx, &ctx->params.seg);
+    qb_seg_table_free(ctx->device, &ctx->params.seg);
     free(ctx->params.items);
     free(ctx->tape);
     qb_arena_free(&ctx->meta);
@@ -258,13 +258,13 @@ int qb_params_layout(qb_ctx *ctx, qb_seg_table *t) {
     if (qb_params_ensure_packed(ctx)) return -1;
     const qb_param_list *l = &ctx->params;
     if (l->n > t->cap) {
-        qb_seg_table_free(ctx, t);
+        qb_seg_table_free(ctx->device, t);
         t->host = calloc((size_t)l->n, sizeof *t->host);
         t->sent = calloc((size_t)l->n, sizeof *t->sent);
         t->dev = qb_device_malloc(ctx->device, (size_t)l->n * sizeof *t->dev);
         t->scratch = qb_device_malloc(ctx->device, (size_t)l->n * sizeof *t->scratch);
         if (!t->host || !t->sent || !t->dev || !t->scratch) {
-            qb_seg_table_free(ctx, t);
+            qb_seg_table_free(ctx->device, t);
             return qb_errorf(&ctx->err, "params: out of memory for %d segments", l->n);
         }
         t->cap = l->n;
@@ -288,11 +288,11 @@ int qb_seg_table_sync(qb_ctx *ctx, qb_seg_table *t) {
     return 0;
 }
 
-void qb_seg_table_free(qb_ctx *ctx, qb_seg_table *t) {
+void qb_seg_table_free(qb_device device, qb_seg_table *t) {
     free(t->host);
     free(t->sent);
-    qb_device_free(ctx->device, t->dev);
-    qb_device_free(ctx->device, t->scratch);
+    qb_device_free(device, t->dev);
+    qb_device_free(device, t->scratch);
     memset(t, 0, sizeof *t);
 }
 

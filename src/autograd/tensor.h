@@ -123,8 +123,8 @@ int qb_params_ensure_packed(qb_ctx *ctx);
 int qb_params_layout(qb_ctx *ctx, qb_seg_table *t);
 /* Uploads t->host to t->dev when it differs from what dev holds. */
 int qb_seg_table_sync(qb_ctx *ctx, qb_seg_table *t);
-/* Frees a segment table's memory. */
-void qb_seg_table_free(qb_ctx *ctx, qb_seg_table *t);
+/* Frees a segment table's memory (device memory of `device`). */
+void qb_seg_table_free(qb_device device, qb_seg_table *t);
 /* Finds a parameter by name, or NULL. */
 qb_tensor *qb_param_find(qb_ctx *ctx, const char *name);
 /* Sets every parameter gradient to zero. */
