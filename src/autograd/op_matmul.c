@@ -130,9 +130,16 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
 
 /* ---- linear: y[R, O] = x[R, I] @ W[O, I]^T + bias[O] */
 
+/* R: the product of x's leading dims (also when I is 0). */
+static int64_t linear_rows(const qb_tensor *x) {
+    int64_t rows = 1;
+    for (int d = 0; d < x->ndim - 1; d++) rows *= x->shape[d];
+    return rows;
+}
+
 static void linear_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2], *y = n->out;
-    int64_t in = w->shape[1], out = w->shape[0], rows = qb_numel(x) / (in ? in : 1);
+    int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
     const float *dy = y->grad->data;
     bool fresh;
     if (x->requires_grad) {
@@ -164,7 +171,7 @@ qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
     x = qb_contiguous(ctx, x);
     w = qb_contiguous(ctx, w);
     if (!x || !w) return NULL;
-    int64_t in = w->shape[1], out = w->shape[0], rows = qb_numel(x) / (in ? in : 1);
+    int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
     int64_t shape[QB_MAX_DIMS];
     for (int d = 0; d < x->ndim - 1; d++) shape[d] = x->shape[d];
     shape[x->ndim - 1] = out;

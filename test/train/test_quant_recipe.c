@@ -1,10 +1,11 @@
 /* test_quant_recipe.c: quant_trainer's options on a small random QDQBert model: descriptors (--wprec/--aprec,
  * --quant-per-tensor, --calibrator), --quant-disable, --quant-disable-keyword (module and quantizer names, regex),
  * --quant-disable-layer-module / --quant-enable-layer-module ("layer.\d+." prefix), --recalibrate-weights, --fuse-qkv,
- * --clip-gelu, and bad options naming the key. */
+ * --clip-gelu, bad options naming the key, and a failed calibration leaving the quantizers as they were. */
 #include <math.h>
 #include <string.h>
 #include "check.h"
+#include "train/calibrate.h"
 #include "train/quant_recipe.h"
 
 static bool enabled(qb_bert_model *m, const char *name) {
@@ -41,6 +42,44 @@ static void set_all_amax(qb_bert_model *m, float v) {
         for (int k = 0; k < 16; k++) a[k] = v + 0.01f * (float)i;
         qb_quantizer_set_amax(&m->quant[i], a, m->quant[i].channels, &err);
     }
+}
+
+/* A calibration that fails (an input id outside the vocabulary) puts every quantizer's switches and amax back. */
+static void calibrate_failure(qb_check *c, qb_ctx *ctx) {
+    qb_err err = {0};
+    qb_quant_recipe r;
+    qb_quant_recipe_default(&r);
+    qb_bert_model m;
+    if (!CHECK(c, build(&m, ctx, &r, &err) == 0, "build for calibration: %s", err.msg)) return;
+    set_all_amax(&m, 2.0f);
+    qb_bert_quant_enable(&m, "*", true);
+    qb_bert_quant_enable(&m, "*.attention.self.key.*", false);
+    enum { ROWS = 2, LEN = 8 };
+    int32_t ids[ROWS * LEN], types[ROWS * LEN] = {0}, mask[ROWS * LEN], pos[ROWS] = {0, 0};
+    for (int i = 0; i < ROWS * LEN; i++) {
+        ids[i] = 1 + i % 30;
+        mask[i] = 1;
+    }
+    ids[LEN + 3] = 99;  /* the vocabulary has 40 ids */
+    qb_squad_features f = {.max_len = LEN, .n = ROWS, .input_ids = ids, .token_type_ids = types, .attention_mask = mask,
+                           .start_positions = pos, .end_positions = pos};
+    bool was_disabled[64];
+    float was_amax[64];
+    for (int i = 0; i < m.n_quant && i < 64; i++) {
+        was_disabled[i] = m.quant[i].tq.disabled;
+        was_amax[i] = m.quant[i].tq.amax[0];
+    }
+    qb_calib_opts o = {.num_samples = ROWS, .batch_size = 1, .seed = 1, .method = HIST_AMAX_PERCENTILE, .percentile = 99.9};
+    int rc = qb_calibrate(&m, &f, &o, NULL, &err);
+    CHECK(c, rc != 0 && strstr(err.msg, "embedding: id 99"), "calibration on a bad id fails: %s", err.msg);
+    int changed = 0;
+    for (int i = 0; i < m.n_quant && i < 64; i++) {
+        const tensor_quantizer *q = &m.quant[i].tq;
+        changed += q->disabled != was_disabled[i] || q->calib_on || !q->quant_on || q->amax[0] != was_amax[i];
+    }
+    CHECK(c, m.n_quant <= 64 && changed == 0, "after a failed calibration every quantizer is as before (%d of %d changed)", changed,
+          m.n_quant);
+    qb_bert_free(&m);
 }
 
 int main(void) {
@@ -149,6 +188,7 @@ int main(void) {
     qb_err e4 = {0};
     CHECK(&c, qb_calibrator_parse("entropy", &cal, &e4) == 0 && cal == QB_CALIBRATOR_ENTROPY && qb_calibrator_parse("minmax", &cal, &e4) != 0 &&
               strstr(e4.msg, "'minmax'"), "calibrator names: %s", e4.msg);
+    calibrate_failure(&c, ctx);
     qb_ctx_free(ctx);
     return qb_check_finish(&c, "quant recipe");
 }

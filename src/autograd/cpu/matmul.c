@@ -7,9 +7,20 @@
 #define SMALL_GEMM_FLOPS (1 << 22)
 
 /* Row-major sgemm: C = alpha * op(A) op(B) + beta * C. */
+/* C = beta * C (m x n, leading dim ldc): a product with no inner dim. */
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
+    if (beta == 1.0f) return;
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < n; j++) c[r * ldc + j] = beta == 0.0f ? 0.0f : beta * c[r * ldc + j];
+}
+
 static void gemm1(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                   int64_t ldb, float beta, float *c, int64_t ldc) {
     if (m == 0 || n == 0) return;
+    if (k == 0) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
     if (lda < 1) lda = 1;
     if (ldb < 1) ldb = 1;
     if (ldc < 1) ldc = 1;
@@ -30,9 +41,7 @@ int qb_cpu_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
     if (batch == 1) {
         gemm1(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } else if (shared_c) {  /* every product adds into one C, in order */
-        if (batch == 0 && beta != 1.0f)
-            for (int64_t r = 0; r < m; r++)
-                for (int64_t j = 0; j < n; j++) c[r * ldc + j] = beta == 0.0f ? 0.0f : beta * c[r * ldc + j];
+        if (batch == 0) scale_c(m, n, beta, c, ldc);
         for (int64_t p = 0; p < batch; p++)
             gemm1(ta, tb, m, n, k, alpha, a + batch_off(bt->a, bt->count, p), lda, b + batch_off(bt->b, bt->count, p), ldb,
                   p == 0 ? beta : 1.0f, c, ldc);
