@@ -54,6 +54,10 @@ typedef struct qb_adamw_hyper {
 } qb_adamw_hyper;
 
 /* ---- memory */
+/* bytes of device memory (64-byte aligned; bytes 0 gives a valid block), or NULL when out of memory. */
+typedef void *qb_k_alloc(qb_dev *d, size_t bytes);
+/* Frees memory from alloc (NULL: nothing). */
+typedef void qb_k_release(qb_dev *d, void *p);
 /* dst[0..n) = value. */
 typedef int qb_k_fill(qb_dev *d, float *dst, int64_t n, float value);
 /* bytes from src to dst: host to device, device to host (complete when it returns), device to device. */
@@ -156,6 +160,8 @@ typedef struct qb_kernels {
     const char *name;        /* the device, for messages */
     bool host_memory;        /* device memory is host memory (the CPU) */
     const char *(*error_message)(qb_dev *d);  /* the last failure's message (NULL entry: none kept) */
+    qb_k_alloc *alloc;
+    qb_k_release *release;
     qb_k_fill *fill;
     qb_k_memcpy *memcpy_h2d, *memcpy_d2h, *memcpy_d2d;
     qb_k_copy_strided *copy_strided;

@@ -17,27 +17,17 @@ int qb_kernel_status(qb_err *err, const char *op, const char *entry, const qb_ke
     return qb_errorf(err, "%s: %s kernel %s failed: %s", op, k->name, entry, k->error_message ? k->error_message(d) : "no message");
 }
 
-qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err) {
-    qb_dev *dev = NULL;
-    if (device == QB_CUDA) {
-        char msg[512];
-        dev = qb_cuda_init(msg, sizeof msg);
-        if (!dev) {
-            qb_errorf(err, "cuda: %s", msg);
-            return NULL;
-        }
-    }
+qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64_t seed, qb_err *err) {
     qb_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
-        if (dev) qb_cuda_shutdown(dev);
         qb_errorf(err, "out of memory creating context");
         return NULL;
     }
     ctx->device = device;
     ctx->seed = seed;
     ctx->dev = dev;
-    ctx->k = device == QB_CUDA ? &qb_cuda_kernels : &qb_cpu_kernels;
-    if (qb_arena_init(&ctx->meta, QB_CPU, 1 << 20) || qb_arena_init(&ctx->act, device, 0)) {
+    ctx->k = k;
+    if (qb_arena_init(&ctx->meta, &qb_cpu_kernels, NULL, 1 << 20) || qb_arena_init(&ctx->act, k, dev, 0)) {
         qb_ctx_free(ctx);
         qb_errorf(err, "out of memory creating context arenas");
         return NULL;
@@ -45,33 +35,58 @@ qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err) {
     return ctx;
 }
 
+qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err) {
+    if (device != QB_CUDA) return qb_ctx_new_on(&qb_cpu_kernels, NULL, device, seed, err);
+    char msg[512];
+    qb_dev *dev = qb_cuda_init(msg, sizeof msg);
+    if (!dev) {
+        qb_errorf(err, "cuda: %s", msg);
+        return NULL;
+    }
+    qb_ctx *ctx = qb_ctx_new_on(&qb_cuda_kernels, dev, QB_CUDA, seed, err);
+    if (!ctx) qb_cuda_shutdown(dev);
+    else ctx->owns_dev = true;
+    return ctx;
+}
+
+void *qb_device_alloc(qb_ctx *ctx, size_t bytes) {
+    void *p = ctx->k->alloc(ctx->dev, bytes);
+    if (!p)
+        qb_errorf(&ctx->err, "out of %s memory allocating %zu bytes%s%s", ctx->k->name, bytes, ctx->device == QB_CUDA ? ": " : "",
+                  ctx->device == QB_CUDA ? qb_cuda_last_error() : "");
+    return p;
+}
+
+void qb_device_release(qb_ctx *ctx, void *p) { ctx->k->release(ctx->dev, p); }
+
 static bool in_block(const qb_param_list *l, const float *block, const float *p) {
     return block && p >= block && p < block + l->block_numel;
 }
 
 /* Frees a parameter's own memory (not memory inside the packed blocks). */
-static void free_param_memory(const qb_param_list *l, qb_tensor *p) {
-    if (!in_block(l, l->block_data, p->data)) qb_device_free(p->device, p->data);
-    if (p->grad && !in_block(l, l->block_grad, p->grad->data)) qb_device_free(p->device, p->grad->data);
+static void free_param_memory(qb_ctx *ctx, qb_tensor *p) {
+    const qb_param_list *l = &ctx->params;
+    if (!in_block(l, l->block_data, p->data)) qb_device_release(ctx, p->data);
+    if (p->grad && !in_block(l, l->block_grad, p->grad->data)) qb_device_release(ctx, p->grad->data);
 }
 
 void qb_ctx_free(qb_ctx *ctx) {
     if (!ctx) return;
     for (int i = 0; i < ctx->params.n; i++) {
         qb_tensor *p = ctx->params.items[i];
-        free_param_memory(&ctx->params, p);
+        free_param_memory(ctx, p);
         free(p->grad);
         free((char *)p->name);
         free(p);
     }
-    qb_device_free(ctx->device, ctx->params.block_data);
-    qb_device_free(ctx->device, ctx->params.block_grad);
-    qb_seg_table_free(ctx->device, &ctx->params.seg);
+    if (ctx->params.block_data) qb_device_release(ctx, ctx->params.block_data);
+    if (ctx->params.block_grad) qb_device_release(ctx, ctx->params.block_grad);
+    qb_seg_table_free(ctx->k, ctx->dev, &ctx->params.seg);
     free(ctx->params.items);
     free(ctx->tape);
     qb_arena_free(&ctx->meta);
     qb_arena_free(&ctx->act);
-    if (ctx->dev) qb_cuda_shutdown(ctx->dev);
+    if (ctx->owns_dev) qb_cuda_shutdown(ctx->dev);
     free(ctx);
 }
 
@@ -86,8 +101,8 @@ int qb_ctx_step_reset(qb_ctx *ctx) {
 void *qb_act_alloc(qb_ctx *ctx, size_t bytes) {
     void *p = qb_arena_alloc(&ctx->act, bytes);
     if (!p)
-        qb_errorf(&ctx->err, "out of %s memory allocating %zu bytes%s%s", qb_device_name(ctx->device), bytes,
-                  ctx->device == QB_CUDA ? ": " : "", ctx->device == QB_CUDA ? qb_cuda_last_error() : "");
+        qb_errorf(&ctx->err, "out of %s memory allocating %zu bytes%s%s", ctx->k->name, bytes, ctx->device == QB_CUDA ? ": " : "",
+                  ctx->device == QB_CUDA ? qb_cuda_last_error() : "");
     return p;
 }
 
@@ -170,7 +185,7 @@ static qb_tensor *persistent_tensor(qb_ctx *ctx, int ndim, const int64_t *shape)
     for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
     qb_set_contiguous_strides(t);
     t->device = ctx->device;
-    t->data = qb_device_malloc(ctx->device, (size_t)qb_numel(t) * sizeof(float));
+    t->data = ctx->k->alloc(ctx->dev, (size_t)qb_numel(t) * sizeof(float));
     if (!t->data) {
         free(t);
         return NULL;
@@ -194,8 +209,8 @@ qb_tensor *qb_param_new(qb_ctx *ctx, const char *name, int ndim, const int64_t *
     qb_tensor *g = t ? persistent_tensor(ctx, ndim, shape) : NULL;
     char *nm = strdup(name ? name : "");
     if (!t || !g || !nm) {
-        if (t) qb_device_free(ctx->device, t->data);
-        if (g) qb_device_free(ctx->device, g->data);
+        if (t) qb_device_release(ctx, t->data);
+        if (g) qb_device_release(ctx, g->data);
         free(t);
         free(g);
         free(nm);
@@ -215,9 +230,9 @@ int qb_params_pack(qb_ctx *ctx) {
     qb_param_list *l = &ctx->params;
     int64_t total = 0;
     for (int i = 0; i < l->n; i++) total += (qb_numel(l->items[i]) + 15) & ~(int64_t)15;
-    float *data = qb_device_malloc(ctx->device, (size_t)(total ? total : 16) * sizeof(float));
-    float *grad = qb_device_malloc(ctx->device, (size_t)(total ? total : 16) * sizeof(float));
-    int rc = data && grad ? 0 : qb_errorf(&ctx->err, "params_pack: out of %s memory for %lld parameters", qb_device_name(ctx->device), (long long)total);
+    float *data = qb_device_alloc(ctx, (size_t)(total ? total : 16) * sizeof(float));
+    float *grad = data ? qb_device_alloc(ctx, (size_t)(total ? total : 16) * sizeof(float)) : NULL;
+    int rc = data && grad ? 0 : qb_err_context(&ctx->err, "params_pack: %lld parameters", (long long)total);
     if (!rc) rc = QB_KERNEL(ctx, "params_pack", fill, data, total, 0.0f) || QB_KERNEL(ctx, "params_pack", fill, grad, total, 0.0f);
     int64_t off = 0;
     for (int i = 0; !rc && i < l->n; i++) {
@@ -227,20 +242,20 @@ int qb_params_pack(qb_ctx *ctx) {
         off += (qb_numel(p) + 15) & ~(int64_t)15;
     }
     if (rc) {
-        qb_device_free(ctx->device, data);
-        qb_device_free(ctx->device, grad);
+        if (data) qb_device_release(ctx, data);
+        if (grad) qb_device_release(ctx, grad);
         return -1;
     }
     off = 0;
     for (int i = 0; i < l->n; i++) {
         qb_tensor *p = l->items[i];
-        free_param_memory(l, p);
+        free_param_memory(ctx, p);
         p->data = data + off;
         p->grad->data = grad + off;
         off += (qb_numel(p) + 15) & ~(int64_t)15;
     }
-    qb_device_free(ctx->device, l->block_data);
-    qb_device_free(ctx->device, l->block_grad);
+    if (l->block_data) qb_device_release(ctx, l->block_data);
+    if (l->block_grad) qb_device_release(ctx, l->block_grad);
     l->block_data = data;
     l->block_grad = grad;
     l->block_numel = total;
@@ -258,13 +273,13 @@ int qb_params_layout(qb_ctx *ctx, qb_seg_table *t) {
     if (qb_params_ensure_packed(ctx)) return -1;
     const qb_param_list *l = &ctx->params;
     if (l->n > t->cap) {
-        qb_seg_table_free(ctx->device, t);
+        qb_seg_table_free(ctx->k, ctx->dev, t);
         t->host = calloc((size_t)l->n, sizeof *t->host);
         t->sent = calloc((size_t)l->n, sizeof *t->sent);
-        t->dev = qb_device_malloc(ctx->device, (size_t)l->n * sizeof *t->dev);
-        t->scratch = qb_device_malloc(ctx->device, (size_t)l->n * sizeof *t->scratch);
+        t->dev = ctx->k->alloc(ctx->dev, (size_t)l->n * sizeof *t->dev);
+        t->scratch = ctx->k->alloc(ctx->dev, (size_t)l->n * sizeof *t->scratch);
         if (!t->host || !t->sent || !t->dev || !t->scratch) {
-            qb_seg_table_free(ctx->device, t);
+            qb_seg_table_free(ctx->k, ctx->dev, t);
             return qb_errorf(&ctx->err, "params: out of memory for %d segments", l->n);
         }
         t->cap = l->n;
@@ -288,11 +303,11 @@ int qb_seg_table_sync(qb_ctx *ctx, qb_seg_table *t) {
     return 0;
 }
 
-void qb_seg_table_free(qb_device device, qb_seg_table *t) {
+void qb_seg_table_free(const qb_kernels *k, qb_dev *dev, qb_seg_table *t) {
     free(t->host);
     free(t->sent);
-    qb_device_free(device, t->dev);
-    qb_device_free(device, t->scratch);
+    if (t->dev) k->release(dev, t->dev);
+    if (t->scratch) k->release(dev, t->scratch);
     memset(t, 0, sizeof *t);
 }
 

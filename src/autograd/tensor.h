@@ -80,11 +80,16 @@ typedef struct qb_ctx {
     uint64_t rng_counter;    /* next unused RNG counter; advanced by each random op */
     const qb_kernels *k;     /* the device's kernel table */
     qb_dev *dev;             /* the device's state (stream, library handles), passed to every kernel; NULL on the CPU */
+    bool owns_dev;           /* qb_ctx_free shuts the CUDA state down */
+    const void *quant_kernels; /* the quant layer's table when it is not the device's own (a test device); else NULL */
     qb_profile profile;      /* per-op timings when profile.on */
 } qb_ctx;
 
 /* Creates a context on a device with an RNG seed; NULL when the device is unavailable (message in err). */
 qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err);
+/* Creates a context whose tensors are on `device` with a given kernel table and device state (kept by the caller):
+ * qb_ctx_new's table for the device, or a test device's. */
+qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64_t seed, qb_err *err);
 /* Frees the context, its parameters and arenas. */
 void qb_ctx_free(qb_ctx *ctx);
 /* Starts a new step: clears the tape, the error and all activation memory (parameters are kept). */
@@ -123,8 +128,8 @@ int qb_params_ensure_packed(qb_ctx *ctx);
 int qb_params_layout(qb_ctx *ctx, qb_seg_table *t);
 /* Uploads t->host to t->dev when it differs from what dev holds. */
 int qb_seg_table_sync(qb_ctx *ctx, qb_seg_table *t);
-/* Frees a segment table's memory (device memory of `device`). */
-void qb_seg_table_free(qb_device device, qb_seg_table *t);
+/* Frees a segment table's memory (device memory of table k). */
+void qb_seg_table_free(const qb_kernels *k, qb_dev *dev, qb_seg_table *t);
 /* Finds a parameter by name, or NULL. */
 qb_tensor *qb_param_find(qb_ctx *ctx, const char *name);
 /* Sets every parameter gradient to zero. */
@@ -161,6 +166,9 @@ int qb_fill(qb_ctx *ctx, qb_tensor *t, float value);
 /* Fills a contiguous tensor with N(mean, std) from the context RNG. */
 int qb_fill_normal(qb_ctx *ctx, qb_tensor *t, float mean, float std);
 
+/* Persistent memory of the context's device (NULL with ctx->err set), freed with qb_device_release. */
+void *qb_device_alloc(qb_ctx *ctx, size_t bytes);
+void qb_device_release(qb_ctx *ctx, void *p);
 /* Allocates `bytes` of step memory on the context device (for ops' saved buffers). */
 void *qb_act_alloc(qb_ctx *ctx, size_t bytes);
 /* Allocates `bytes` of step memory on the host. */

@@ -4,16 +4,18 @@
 qb_quant_exec qb_quant_exec_cpu(void) { return (qb_quant_exec){&qb_quant_cpu_kernels, &qb_cpu_kernels, NULL, QB_CPU}; }
 
 qb_quant_exec qb_quant_exec_of(const qb_ctx *ctx) {
-    return (qb_quant_exec){ctx->device == QB_CUDA ? &qb_quant_cuda_kernels : &qb_quant_cpu_kernels, ctx->k, ctx->dev, ctx->device};
+    const qb_quant_kernels *qk = ctx->quant_kernels ? ctx->quant_kernels
+                                 : ctx->device == QB_CUDA ? &qb_quant_cuda_kernels : &qb_quant_cpu_kernels;
+    return (qb_quant_exec){qk, ctx->k, ctx->dev, ctx->device};
 }
 
 void *qb_quant_alloc(const qb_quant_exec *ex, size_t bytes, const char *op, qb_err *err) {
-    void *p = qb_device_malloc(ex->device, bytes);
-    if (!p) qb_errorf(err, "%s: out of %s memory for %zu bytes", op, qb_device_name(ex->device), bytes);
+    void *p = ex->k->alloc(ex->dev, bytes);
+    if (!p) qb_errorf(err, "%s: out of %s memory for %zu bytes", op, ex->k->name, bytes);
     return p;
 }
 
-void qb_quant_release(const qb_quant_exec *ex, void *p) { qb_device_free(ex->device, p); }
+void qb_quant_release(const qb_quant_exec *ex, void *p) { ex->k->release(ex->dev, p); }
 
 int qb_quant_download(const qb_quant_exec *ex, void *host, const void *src, size_t bytes, const char *op, qb_err *err) {
     return QB_TABLE_CALL(err, ex->k, ex->k, ex->dev, op, memcpy_d2h, host, src, bytes);

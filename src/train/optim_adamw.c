@@ -24,7 +24,8 @@ int qb_adamw_init(qb_adamw *opt, qb_ctx *ctx, double beta1, double beta2, double
     opt->beta2 = beta2;
     opt->eps = eps;
     opt->weight_decay = weight_decay;
-    opt->device = ctx->device;
+    opt->k = ctx->k;
+    opt->dev = ctx->dev;
     opt->n = ctx->params.n;
     opt->decay = calloc((size_t)opt->n + 1, sizeof *opt->decay);
     if (!opt->decay) return qb_errorf(err, "adamw: out of memory"), qb_adamw_free(opt), -1;
@@ -35,9 +36,9 @@ int qb_adamw_init(qb_adamw *opt, qb_ctx *ctx, double beta1, double beta2, double
     if (qb_params_ensure_packed(ctx)) return qb_errorf(err, "adamw: %s", ctx->err.msg), qb_adamw_free(opt), -1;
     opt->numel = ctx->params.block_numel;
     size_t bytes = (size_t)(opt->numel ? opt->numel : 1) * sizeof(float);
-    opt->m = qb_device_malloc(ctx->device, bytes);
-    opt->v = qb_device_malloc(ctx->device, bytes);
-    if (!opt->m || !opt->v) return qb_errorf(err, "adamw: out of %s memory for the moments", qb_device_name(ctx->device)), qb_adamw_free(opt), -1;
+    opt->m = qb_device_alloc(ctx, bytes);
+    opt->v = opt->m ? qb_device_alloc(ctx, bytes) : NULL;
+    if (!opt->v) return qb_errorf(err, "adamw: moments: %s", ctx->err.msg), qb_adamw_free(opt), -1;
     if (QB_KERNEL(ctx, "adamw", fill, opt->m, opt->numel, 0.0f) || QB_KERNEL(ctx, "adamw", fill, opt->v, opt->numel, 0.0f) || layout(opt, ctx))
         return qb_errorf(err, "%s", ctx->err.msg), qb_adamw_free(opt), -1;
     return 0;
@@ -61,9 +62,9 @@ int qb_adamw_step(qb_adamw *opt, qb_ctx *ctx, float lr) {
 float *qb_adamw_moment(const qb_adamw *opt, int i, bool second) { return (second ? opt->v : opt->m) + opt->seg.host[i].offset; }
 
 void qb_adamw_free(qb_adamw *opt) {
-    qb_device_free(opt->device, opt->m);
-    qb_device_free(opt->device, opt->v);
-    qb_seg_table_free(opt->device, &opt->seg);
+    if (opt->m) opt->k->release(opt->dev, opt->m);
+    if (opt->v) opt->k->release(opt->dev, opt->v);
+    if (opt->k) qb_seg_table_free(opt->k, opt->dev, &opt->seg);
     free(opt->decay);
     memset(opt, 0, sizeof *opt);
 }

@@ -11,7 +11,8 @@ typedef struct qb_adamw {
     int64_t numel;       /* floats in each block */
     bool *decay;         /* [n] weight decay applies to parameter i */
     qb_seg_table seg;    /* the parameters' segments with QB_SEG_DECAY */
-    qb_device device;
+    const qb_kernels *k; /* the context's device (memory of m, v, seg) */
+    qb_dev *dev;
 } qb_adamw;
 
 /* Creates the optimizer state for every parameter of ctx (packing them first when needed); parameters whose name

@@ -4,6 +4,9 @@
 const qb_kernels qb_cpu_kernels = {
     .name = "cpu",
     .host_memory = true,
+    .error_message = qb_cpu_error_message,
+    .alloc = qb_cpu_alloc,
+    .release = qb_cpu_release,
     .fill = qb_cpu_fill,
     .memcpy_h2d = qb_cpu_memcpy,
     .memcpy_d2h = qb_cpu_memcpy,

@@ -4,6 +4,9 @@
 #include "autograd/backend.h"
 
 /* memory.c */
+qb_k_alloc qb_cpu_alloc;
+qb_k_release qb_cpu_release;
+const char *qb_cpu_error_message(qb_dev *d);  /* a CPU kernel fails only when out of memory */
 qb_k_fill qb_cpu_fill;
 qb_k_memcpy qb_cpu_memcpy;
 qb_k_axpy qb_cpu_axpy;

@@ -1,6 +1,5 @@
-/* backend.cu: CUDA runtime, cuBLAS and cuBLASLt set-up, device state, memory and the memory kernels of the table. */
+/* backend.cu: CUDA runtime, cuBLAS and cuBLASLt set-up, memory and small utility kernels. */
 #include "autograd/cuda/backend.h"
-#include "autograd/cuda/kernels.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +27,19 @@ static int cuda_fail(qb_dev *d, const char *what, cudaError_t e) {
 static int cuda_status(qb_dev *d, const char *what, cudaError_t e) { return e == cudaSuccess ? 0 : cuda_fail(d, what, e); }
 
 extern "C" const char *qb_cuda_error_message(qb_dev *d) { return d->msg; }
+
+extern "C" int qb_cuda_status(qb_dev *d, const char *what, int cuda_error) { return cuda_status(d, what, (cudaError_t)cuda_error); }
+
+extern "C" void *qb_cuda_stream(qb_dev *d) { return d->stream; }
+
+extern "C" void *qb_cuda_blas(qb_dev *d) { return d->blas; }
+
+extern "C" void *qb_cuda_blaslt(qb_dev *d) { return d->blaslt; }
+
+extern "C" void *qb_cuda_workspace(qb_dev *d, size_t *bytes) {
+    *bytes = d->workspace_bytes;
+    return d->workspace;
+}
 
 extern "C" const char *qb_cuda_last_error(void) { return cudaGetErrorString(cudaGetLastError()); }
 

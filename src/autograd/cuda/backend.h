@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "autograd/backend.h"
+#include "autograd/cuda/kernels.h"
 
 #ifdef __cplusplus
 extern "C" {
