@@ -14,9 +14,9 @@ static void dropout_backward(qb_ctx *ctx, qb_node *n) {
 
 qb_tensor *qb_dropout(qb_ctx *ctx, qb_tensor *x, float p) {
     QB_OP_BEGIN(ctx, x);
+    QB_OP_DEVICES(ctx, "dropout", x);
     if (!(p >= 0.0f && p <= 1.0f)) return qb_errorf(&ctx->err, "dropout: probability %g is outside [0, 1]", p), NULL;
     if (!ctx->training || p == 0.0f) return x;
-    QB_OP_DEVICES(ctx, "dropout", x);
     x = qb_contiguous(ctx, x);
     qb_tensor *y = x ? qb_new_like(ctx, x) : NULL;
     if (!y) return NULL;

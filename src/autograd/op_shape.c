@@ -28,8 +28,8 @@ static void flat_backward(qb_ctx *ctx, qb_node *n) {
 
 qb_tensor *qb_contiguous(qb_ctx *ctx, qb_tensor *x) {
     QB_OP_BEGIN(ctx, x);
-    if (qb_is_contiguous(x)) return x;
     QB_OP_DEVICES(ctx, "contiguous", x);
+    if (qb_is_contiguous(x)) return x;
     qb_tensor *y = qb_new_like(ctx, x);
     if (!y || QB_KERNEL(ctx, "contiguous", copy_strided, y->data, x->data, x->ndim, x->shape, x->stride)) return NULL;
     qb_record(ctx, "contiguous", flat_backward, y, &x, 1);

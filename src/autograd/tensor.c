@@ -49,11 +49,15 @@ qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err) {
     return ctx;
 }
 
+/* The error of a failed allocation of the context's device (CUDA's reason included). */
+static void alloc_failed(qb_ctx *ctx, size_t bytes) {
+    qb_errorf(&ctx->err, "out of %s memory allocating %zu bytes%s%s", ctx->k->name, bytes, ctx->device == QB_CUDA ? ": " : "",
+              ctx->device == QB_CUDA ? qb_cuda_last_error() : "");
+}
+
 void *qb_device_alloc(qb_ctx *ctx, size_t bytes) {
     void *p = ctx->k->alloc(ctx->dev, bytes);
-    if (!p)
-        qb_errorf(&ctx->err, "out of %s memory allocating %zu bytes%s%s", ctx->k->name, bytes, ctx->device == QB_CUDA ? ": " : "",
-                  ctx->device == QB_CUDA ? qb_cuda_last_error() : "");
+    if (!p) alloc_failed(ctx, bytes);
     return p;
 }
 
@@ -100,9 +104,7 @@ int qb_ctx_step_reset(qb_ctx *ctx) {
 
 void *qb_act_alloc(qb_ctx *ctx, size_t bytes) {
     void *p = qb_arena_alloc(&ctx->act, bytes);
-    if (!p)
-        qb_errorf(&ctx->err, "out of %s memory allocating %zu bytes%s%s", ctx->k->name, bytes, ctx->device == QB_CUDA ? ": " : "",
-                  ctx->device == QB_CUDA ? qb_cuda_last_error() : "");
+    if (!p) alloc_failed(ctx, bytes);
     return p;
 }
 

@@ -1,12 +1,12 @@
 /* quant_kernels.c: see quant_kernels.h. */
 #include "quant/quant_kernels.h"
 
-qb_quant_exec qb_quant_exec_cpu(void) { return (qb_quant_exec){&qb_quant_cpu_kernels, &qb_cpu_kernels, NULL, QB_CPU}; }
+qb_quant_exec qb_quant_exec_cpu(void) { return (qb_quant_exec){&qb_quant_cpu_kernels, &qb_cpu_kernels, NULL}; }
 
 qb_quant_exec qb_quant_exec_of(const qb_ctx *ctx) {
     const qb_quant_kernels *qk = ctx->quant_kernels ? ctx->quant_kernels
                                  : ctx->device == QB_CUDA ? &qb_quant_cuda_kernels : &qb_quant_cpu_kernels;
-    return (qb_quant_exec){qk, ctx->k, ctx->dev, ctx->device};
+    return (qb_quant_exec){qk, ctx->k, ctx->dev};
 }
 
 void *qb_quant_alloc(const qb_quant_exec *ex, size_t bytes, const char *op, qb_err *err) {

@@ -74,12 +74,11 @@ extern const qb_quant_kernels qb_quant_cuda_kernels;
 #ifndef __cplusplus /* the host side (C only: kernel files include the types above) */
 #include "autograd/tensor.h"
 
-/* Where quantization kernels run: a device's quant and memory tables and its state. */
+/* Where quantization kernels run: a device's quant and memory tables (alloc, copies, error messages) and its state. */
 typedef struct qb_quant_exec {
     const qb_quant_kernels *qk;
     const qb_kernels *k;
     qb_dev *dev;
-    qb_device device;
 } qb_quant_exec;
 
 /* The CPU (host memory, no context). */
