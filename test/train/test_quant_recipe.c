@@ -6,6 +6,7 @@
 #include <string.h>
 #include "check.h"
 #include "train/calibrate.h"
+#include "tiny_qdqbert.h"
 #include "train/quant_recipe.h"
 
 static bool enabled(qb_bert_model *m, const char *name) {
@@ -17,22 +18,6 @@ static int count_enabled(qb_bert_model *m) {
     int t, e, a;
     qb_quant_count(m, &t, &e, &a);
     return e;
-}
-
-static int build(qb_bert_model *m, qb_ctx *ctx, const qb_quant_recipe *r, qb_err *err) {
-    qb_bert_config cfg;
-    qb_bert_config_default(&cfg);
-    cfg.vocab_size = 40;
-    cfg.hidden_size = 8;
-    cfg.num_hidden_layers = 2;
-    cfg.num_attention_heads = 2;
-    cfg.intermediate_size = 16;
-    cfg.max_position_embeddings = 16;
-    quant_defaults d;
-    if (qb_quant_recipe_defaults(r, &d, err)) return -1;
-    qb_bert_options opt = {.quant = &d};
-    if (qb_bert_init(m, ctx, &cfg, QB_BERT_QUESTION_ANSWERING, &opt)) return qb_errorf(err, "%s", ctx->err.msg);
-    return 0;
 }
 
 static void set_all_amax(qb_bert_model *m, float v) {
@@ -50,7 +35,7 @@ static void calibrate_failure(qb_check *c, qb_ctx *ctx) {
     qb_quant_recipe r;
     qb_quant_recipe_default(&r);
     qb_bert_model m;
-    if (!CHECK(c, build(&m, ctx, &r, &err) == 0, "build for calibration: %s", err.msg)) return;
+    if (!CHECK(c, tiny_qdqbert_build(&m, ctx, &r, &err) == 0, "build for calibration: %s", err.msg)) return;
     set_all_amax(&m, 2.0f);
     qb_bert_quant_enable(&m, "*", true);
     qb_bert_quant_enable(&m, "*.attention.self.key.*", false);
@@ -93,7 +78,7 @@ int main(void) {
     r.wprec = 6;
     r.aprec = 4;
     qb_bert_model m;
-    if (!CHECK(&c, build(&m, ctx, &r, &err) == 0, "build: %s", err.msg)) return qb_check_finish(&c, "quant recipe");
+    if (!CHECK(&c, tiny_qdqbert_build(&m, ctx, &r, &err) == 0, "build: %s", err.msg)) return qb_check_finish(&c, "quant recipe");
     qb_quantizer *wq = qb_bert_quantizer(&m, "bert.encoder.layer.0.attention.self.query._weight_quantizer");
     qb_quantizer *aq = qb_bert_quantizer(&m, "bert.encoder.layer.0.attention.self.matmul_a_input_quantizer");
     qb_quantizer *rq = qb_bert_quantizer(&m, "bert.encoder.layer.1.output.add_residual_input_quantizer");
@@ -159,7 +144,7 @@ int main(void) {
     qb_quant_recipe_default(&r);
     r.per_tensor = true;
     r.fuse_qkv = true;
-    if (CHECK(&c, build(&m, ctx, &r, &err) == 0, "build per tensor: %s", err.msg)) {
+    if (CHECK(&c, tiny_qdqbert_build(&m, ctx, &r, &err) == 0, "build per tensor: %s", err.msg)) {
         set_all_amax(&m, 1.0f);
         CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) == 0, "%s", err.msg);
         float wqv = qb_bert_quantizer(&m, "bert.encoder.layer.1.attention.self.query._weight_quantizer")->tq.amax[0];
@@ -169,7 +154,7 @@ int main(void) {
     }
     r.clip_gelu = 1.0;
     r.fuse_qkv = false;
-    if (build(&m, ctx, &r, &err) == 0) {
+    if (tiny_qdqbert_build(&m, ctx, &r, &err) == 0) {
         CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) != 0 && strstr(err.msg, "quant.clip_gelu") && strstr(err.msg, "no amax"),
               "clip-gelu before calibration: %s", err.msg);
         qb_bert_free(&m);

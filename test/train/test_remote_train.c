@@ -13,7 +13,7 @@
 #include "remote_device.h"
 #include "train/calibrate.h"
 #include "train/qa_train.h"
-#include "train/quant_recipe.h"
+#include "tiny_qdqbert.h"
 
 enum { ROWS = 6, LEN = 8, STEPS = 3 };
 
@@ -42,22 +42,11 @@ static void features(qb_squad_features *f, int32_t *ids, int32_t *types, int32_t
 /* The whole run on ctx; the checkpoint goes to dir. */
 static int run(qb_ctx *ctx, const char *dir, run_out *o, qb_err *err) {
     memset(o, 0, sizeof *o);
-    qb_bert_config cfg;
-    qb_bert_config_default(&cfg);
-    cfg.vocab_size = 40;
-    cfg.hidden_size = 8;
-    cfg.num_hidden_layers = 2;
-    cfg.num_attention_heads = 2;
-    cfg.intermediate_size = 16;
-    cfg.max_position_embeddings = 16;
     qb_quant_recipe r;
     qb_quant_recipe_default(&r);
     r.calibrator = QB_CALIBRATOR_PERCENTILE;
-    quant_defaults d;
-    if (qb_quant_recipe_defaults(&r, &d, err)) return -1;
-    qb_bert_options opt = {.quant = &d};
     qb_bert_model m;
-    if (qb_bert_init(&m, ctx, &cfg, QB_BERT_QUESTION_ANSWERING, &opt)) return qb_errorf(err, "%s", ctx->err.msg);
+    if (tiny_qdqbert_build(&m, ctx, &r, err)) return -1;
     qb_squad_features f;
     int32_t ids[ROWS * LEN], types[ROWS * LEN], mask[ROWS * LEN], sp[ROWS], ep[ROWS];
     features(&f, ids, types, mask, sp, ep);
