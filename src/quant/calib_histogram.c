@@ -58,25 +58,32 @@ static float torch_arange_elem(double w, int64_t k, int64_t n) {
     return (float)(w * (double)k);
 }
 
-/* Counts the batch x (n elements, ex's memory) into bins b and adds the counts to h->counts[0..b->nbins); edges_f32
- * (UNIFORM) or edges (EDGES) are host arrays, uploaded for the kernel. */
+/* Counts the batch x (n elements, ex's memory) into bins b, adding to h->counts[0..b.nbins); edges_f32 (UNIFORM) or
+ * edges (EDGES) are host arrays. A device with host memory counts straight into h; another gets zeroed counts and the
+ * edges uploaded, and its counts are read back and added. */
 static int count_add(calib_histogram *h, const qb_quant_exec *ex, const float *x, int64_t n, qb_hist_bins b, const float *edges_f32,
                      const double *edges, qb_err *err) {
+    if (ex->k->host_memory) {
+        b.edges_f32 = edges_f32;
+        b.edges = edges;
+        return QB_QKERNEL(err, ex, "histogram", histogram, h->counts, x, n, &b);
+    }
     const int64_t nb = b.nbins;
-    size_t edge_bytes = b.mode == QB_HIST_UNIFORM ? (size_t)(nb + 1) * sizeof(float) : b.mode == QB_HIST_EDGES ? (size_t)(nb + 1) * sizeof(double) : 0;
-    int64_t *counts = qb_quant_alloc(ex, (size_t)nb * sizeof(int64_t) + edge_bytes, "histogram", err);
-    int64_t *host = counts ? malloc((size_t)nb * sizeof(int64_t)) : NULL;
-    int rc = host ? 0 : qb_errorf(err, "histogram: out of memory for %lld bins", (long long)nb);
-    void *dev_edges = counts + nb;
-    if (!rc && edge_bytes) rc = qb_quant_upload(ex, dev_edges, b.mode == QB_HIST_UNIFORM ? (const void *)edges_f32 : (const void *)edges,
-                                                edge_bytes, "histogram", err);
-    b.edges_f32 = b.mode == QB_HIST_UNIFORM ? dev_edges : NULL;
-    b.edges = b.mode == QB_HIST_EDGES ? dev_edges : NULL;
-    if (!rc) rc = QB_QKERNEL(err, ex, "histogram", histogram, counts, x, n, &b);
-    if (!rc) rc = qb_quant_download(ex, host, counts, (size_t)nb * sizeof(int64_t), "histogram", err);
+    const size_t count_bytes = (size_t)nb * sizeof(int64_t);
+    const size_t edge_bytes = b.mode == QB_HIST_UNIFORM ? (size_t)(nb + 1) * sizeof(float) : b.mode == QB_HIST_EDGES ? (size_t)(nb + 1) * sizeof(double) : 0;
+    int64_t *dev = qb_quant_alloc(ex, count_bytes + edge_bytes, "histogram", err);
+    int64_t *host = dev ? calloc((size_t)nb + 1, sizeof(int64_t)) : NULL;
+    int rc = host ? 0 : dev ? qb_errorf(err, "histogram: out of memory for %lld bins", (long long)nb) : -1;
+    if (!rc) rc = qb_quant_upload(ex, dev, host, count_bytes, "histogram", err);
+    if (!rc && edge_bytes)
+        rc = qb_quant_upload(ex, dev + nb, b.mode == QB_HIST_UNIFORM ? (const void *)edges_f32 : (const void *)edges, edge_bytes, "histogram", err);
+    b.edges_f32 = b.mode == QB_HIST_UNIFORM ? (const float *)(dev + nb) : NULL;
+    b.edges = b.mode == QB_HIST_EDGES ? (const double *)(dev + nb) : NULL;
+    if (!rc) rc = QB_QKERNEL(err, ex, "histogram", histogram, dev, x, n, &b);
+    if (!rc) rc = qb_quant_download(ex, host, dev, count_bytes, "histogram", err);
     for (int64_t k = 0; !rc && k < nb; k++) h->counts[k] += host[k];
     free(host);
-    if (counts) qb_quant_release(ex, counts);
+    if (dev) qb_quant_release(ex, dev);
     return rc;
 }
 
@@ -185,6 +192,7 @@ int calib_histogram_collect(calib_histogram *h, const float *x, int64_t n, const
 
 /* Statistics of |x| from the device. */
 static int abs_stats(const qb_quant_exec *ex, const float *x, int64_t n, bool skip_zeros, qb_abs_stats *st, qb_err *err) {
+    if (ex->k->host_memory) return QB_QKERNEL(err, ex, "histogram", abs_stats, st, x, n, skip_zeros);
     qb_abs_stats *dev = qb_quant_alloc(ex, sizeof *dev, "histogram", err);
     int rc = dev ? QB_QKERNEL(err, ex, "histogram", abs_stats, dev, x, n, skip_zeros) : -1;
     if (!rc) rc = qb_quant_download(ex, st, dev, sizeof *st, "histogram", err);

@@ -27,6 +27,7 @@ int calib_max_collect(calib_max *c, const float *x, int ndim, const int64_t *sha
 /* local[channels] and the NaN/Inf flag of max|x| by ex's kernel. */
 static int reduce_on(const qb_quant_exec *ex, float *local, int32_t *bad, const float *x, int64_t outer, int64_t channels,
                      int64_t inner, qb_err *err) {
+    if (ex->k->host_memory) return QB_QKERNEL(err, ex, "calib_max", amax_reduce, local, bad, x, outer, channels, inner);
     size_t bytes = (size_t)channels * sizeof(float);
     float *dev = qb_quant_alloc(ex, bytes + sizeof(int32_t), "calib_max", err);
     int rc = dev ? QB_QKERNEL(err, ex, "calib_max", amax_reduce, dev, (int32_t *)(dev + channels), x, outer, channels, inner) : -1;

@@ -52,7 +52,7 @@ typedef int qb_qk_amax_reduce(qb_dev *d, float *amax, int32_t *bad, const float 
 typedef int qb_qk_any_negative(qb_dev *d, int32_t *flag, const float *x, int64_t n);
 /* out[0] = statistics of |x|. */
 typedef int qb_qk_abs_stats(qb_dev *d, qb_abs_stats *out, const float *x, int64_t n, bool skip_zeros);
-/* counts[0..nbins) = the histogram of |x| in the given bins (overwritten; exact zeros skipped when skip_zeros). */
+/* counts[0..nbins) += the histogram of |x| in the given bins (exact zeros skipped when skip_zeros). */
 typedef int qb_qk_histogram(qb_dev *d, int64_t *counts, const float *x, int64_t n, const qb_hist_bins *bins);
 
 typedef struct qb_quant_kernels {

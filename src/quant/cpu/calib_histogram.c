@@ -90,7 +90,6 @@ int qb_cpu_histogram(qb_dev *d, int64_t *counts, const float *x, int64_t n, cons
     case QB_HIST_UNIFORM: count_uniform(tc, nb, x, n, b->skip_zeros, b->lo, b->hi, b->edges_f32); break;
     case QB_HIST_EDGES: count_edges(tc, nb, x, n, b->skip_zeros, b->edges); break;
     }
-    for (int64_t k = 0; k < nb; k++) counts[k] = 0;
     for (int t = 0; t < nt; t++)
         for (int64_t k = 0; k < nb; k++) counts[k] += tc[(int64_t)t * nb + k];
     free(tc);
