@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # test.sh: sets everything up, runs the test suite in the release build and again in an AddressSanitizer +
-# UBSan build, and ends with one line "N passed, N failed, N skipped" over both runs.
+# UBSan build, and ends with one line "N passed, N failed, N skipped" over all runs. The sanitizer build compiles the
+# .cu files for the CPU CUDA emulator (-Dgpu_emu=true, docs/cuda.md); its suite 'cuda' runs under two thread orders
+# (QB_CUDA_EMU_SEED 1 in the full run, 2 in a second run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
 
 if [ ! -f build-asan/build.ninja ]; then
   meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dcuda=disabled -Dwerror_ci=true >/dev/null || exit 1
+    -Dcuda=disabled -Dgpu_emu=true -Dwerror_ci=true >/dev/null || exit 1
+elif ! grep -q '"name": "gpu_emu", "value": true' build-asan/meson-info/intro-buildoptions.json 2>/dev/null; then
+  meson configure build-asan -Dcuda=disabled -Dgpu_emu=true >/dev/null || exit 1
 fi
 ninja -C build-asan >/dev/null || { ninja -C build-asan; exit 1; }
 
@@ -28,10 +32,13 @@ for core in "${cores[@]}"; do
   core_logs+=("build/meson-logs/testlog-core-$core.json")
 done
 echo "== sanitizer build (ASan + UBSan)"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=1
+echo "== sanitizer build, suite cuda (emulated) under a second thread order"
+meson test -C build-asan --setup emu_seed2 --suite cuda --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=1
 
-python3 - build/meson-logs/testlog.json "${core_logs[@]}" build-asan/meson-logs/testlog.json <<'PY'
+python3 - build/meson-logs/testlog.json "${core_logs[@]}" build-asan/meson-logs/testlog.json \
+  build-asan/meson-logs/testlog-emu_seed2.json <<'PY'
 import json, sys
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 for path in sys.argv[1:]:

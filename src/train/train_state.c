@@ -2,41 +2,68 @@
 #include "train/train_state.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "base/fileio.h"
+#include "base/json.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
+#include "text/tokenizer.h"
 
-const char *const qb_tokenizer_files[] = {"vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", NULL};
+const char *const qb_tokenizer_files[] = {"vocab.txt", "tokenizer.json", "special_tokens_map.json", NULL};
+
+/* dst_dir/tokenizer_config.json for src_dir's tokenizer, model_max_length from dst_dir/config.json (written first). */
+static int write_tokenizer_config(const char *src_dir, const char *dst_dir, qb_err *err) {
+    char src[4096], dst[4096];
+    qb_bert_config cfg;
+    qb_tokenizer tok;
+    snprintf(dst, sizeof dst, "%s/config.json", dst_dir);
+    if (qb_bert_config_load(dst, &cfg, err) || qb_tokenizer_load(&tok, src_dir, err)) return -1;
+    snprintf(src, sizeof src, "%s/tokenizer_config.json", src_dir);
+    snprintf(dst, sizeof dst, "%s/tokenizer_config.json", dst_dir);
+    int rc = qb_tokenizer_save_config(&tok, src, cfg.max_position_embeddings, dst, err);
+    qb_tokenizer_free(&tok);
+    return rc;
+}
 
 int qb_copy_tokenizer_files(const char *src_dir, const char *dst_dir, qb_err *err) {
     if (strcmp(src_dir, dst_dir) == 0) return 0;
+    int copied = 0;
     for (int i = 0; qb_tokenizer_files[i]; i++) {
         char src[4096], dst[4096];
         snprintf(src, sizeof src, "%s/%s", src_dir, qb_tokenizer_files[i]);
         snprintf(dst, sizeof dst, "%s/%s", dst_dir, qb_tokenizer_files[i]);
-        if (access(src, R_OK) == 0 && qb_copy_file(src, dst, err)) return -1;
+        if (access(src, R_OK) != 0) continue;
+        if (qb_copy_file(src, dst, err)) return -1;
+        copied++;
     }
-    return 0;
+    return copied ? write_tokenizer_config(src_dir, dst_dir, err) : 0;
 }
 
-static int save_optimizer(const char *path, const qb_ctx *ctx, const qb_adamw *opt, qb_err *err) {
+static int save_optimizer(const char *path, qb_ctx *ctx, const qb_adamw *opt, qb_err *err) {
     int n = opt->n < ctx->params.n ? opt->n : ctx->params.n;
     qb_st_entry *e = calloc((size_t)(2 * n) + 1, sizeof *e);
     char (*names)[300] = calloc((size_t)(2 * n) + 1, sizeof *names);
-    int rc = e && names ? 0 : qb_errorf(err, "%s: out of memory", path);
+    float **host = calloc((size_t)(2 * n) + 1, sizeof *host);
+    int rc = e && names && host ? 0 : qb_errorf(err, "%s: out of memory", path);
     for (int i = 0; !rc && i < n; i++) {
         const qb_tensor *p = ctx->params.items[i];
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; !rc && k < 2; k++) {
             int j = 2 * i + k;
+            size_t bytes = (size_t)qb_numel(p) * sizeof(float);
+            host[j] = malloc(bytes + 1);
+            if (!host[j]) rc = qb_errorf(err, "%s: out of memory", path);
+            else if (qb_download(ctx, host[j], qb_adamw_moment(opt, i, k), bytes)) rc = qb_errorf(err, "%s: %s", path, ctx->err.msg);
             snprintf(names[j], sizeof names[j], "%s.%s", p->name, k ? "exp_avg_sq" : "exp_avg");
-            e[j] = (qb_st_entry){.name = names[j], .ndim = p->ndim, .f32 = k ? opt->v[i] : opt->m[i]};
+            e[j] = (qb_st_entry){.name = names[j], .ndim = p->ndim, .f32 = host[j]};
             for (int d = 0; d < p->ndim; d++) e[j].shape[d] = p->shape[d];
         }
     }
     if (!rc) rc = qb_st_write(path, e, 2 * n, err);
+    for (int j = 0; host && j < 2 * n; j++) free(host[j]);
+    free(host);
     free(names);
     free(e);
     return rc;
@@ -65,21 +92,19 @@ int qb_train_state_save(const char *dir, const qb_bert_model *m, const qb_adamw 
 
 static int get_int(json_t *root, const char *key, int64_t *out, const char *path, qb_err *err) {
     json_t *v = json_object_get(root, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0) return qb_errorf(err, "%s: key '%s': missing or not a non-negative integer", path, key);
-    *out = json_integer_value(v);
-    return 0;
+    if (!v) return qb_errorf(err, "%s: key %s: missing", path, key);
+    return qb_json_int(v, 0, INT64_MAX, out, path, key, err);
 }
 
 static int load_info(const char *path, qb_train_state_info *s, qb_err *err) {
     char *text = NULL;
     size_t len = 0;
     if (qb_read_file(path, &text, &len, err)) return -1;
-    json_error_t je;
-    json_t *root = json_loadb(text, len, 0, &je);
+    json_t *root = qb_json_loadb(text, len, path, err);
     free(text);
     if (!json_is_object(root)) {
         json_decref(root);
-        return qb_errorf(err, "%s:%d: not a JSON object: %s", path, je.line, je.text);
+        return root ? qb_errorf(err, "%s: not a JSON object", path) : -1;
     }
     memset(s, 0, sizeof *s);
     int rc = get_int(root, "global_step", &s->global_step, path, err) || get_int(root, "max_steps", &s->max_steps, path, err) ||
@@ -96,14 +121,19 @@ static int load_optimizer(const char *path, qb_ctx *ctx, qb_adamw *opt, qb_err *
     int rc = 0;
     for (int i = 0; !rc && i < opt->n && i < ctx->params.n; i++) {
         const qb_tensor *p = ctx->params.items[i];
+        size_t bytes = (size_t)qb_numel(p) * sizeof(float);
+        float *buf = malloc(bytes + 1);
+        if (!buf) rc = qb_errorf(err, "%s: out of memory", path);
         for (int k = 0; !rc && k < 2; k++) {
             char name[300];
             snprintf(name, sizeof name, "%s.%s", p->name, k ? "exp_avg_sq" : "exp_avg");
             const qb_st_tensor *t = qb_st_find(&f, name);
             if (!t) rc = qb_errorf(err, "%s: tensor %s missing", path, name);
             else if (t->numel != qb_numel(p)) rc = qb_errorf(err, "%s: tensor %s: %lld values, the parameter has %lld", path, name, (long long)t->numel, (long long)qb_numel(p));
-            else rc = qb_st_read_f32(&f, t, k ? opt->v[i] : opt->m[i], err);
+            else rc = qb_st_read_f32(&f, t, buf, err);
+            if (!rc && qb_upload(ctx, qb_adamw_moment(opt, i, k), buf, bytes)) rc = qb_errorf(err, "%s: %s", path, ctx->err.msg);
         }
+        free(buf);
     }
     qb_st_close(&f);
     return rc;

@@ -1,0 +1,29 @@
+/* kernels.h: the CUDA kernels of the table (one declaration per entry, with the entry's type from backend.h; the
+ * table is cuda/kernels.c). A kernel file cuda/<op>.cu defines its entries with C linkage. */
+#pragma once
+#include "autograd/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The message of the last failed kernel call on this state (cudaGetErrorString included). */
+const char *qb_cuda_error_message(qb_dev *d);
+/* 0 when cuda_error (a cudaError_t) is cudaSuccess; else records "what: cudaGetErrorString (name)" in d, returns -1. */
+int qb_cuda_status(qb_dev *d, const char *what, int cuda_error);
+/* The state's stream (a cudaStream_t), cuBLAS and cuBLASLt handles (cublasHandle_t, cublasLtHandle_t) and cuBLASLt
+ * workspace, for the kernel files (no CUDA types in this header). */
+void *qb_cuda_stream(qb_dev *d);
+void *qb_cuda_blas(qb_dev *d);
+void *qb_cuda_blaslt(qb_dev *d);
+void *qb_cuda_workspace(qb_dev *d, size_t *bytes);
+
+/* backend.cu: memory */
+qb_k_fill qb_cuda_fill;
+qb_k_memcpy qb_cuda_memcpy_h2d;
+qb_k_memcpy qb_cuda_memcpy_d2h;
+qb_k_memcpy qb_cuda_memcpy_d2d;
+
+#ifdef __cplusplus
+}
+#endif
