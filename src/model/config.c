@@ -182,7 +182,7 @@ int qb_bert_config_validate(const qb_bert_config *c, const char *what, qb_err *e
     return 0;
 }
 
-int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const char *path, qb_err *err) {
+char *qb_bert_config_dumps(const qb_bert_config *c, const char *architecture) {
     static const char *problem[] = {NULL, "regression", "single_label_classification", "multi_label_classification"};
     json_t *root = json_object();
     json_t *id2label = json_object(), *label2id = json_object();
@@ -190,7 +190,7 @@ int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const
         json_decref(root);
         json_decref(id2label);
         json_decref(label2id);
-        return qb_errorf(err, "%s: out of memory", path);
+        return NULL;
     }
     for (int i = 0; i < c->num_labels; i++) {
         char k[32], v[32];
@@ -222,6 +222,11 @@ int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const
     json_object_set_new(root, "problem_type", problem[c->problem_type] ? json_string(problem[c->problem_type]) : json_null());
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
     json_decref(root);
+    return text;
+}
+
+int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const char *path, qb_err *err) {
+    char *text = qb_bert_config_dumps(c, architecture);
     if (!text) return qb_errorf(err, "%s: out of memory", path);
     int rc = qb_write_file_atomic(path, text, strlen(text), err);
     free(text);

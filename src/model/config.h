@@ -41,6 +41,8 @@ int qb_bert_config_parse(const char *text, size_t len, const char *what, qb_bert
 int qb_bert_config_load(const char *path, qb_bert_config *c, qb_err *err);
 /* Checks sizes and probabilities; `what` names the source in messages. */
 int qb_bert_config_validate(const qb_bert_config *c, const char *what, qb_err *err);
+/* config.json text (model_type "bert", the given HF architecture name), malloc'd; NULL when out of memory. */
+char *qb_bert_config_dumps(const qb_bert_config *c, const char *architecture);
 /* Writes config.json atomically (model_type "bert", the given HF architecture name). */
 int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const char *path, qb_err *err);
 /* HF's name of an activation ("gelu", "gelu_new", "relu"). */
