@@ -47,7 +47,7 @@ int qb_export_write_atomic(const char *path, const void *data, size_t len, qb_er
     char tmp[4096];
     if (qb_export_tmp_path(path, tmp, sizeof tmp, err)) return -1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return qb_errorf(err, "%s: cannot create: %s", tmp, strerror(errno));
+    if (fd < 0) return qb_errorf(err, "%s: cannot create (as %s): %s", path, tmp, strerror(errno));
     const char *p = data;
     size_t left = len;
     while (left) {

@@ -31,14 +31,16 @@ static int fail(writer *w, const char *what) { return qb_h5_error(w->err, w->pat
 static hid_t dataset(writer *w, const char *path, hid_t t, int ndim, const int64_t *shape, const void *data) {
     hsize_t dims[4];
     for (int d = 0; d < ndim; d++) dims[d] = (hsize_t)shape[d];
+    /* the error is taken from the library's stack before any other call clears it */
     hid_t space = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
     hid_t ds = space < 0 ? -1 : H5Dcreate2(w->file, path, t, space, w->lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    if (ds >= 0 && H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+    if (ds < 0) fail(w, path);
+    else if (H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+        fail(w, path);
         H5Dclose(ds);
         ds = -1;
     }
     if (space >= 0) H5Sclose(space);
-    if (ds < 0) fail(w, path);
     return ds;
 }
 
@@ -234,7 +236,7 @@ static int write_root(writer *w, const qb_bert_model *m, const qb_hdf5_export_op
              qb_h5_attr_str(root, "range", "qmin = -bound - 1 ([-128, 127] for 8 bits), or -bound with narrow_range") ||
              qb_h5_attr_str(root, "dequantize", "w = q * weight_scale, weight_scale = amax / bound (1 where amax <= 2^-24)") ||
              qb_h5_attr_str(root, "dequantize_exact", "w = float32(q / float32(bound / amax)): the fake-quantized weight of "
-                                                      "the training forward, bit for bit; q * weight_scale is within 1 ulp of it");
+                                                      "the training forward, bit for bit; q * weight_scale is within 2 ulps of it");
     H5Gclose(root);
     if (rc) return fail(w, "/ attributes");
     int32_t version = QB_HDF5_FORMAT_VERSION;
@@ -264,12 +266,18 @@ static int write_root(writer *w, const qb_bert_model *m, const qb_hdf5_export_op
 
 int qb_hdf5_export(qb_bert_model *m, const qb_hdf5_export_opts *o, const char *path, qb_err *err) {
     if (qb_export_check_quantizers(m, err)) return qb_err_context(err, "%s", path);
-    char tmp[4096];
-    if (qb_export_tmp_path(path, tmp, sizeof tmp, err)) return -1;
+    /* the file is built in memory (the core driver, no backing store) and written by qb_export_write_atomic: a full
+     * disk or an unwritable directory then fails one write call with errno, never an HDF5 flush half-way */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    writer w = {.path = path, .err = err};
-    w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (w.file < 0) return qb_h5_error(err, path, "cannot create");
+    writer w = {.path = path, .err = err, .file = -1, .lcpl = -1};
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)64 << 20, 0) < 0) {
+        if (fapl >= 0) H5Pclose(fapl);
+        return fail(&w, "file access properties");
+    }
+    w.file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (w.file < 0) return fail(&w, "cannot create in memory");
     w.lcpl = H5Pcreate(H5P_LINK_CREATE);
     int rc = w.lcpl < 0 || H5Pset_create_intermediate_group(w.lcpl, 1) < 0 ? fail(&w, "link properties") : 0;
     if (!rc) rc = write_root(&w, m, o);
@@ -281,16 +289,20 @@ int qb_hdf5_export(qb_bert_model *m, const qb_hdf5_export_opts *o, const char *p
             rc = write_quantizer(&w, &m->quant[i]);
         }
     if (w.lcpl >= 0) H5Pclose(w.lcpl);
+    void *image = NULL;
+    ssize_t size = 0;
     if (!rc && H5Fflush(w.file, H5F_SCOPE_GLOBAL) < 0) rc = fail(&w, "flush");
+    if (!rc && (size = H5Fget_file_image(w.file, NULL, 0)) <= 0) rc = fail(&w, "file image");
+    if (!rc && !(image = malloc((size_t)size))) rc = qb_errorf(err, "%s: out of memory (%zd bytes)", path, size);
+    if (!rc && H5Fget_file_image(w.file, image, (size_t)size) != size) rc = fail(&w, "file image");
     if (H5Fclose(w.file) < 0 && !rc) rc = fail(&w, "close");
-    if (rc) {
-        unlink(tmp);
-        return -1;
-    }
-    if (qb_export_commit(tmp, path, err)) return -1;
+    if (!rc) rc = qb_export_write_atomic(path, image, (size_t)size, err);
+    free(image);
+    if (rc) return -1;
     if (o->log)
-        fprintf(o->log, "export: wrote %s (HDF5 %s v%d): %d active quantizers, %.1f MiB int8 + %.1f MiB float32\n", path,
-                QB_HDF5_FORMAT, QB_HDF5_FORMAT_VERSION, n_active, (double)w.bytes_int8 / 1048576.0, (double)w.bytes_f32 / 1048576.0);
+        fprintf(o->log, "export: wrote %s (HDF5 %s v%d, %.1f MiB): %d active quantizers, %.1f MiB int8 + %.1f MiB float32\n", path,
+                QB_HDF5_FORMAT, QB_HDF5_FORMAT_VERSION, (double)size / 1048576.0, n_active, (double)w.bytes_int8 / 1048576.0,
+                (double)w.bytes_f32 / 1048576.0);
     return 0;
 }
 
