@@ -7,10 +7,13 @@ Checks: onnx.checker on every graph; onnxruntime's CPU provider at ORT_DISABLE_A
 features against our logits:
   (a) none:    max |logit difference| <= 1e-4 and argmax identical on every feature
   (b) weights: max |logit difference| <= 1e-3 and argmax identical on >= 99 % of (feature, start/end)
-  (c) full:    argmax agreement >= our own fp32-vs-fp64 agreement (the noise floor: a float64 numpy forward of
-               full.h5, fake quantization included), and EM/F1 within 0.5 of ours (qa_probe score)
+  (c) full:    on more features (QUESTIONS_FULL questions): onnxruntime at least as faithful to the exact model as our
+               own fp32 forward: its argmax agreement with a float64 numpy forward of full.h5 (fake quantization
+               included) is no lower than ours with it (the noise floor, printed beside its agreement with us), and
+               EM/F1 (qa_probe score) within 0.5 of ours, or, where our own fp32-vs-fp64 pair already differs by more
+               than 0.25, within twice that difference
 Prints one line per comparison and writes WORK/summary.json. Exit 1 on any failed check.
-Run: python check_onnx_ort.py WORK QA_PROBE TOKENIZER_DIR DEV QUESTIONS SEQ STRIDE THREADS
+Run: python check_onnx_ort.py WORK QA_PROBE TOKENIZER_DIR DEV QUESTIONS QUESTIONS_FULL SEQ STRIDE THREADS
 """
 import json
 import os
@@ -61,6 +64,9 @@ def run_ort(path, feats, level, threads):
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    # ORT_ENABLE_ALL turns an 8-bit weight DequantizeLinear -> MatMul into MatMulNBits, whose default accuracy level 4
+    # quantizes the activations to int8 on the fly (an ORT approximation, not in the graph); level 1 computes in fp32
+    so.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "1")
     s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     names = [o.name for o in s.get_outputs()]
     starts, ends = [], []
@@ -157,10 +163,11 @@ def em_f1(probe, tok, dev, q, seq, stride, logits_path):
 
 
 def main():
-    work, probe, tok, dev, q, seq, stride, threads = sys.argv[1:9]
+    work, probe, tok, dev, q_small, q, seq, stride, threads = sys.argv[1:10]
+    summary_questions = {"questions": int(q_small), "questions_full": int(q)}
     threads = int(threads)
     failed = []
-    summary = {}
+    summary = {"setup": summary_questions}
 
     def check(ok, line):
         print(("ok   " if ok else "FAIL ") + line, flush=True)
@@ -173,6 +180,9 @@ def main():
     feats = ours["full"]
     n = feats["input_ids"].shape[0]
     ours_em, ours_f1 = em_f1(probe, tok, dev, q, seq, stride, os.path.join(work, "ours_full.safetensors"))
+    if min(ours[v]["input_ids"].shape[0] for v in ours) < 64:
+        print("FAIL fewer than 64 features")
+        return 1
 
     ref = Fp64Model(os.path.join(work, "full.h5"))
     s64, e64 = ref.forward(feats["input_ids"].astype(np.int64), feats["attention_mask"], feats["token_type_ids"].astype(np.int64))
@@ -180,7 +190,10 @@ def main():
     diff64 = float(max(np.abs(ours["full"]["start_logits"] - s64).max(), np.abs(ours["full"]["end_logits"] - e64).max()))
     print("noise floor: our fp32 forward vs a float64 forward of full.h5 on %d features: argmax agreement %.4f, max |diff| %.4g"
           % (n, floor, diff64))
-    summary["noise_floor"] = {"agreement": floor, "max_abs_diff": diff64, "features": n}
+    st_write(os.path.join(work, "fp64_full.safetensors"), {"start_logits": s64, "end_logits": e64})
+    em64, f164 = em_f1(probe, tok, dev, q, seq, stride, os.path.join(work, "fp64_full.safetensors"))
+    print("float64 forward: EM %.2f F1 %.2f (ours %.2f / %.2f)" % (em64, f164, ours_em, ours_f1))
+    summary["noise_floor"] = {"agreement": floor, "max_abs_diff": diff64, "features": n, "fp64_exact_match": em64, "fp64_f1": f164}
     summary["ours"] = {"exact_match": ours_em, "f1": ours_f1}
 
     for variant in ("none", "weights", "full"):
@@ -207,10 +220,14 @@ def main():
                     lp = os.path.join(work, "ort_%s_%s_%s.safetensors" % (variant, mode, lname))
                     st_write(lp, {"start_logits": s, "end_logits": e})
                     em, f1 = em_f1(probe, tok, dev, q, seq, stride, lp)
-                    rec.update(exact_match=em, f1=f1)
-                    check(agr >= floor and abs(em - ours_em) <= 0.5 and abs(f1 - ours_f1) <= 0.5,
-                          "%s: argmax agreement %.4f (noise floor %.4f), max |diff| %.3g, EM %.2f F1 %.2f (ours %.2f / %.2f)"
-                          % (tag, agr, floor, d, em, f1, ours_em, ours_f1))
+                    agr64 = agreement(s, e, s64, e64)
+                    rec.update(exact_match=em, f1=f1, agreement_fp64=agr64)
+                    tol_em = max(0.5, 2 * abs(em64 - ours_em)) if abs(em64 - ours_em) > 0.25 else 0.5
+                    tol_f1 = max(0.5, 2 * abs(f164 - ours_f1)) if abs(f164 - ours_f1) > 0.25 else 0.5
+                    check(agr64 >= floor and abs(em - ours_em) <= tol_em and abs(f1 - ours_f1) <= tol_f1,
+                          "%s: argmax agreement with float64 %.4f (ours %.4f); with ours %.4f; max |diff| %.3g; "
+                          "EM %.2f F1 %.2f (ours %.2f / %.2f, float64 %.2f / %.2f, tolerance %.2f / %.2f)"
+                          % (tag, agr64, floor, agr, d, em, f1, ours_em, ours_f1, em64, f164, tol_em, tol_f1))
                 summary[tag] = rec
     with open(os.path.join(work, "summary.json"), "w") as fp:
         json.dump(summary, fp, indent=2)
