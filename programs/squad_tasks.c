@@ -94,14 +94,13 @@ static const char *tokenizer_dir(const qat_config *c) {
 
 /* The tokenizer files stored in an HDF5 export, through a private temporary directory removed afterwards. */
 static int tokenizer_from_export(qb_tokenizer *t, const char *path, qb_err *err) {
-    static const char *const names[] = {"vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json"};
     const char *tmpdir = getenv("TMPDIR");
     char dir[4096], file[4200];
     snprintf(dir, sizeof dir, "%s/qdqbert-tokenizer-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
     if (!mkdtemp(dir)) return qb_errorf(err, "%s: cannot create a temporary directory for the tokenizer", dir);
     int rc = qb_hdf5_extract_tokenizer(path, dir, err) || qb_tokenizer_load(t, dir, err);
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(file, sizeof file, "%s/%s", dir, names[i]);
+    for (size_t i = 0; i < QB_HDF5_N_TOKENIZER_FILES; i++) {
+        snprintf(file, sizeof file, "%s/%s", dir, qb_hdf5_tokenizer_files[i]);
         unlink(file);
     }
     rmdir(dir);

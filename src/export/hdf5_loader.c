@@ -214,18 +214,17 @@ int qb_hdf5_from_file(qb_bert_model *m, qb_ctx *ctx, const char *path, qb_bert_h
 }
 
 int qb_hdf5_extract_tokenizer(const char *path, const char *dir, qb_err *err) {
-    static const char *const names[] = {"vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json"};
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) return qb_h5_error(err, path, "cannot open");
     int rc = qb_mkdir_p(dir, err), found = 0;
-    for (size_t i = 0; !rc && i < sizeof names / sizeof names[0]; i++) {
+    for (size_t i = 0; !rc && i < QB_HDF5_N_TOKENIZER_FILES; i++) {
         char ds[128], out[4096];
-        snprintf(ds, sizeof ds, "tokenizer/%s", names[i]);
+        snprintf(ds, sizeof ds, "tokenizer/%s", qb_hdf5_tokenizer_files[i]);
         if (!exists(file, ds)) continue;
         char *text;
         size_t len;
-        snprintf(out, sizeof out, "%s/%s", dir, names[i]);
+        snprintf(out, sizeof out, "%s/%s", dir, qb_hdf5_tokenizer_files[i]);
         rc = qb_h5_read_text(file, ds, &text, &len, path, err);
         if (!rc) {
             rc = qb_write_file_atomic(out, text, len, err);

@@ -1,6 +1,9 @@
 /* hdf5_writer.c: see hdf5_writer.h. */
 #include "export/hdf5_writer.h"
 
+const char *const qb_hdf5_tokenizer_files[QB_HDF5_N_TOKENIZER_FILES] = {"vocab.txt", "tokenizer_config.json", "tokenizer.json",
+                                                                         "special_tokens_map.json"};
+
 #ifdef QB_HAVE_HDF5
 #include <errno.h>
 #include <hdf5.h>
@@ -14,9 +17,6 @@
 #include "export/export_quantizers.h"
 #include "export/hdf5_util.h"
 #include "export/weight_int8.h"
-#include "model/checkpoint.h"
-
-static const char *const tokenizer_files[] = {"vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json"};
 
 typedef struct writer {
     hid_t file, lcpl;
@@ -249,14 +249,14 @@ static int write_root(writer *w, const qb_bert_model *m, const qb_hdf5_export_op
     if (!qj) return -1;
     rc = write_text(w, "quantization.json", qj, strlen(qj));
     free(qj);
-    for (size_t i = 0; !rc && o->tokenizer_dir && i < sizeof tokenizer_files / sizeof tokenizer_files[0]; i++) {
+    for (size_t i = 0; !rc && o->tokenizer_dir && i < QB_HDF5_N_TOKENIZER_FILES; i++) {
         char src[4096], dst[128];
-        snprintf(src, sizeof src, "%s/%s", o->tokenizer_dir, tokenizer_files[i]);
+        snprintf(src, sizeof src, "%s/%s", o->tokenizer_dir, qb_hdf5_tokenizer_files[i]);
         if (access(src, R_OK) != 0) continue;
         char *text;
         size_t len;
         if (qb_read_file(src, &text, &len, w->err)) return -1;
-        snprintf(dst, sizeof dst, "tokenizer/%s", tokenizer_files[i]);
+        snprintf(dst, sizeof dst, "tokenizer/%s", qb_hdf5_tokenizer_files[i]);
         rc = write_text(w, dst, text, len);
         if (!rc && i == 0) rc = write_vocab(w, text, len);
         free(text);

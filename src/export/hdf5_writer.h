@@ -9,10 +9,13 @@
 
 #define QB_HDF5_FORMAT "qdqbert-int8"
 #define QB_HDF5_FORMAT_VERSION 1
+#define QB_HDF5_N_TOKENIZER_FILES 4
+
+/* The tokenizer files an export stores (tokenizer/<name>) when the checkpoint has them. */
+extern const char *const qb_hdf5_tokenizer_files[QB_HDF5_N_TOKENIZER_FILES];
 
 typedef struct qb_hdf5_export_opts {
-    const char *tokenizer_dir;  /* vocab.txt, tokenizer_config.json, tokenizer.json, special_tokens_map.json found there
-                                   are stored; NULL stores none */
+    const char *tokenizer_dir;  /* the qb_hdf5_tokenizer_files found there are stored; NULL stores none */
     const char *recipe_json;    /* the run's quantization settings (a JSON object) for quantization.json; NULL: null */
     bool int8_embeddings;       /* embedding tables as int8 rows, amax max|row| (lossy: the forward does not quantize them) */
     FILE *log;                  /* one summary line; NULL: quiet */
