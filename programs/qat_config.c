@@ -162,17 +162,6 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     bool export = !strcmp(c->task, "export") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");
     if (!one_of(c->export_format, formats)) BAD("export", "format", "'%s' (expected hdf5, onnx or both)", c->export_format);
     if (!one_of(c->export_onnx_mode, onnx_modes)) BAD("export", "onnx_mode", "'%s' (expected qdq or hf)", c->export_onnx_mode);
-    bool onnx = export && strcmp(c->export_format, "hdf5") != 0, hdf5 = export && strcmp(c->export_format, "onnx") != 0;
-#ifndef QB_HAVE_ONNX
-    if (onnx) BAD("export", "format", "this build has no ONNX support (protobuf-c, libonnx-dev): set export.format = hdf5");
-#endif
-#ifndef QB_HAVE_HDF5
-    if (hdf5) BAD("export", "format", "this build has no HDF5 support (libhdf5-dev): set export.format = onnx");
-#endif
-    (void)hdf5;
-    if (onnx && (c->wprec != 8 || c->aprec != 8) && !c->quant_disable)
-        BAD("export", "format", "ONNX QuantizeLinear is 8-bit but quant.wprec = %lld, quant.aprec = %lld: set export.format = hdf5",
-            (long long)c->wprec, (long long)c->aprec);
     if (!c->model_path[0] && !(train && c->resume_from[0])) BAD("model", "path", "required for task %s", c->task);
     if ((calib || train) && !c->train_file[0]) BAD("data", "train_file", "required for task %s", c->task);
     if (eval && !c->dev_file[0]) BAD("data", "dev_file", "required for task %s", c->task);
@@ -225,6 +214,17 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     if (c->n_best_size < 1 || c->n_best_size > 1000) BAD("eval", "n_best_size", "%lld outside [1, 1000]", (long long)c->n_best_size);
     if (c->max_answer_length < 1 || c->max_answer_length > c->max_seq_length)
         BAD("eval", "max_answer_length", "%lld outside [1, max_seq_length]", (long long)c->max_answer_length);
+    bool onnx = export && strcmp(c->export_format, "hdf5") != 0, hdf5 = export && strcmp(c->export_format, "onnx") != 0;
+#ifndef QB_HAVE_ONNX
+    if (onnx) BAD("export", "format", "this build has no ONNX support (protobuf-c, libonnx-dev): set export.format = hdf5");
+#endif
+#ifndef QB_HAVE_HDF5
+    if (hdf5) BAD("export", "format", "this build has no HDF5 support (libhdf5-dev): set export.format = onnx");
+#endif
+    (void)hdf5;
+    if (onnx && (c->wprec != 8 || c->aprec != 8) && !c->quant_disable)
+        BAD("export", "format", "ONNX QuantizeLinear is 8-bit but quant.wprec = %lld, quant.aprec = %lld: set export.format = hdf5",
+            (long long)c->wprec, (long long)c->aprec);
     return 0;
 }
 

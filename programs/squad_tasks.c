@@ -92,18 +92,28 @@ static const char *tokenizer_dir(const qat_config *c) {
     return c->resume_from[0] ? c->resume_from : c->model_path;
 }
 
-/* The tokenizer files stored in an HDF5 export, through a private temporary directory removed afterwards. */
-static int tokenizer_from_export(qb_tokenizer *t, const char *path, qb_err *err) {
+/* A private temporary directory holding the tokenizer files stored in an HDF5 export (remove with
+ * export_tokenizer_close). */
+static int export_tokenizer_open(const char *path, char *dir, size_t n, qb_err *err) {
     const char *tmpdir = getenv("TMPDIR");
-    char dir[4096], file[4200];
-    snprintf(dir, sizeof dir, "%s/qdqbert-tokenizer-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+    snprintf(dir, n, "%s/qdqbert-tokenizer-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
     if (!mkdtemp(dir)) return qb_errorf(err, "%s: cannot create a temporary directory for the tokenizer", dir);
-    int rc = qb_hdf5_extract_tokenizer(path, dir, err) || qb_tokenizer_load(t, dir, err);
+    return qb_hdf5_extract_tokenizer(path, dir, err);
+}
+
+static void export_tokenizer_close(const char *dir) {
+    char file[4200];
     for (size_t i = 0; i < QB_HDF5_N_TOKENIZER_FILES; i++) {
         snprintf(file, sizeof file, "%s/%s", dir, qb_hdf5_tokenizer_files[i]);
         unlink(file);
     }
     rmdir(dir);
+}
+
+static int tokenizer_from_export(qb_tokenizer *t, const char *path, qb_err *err) {
+    char dir[4096];
+    int rc = export_tokenizer_open(path, dir, sizeof dir, err) || qb_tokenizer_load(t, dir, err);
+    export_tokenizer_close(dir);
     return rc;
 }
 
@@ -310,11 +320,16 @@ static int run_export(squad_run *r, const char *from, qb_err *err) {
     int rc = configure(r, &m, false, err);
     char path[1200];
     if (!rc && strcmp(c->export_format, "onnx") != 0) {
+        /* re-exporting an export: its own tokenizer files carry over (its recipe is in its quantization.json) */
+        char tok[4096] = "";
+        bool stored = r->from_export && !c->tokenizer[0];
+        if (stored) rc = export_tokenizer_open(from, tok, sizeof tok, err);
         char *recipe = r->from_export ? NULL : recipe_json(c);
-        qb_hdf5_export_opts o = {.tokenizer_dir = r->from_export ? NULL : tokenizer_dir(c), .recipe_json = recipe,
+        qb_hdf5_export_opts o = {.tokenizer_dir = stored ? tok : tokenizer_dir(c), .recipe_json = recipe,
                                  .int8_embeddings = c->export_int8_embeddings, .log = stdout};
         export_path(c, ".h5", path, sizeof path);
-        rc = qb_hdf5_export(&m, &o, path, err);
+        if (!rc) rc = qb_hdf5_export(&m, &o, path, err);
+        if (stored) export_tokenizer_close(tok);
         free(recipe);
     }
     if (!rc && strcmp(c->export_format, "hdf5") != 0) {

@@ -90,8 +90,8 @@ static const char *init(builder *b, const char *name, int dtype, int ndim, const
     char *nm = str(b, name);
     if (!t || !d || !raw || !nm) return NULL;
     onnx__tensor_proto__init(t);
-    memcpy(d, dims, (size_t)ndim * sizeof *d);
-    memcpy(raw, data, bytes);
+    if (ndim) memcpy(d, dims, (size_t)ndim * sizeof *d);
+    if (bytes) memcpy(raw, data, bytes);
     t->n_dims = (size_t)ndim;
     t->dims = d;
     t->has_data_type = 1;

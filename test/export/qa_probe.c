@@ -4,7 +4,7 @@
  *       features of the first QUESTIONS dev questions (input_ids, attention_mask, token_type_ids I32 [n, SEQ]) and
  *       our start_logits / end_logits (F32 [n, SEQ]) from the model loaded from the HDF5 export
  *   qa_probe score TOKENIZER_DIR DEV QUESTIONS SEQ STRIDE LOGITS.safetensors
- *       EM/F1 of the start_logits / end_logits in the file (same features) */
+ *       EM/F1 of the start_logits / end_logits in the file (same features), then each question's F1 and EM */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +26,22 @@ static int score(const qb_squad_set *set, const qb_squad_features *f, const floa
     qb_squad_predictions p = {0};
     char **texts = calloc((size_t)set->n + 1, sizeof *texts);
     qb_squad_scores s;
-    int rc = texts ? qb_squad_postprocess(set, f, start, end, &po, &p, err) : -1;
+    int *em = calloc((size_t)set->n + 1, sizeof *em);
+    double *f1 = calloc((size_t)set->n + 1, sizeof *f1);
+    int rc = texts && em && f1 ? qb_squad_postprocess(set, f, start, end, &po, &p, err) : -1;
     for (int64_t i = 0; !rc && i < p.n; i++) texts[p.p[i].example] = p.p[i].text;
-    if (!rc) rc = qb_squad_evaluate_v1(set, texts, &s, NULL, NULL, err);
-    if (!rc) printf("exact_match %.6f f1 %.6f questions %lld features %lld\n", s.exact, s.f1, (long long)set->n, (long long)f->n);
+    if (!rc) rc = qb_squad_evaluate_v1(set, texts, &s, em, f1, err);
+    if (!rc) {
+        printf("exact_match %.6f f1 %.6f questions %lld features %lld\nper_question_f1", s.exact, s.f1, (long long)set->n, (long long)f->n);
+        for (int64_t i = 0; i < set->n; i++) printf(" %.6f", f1[i]);
+        printf("\nper_question_em");
+        for (int64_t i = 0; i < set->n; i++) printf(" %d", em[i]);
+        printf("\n");
+    }
     qb_squad_predictions_free(&p);
     free(texts);
+    free(em);
+    free(f1);
     return rc;
 }
 

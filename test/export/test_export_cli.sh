@@ -22,7 +22,8 @@ expect_error() {  # expect_error NAME PATTERN ARGS...
   grep -q -- "$pattern" "$tmp/err"
   local found=$?
   [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && [ $found -eq 0 ]
-  check "$name: exit $rc, $(head -c 240 "$tmp/err")" $?
+  local ok=$?
+  check "$name: exit $rc, $(head -c 240 "$tmp/err")" $ok
 }
 cat >"$tmp/run.ini" <<INI
 [run]

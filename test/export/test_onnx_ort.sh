@@ -10,7 +10,7 @@ set -u
 exe="$1" probe="$2"
 root=${QB_SOURCE_ROOT:-.}
 minilm="$root/.cache/minilm" squad=${QB_SQUAD_DIR:-$root/../shared/data/squad}
-QUESTIONS=${QB_EXPORT_QUESTIONS:-32} QUESTIONS_FULL=${QB_EXPORT_QUESTIONS_FULL:-96} SEQ=128 STRIDE=32 THREADS=${OMP_NUM_THREADS:-2}
+QUESTIONS=${QB_EXPORT_QUESTIONS:-32} QUESTIONS_FULL=${QB_EXPORT_QUESTIONS_FULL:-64} SEQ=128 STRIDE=32 THREADS=${OMP_NUM_THREADS:-2}
 # the libraries checked here are not instrumented; the sanitizer build covers the exporters in test_export and export_cli
 [ -n "${ASAN_OPTIONS:-}" ] && { echo "SKIP: onnxruntime check runs in the release build (sanitizer run: test_export, export_cli)"; exit 77; }
 [ -f "$minilm/model.safetensors" ] || { echo "SKIP: no MiniLM checkpoint in $minilm (scripts/fetch_minilm.sh)"; exit 77; }
