@@ -11,7 +11,8 @@ features against our logits:
                own fp32 forward: its argmax agreement with a float64 numpy forward of full.h5 (fake quantization
                included) is no lower than ours with it (the noise floor, printed beside its agreement with us), and
                EM/F1 (qa_probe score) within 0.5 of ours, or within what the noise floor alone moves them by
-               (3 standard errors of the per-question EM/F1 differences between our fp32 and float64 forwards)
+               (3 standard errors of the per-question EM/F1 differences between our fp32 and float64 forwards);
+               asserted for a trained QA head (our EM >= 5), reported for an untrained one (random answers)
 Prints one line per comparison and writes WORK/summary.json. Exit 1 on any failed check.
 Run: python check_onnx_ort.py WORK QA_PROBE TOKENIZER_DIR DEV QUESTIONS QUESTIONS_FULL SEQ STRIDE THREADS
 """
@@ -207,6 +208,11 @@ def main():
     print("EM/F1 tolerance from the noise floor: %.2f / %.2f (%d of %d questions answered differently by fp32 and float64)"
           % (tol_em, tol_f1, int(np.sum(ours_qf1 != qf164)), len(qf164)))
     print("float64 forward: EM %.2f F1 %.2f (ours %.2f / %.2f)" % (em64, f164, ours_em, ours_f1))
+    # a QA head that has not been trained (MiniLM calibrated here) answers at random: its EM/F1 is noise, reported only
+    trained = ours_em >= 5.0
+    if not trained:
+        print("note: EM %.2f: an untrained QA head, so EM/F1 are reported, not asserted (QB_EXPORT_MODEL=a trained "
+              "checkpoint asserts them)" % ours_em)
     summary["noise_floor"] = {"agreement": floor, "max_abs_diff": diff64, "features": n, "fp64_exact_match": em64, "fp64_f1": f164,
                               "tolerance_em": tol_em, "tolerance_f1": tol_f1}
     summary["ours"] = {"exact_match": ours_em, "f1": ours_f1}
@@ -237,7 +243,8 @@ def main():
                     em, f1, _, _ = em_f1(probe, tok, dev, q, seq, stride, lp)
                     agr64 = agreement(s, e, s64, e64)
                     rec.update(exact_match=em, f1=f1, agreement_fp64=agr64)
-                    check(agr64 >= floor and abs(em - ours_em) <= tol_em and abs(f1 - ours_f1) <= tol_f1,
+                    em_ok = abs(em - ours_em) <= tol_em and abs(f1 - ours_f1) <= tol_f1
+                    check(agr64 >= floor and (em_ok or not trained),
                           "%s: argmax agreement with float64 %.4f (ours %.4f); with ours %.4f; max |diff| %.3g; "
                           "EM %.2f F1 %.2f (ours %.2f / %.2f, float64 %.2f / %.2f, tolerance %.2f / %.2f)"
                           % (tag, agr64, floor, agr, d, em, f1, ours_em, ours_f1, em64, f164, tol_em, tol_f1))
