@@ -9,7 +9,8 @@ features against our logits:
   (b) weights: max |logit difference| <= 1e-3 and argmax identical on >= 99 % of (feature, start/end)
   (c) full:    on more features (QUESTIONS_FULL questions): onnxruntime at least as faithful to the exact model as our
                own fp32 forward: its argmax agreement with a float64 numpy forward of full.h5 (fake quantization
-               included) is no lower than ours with it (the noise floor, printed beside its agreement with us), and
+               included) is no lower than ours with it (the noise floor, printed beside its agreement with us; less 2
+               standard errors of that 2 x features sample), and
                EM/F1 (qa_probe score) within 0.5 of ours, or within what the noise floor alone moves them by
                (3 standard errors of the per-question EM/F1 differences between our fp32 and float64 forwards);
                asserted for a trained QA head (our EM >= 5), reported for an untrained one (random answers)
@@ -162,16 +163,17 @@ def em_f1(probe, tok, dev, q, seq, stride, logits_path):
     lines = subprocess.run([probe, "score", tok, dev, str(q), str(seq), str(stride), logits_path], check=True,
                            capture_output=True, text=True).stdout.splitlines()
     head = lines[0].split()
-    per_f1 = np.array([float(v) for v in lines[1].split()[1:]])
+    per_f1 = np.array([float(v) for v in lines[1].split()[1:]]) * 100.0
     per_em = np.array([float(v) for v in lines[2].split()[1:]]) * 100.0
     return float(head[1]), float(head[3]), per_f1, per_em
 
 
 def noise_tolerance(ours, fp64):
     """How far EM or F1 may move from ours by the noise floor alone: 3 standard errors of the mean of the per-question
-    differences between our fp32 and float64 forwards (at least 0.5)."""
+    differences between our fp32 and float64 forwards, and at least 0.5 and one question's worth (100 / questions: the
+    n-best post-processing can change one answer even where every start/end argmax agrees)."""
     d = ours - fp64
-    return max(0.5, 3.0 * float(np.sqrt(np.sum(d * d))) / len(d))
+    return max(0.5, 100.0 / len(d) + 1e-9, 3.0 * float(np.sqrt(np.sum(d * d))) / len(d))
 
 
 def main():
@@ -244,7 +246,9 @@ def main():
                     agr64 = agreement(s, e, s64, e64)
                     rec.update(exact_match=em, f1=f1, agreement_fp64=agr64)
                     em_ok = abs(em - ours_em) <= tol_em and abs(f1 - ours_f1) <= tol_f1
-                    check(agr64 >= floor and (em_ok or not trained),
+                    # the floor is itself a sample of 2 x features argmaxes: allowed 2 standard errors below it
+                    margin = 2.0 * float(np.sqrt(floor * (1.0 - floor) / (2 * n)))
+                    check(agr64 >= floor - margin and (em_ok or not trained),
                           "%s: argmax agreement with float64 %.4f (ours %.4f); with ours %.4f; max |diff| %.3g; "
                           "EM %.2f F1 %.2f (ours %.2f / %.2f, float64 %.2f / %.2f, tolerance %.2f / %.2f)"
                           % (tag, agr64, floor, agr, d, em, f1, ours_em, ours_f1, em64, f164, tol_em, tol_f1))
