@@ -750,11 +750,20 @@ cudaError_t do_memset(const char *call, void *p, int value, size_t n, cudaStream
     return cudaSuccess;
 }
 
+cudaDeviceProp device_properties();
+
 cudaError_t do_malloc(void **p, size_t n, int kind) {
     if (!p) return set_error(cudaErrorInvalidValue);
     *p = nullptr;
     if (!g_cfg.have_device) return set_error(cudaErrorNoDevice);
     if (n == 0) return cudaSuccess;
+    if (kind == MEM_DEVICE) { /* the emulated card's memory is finite, as a real one's */
+        size_t used = 0;
+        std::lock_guard<std::mutex> lock(g_mutex);
+        for (auto &a : g_allocs)
+            if (a.second.kind == MEM_DEVICE) used += a.second.size;
+        if (n > device_properties().totalGlobalMem - used) return set_error(cudaErrorMemoryAllocation);
+    }
     void *q = nullptr;
     if (posix_memalign(&q, 256, n) != 0) return set_error(cudaErrorMemoryAllocation);
     memset(q, 0xff, n); /* uninitialised device memory reads as NaN / -1 */
