@@ -19,6 +19,34 @@ static inline unsigned qb_cuda_blocks(int64_t n, int64_t per_block) {
 #define QB_GRID_LOOP(i, n) \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
+/* A shape and strides right-aligned into 4 dims (leading 1s, stride 0), passed to kernels by value. */
+struct qb_view4 {
+    int64_t shape[4], stride[4];
+};
+
+/* The view of ndim (1 to 4) dims; *n: its element count. */
+static inline qb_view4 qb_view4_of(int ndim, const int64_t *shape, const int64_t *stride, int64_t *n) {
+    qb_view4 v;
+    int off = 4 - ndim;
+    *n = 1;
+    for (int d = 0; d < 4; d++) {
+        v.shape[d] = d < off ? 1 : shape[d - off];
+        v.stride[d] = d < off ? 0 : stride[d - off];
+        *n *= v.shape[d];
+    }
+    return v;
+}
+
+/* The strided offset of row-major element i of the shape. */
+__device__ inline int64_t qb_view4_offset(const qb_view4 &v, int64_t i) {
+    int64_t off = 0;
+    for (int d = 3; d >= 0; d--) {
+        off += (i % v.shape[d]) * v.stride[d];
+        i /= v.shape[d];
+    }
+    return off;
+}
+
 /* Sum of v over the block's threads, valid in thread 0: each warp adds down a tree, then warp 0 adds the warp sums
  * the same way. Every thread of the block calls it (blockDim.x a multiple of 32); `partial` holds 32 values and may
  * be reused after the call. */

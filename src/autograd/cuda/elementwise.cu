@@ -6,29 +6,10 @@
 
 #include "autograd/cuda/device_util.cuh"
 
-/* a's shape and b's strides against it, right-aligned into 4 dims (leading 1s, stride 0). */
-struct bcast4 {
-    int64_t shape[4], bst[4];
-};
-
-static bcast4 to4(int ndim, const int64_t *shape, const int64_t *bst) {
-    bcast4 v;
-    int off = 4 - ndim;
-    for (int d = 0; d < 4; d++) {
-        v.shape[d] = d < off ? 1 : shape[d - off];
-        v.bst[d] = d < off ? 0 : bst[d - off];
-    }
-    return v;
-}
-
-/* Offset into b of a's element i. */
-__device__ static inline int64_t bcast_offset(const bcast4 &v, int64_t i) {
-    int64_t off = 0;
-    for (int d = 3; d >= 0; d--) {
-        off += (i % v.shape[d]) * v.bst[d];
-        i /= v.shape[d];
-    }
-    return off;
+/* a's shape with b's strides against it (0 where b broadcasts). */
+static qb_view4 bcast_of(int ndim, const int64_t *shape, const int64_t *b_stride) {
+    int64_t n;
+    return qb_view4_of(ndim, shape, b_stride, &n);
 }
 
 __device__ static inline float apply(qb_binary_kind kind, float a, float b) {
@@ -41,8 +22,8 @@ __global__ static void __launch_bounds__(QB_CUDA_THREADS) binary_rows_kernel(qb_
 }
 
 __global__ static void __launch_bounds__(QB_CUDA_THREADS) binary_bcast_kernel(qb_binary_kind kind, float *y, const float *a, const float *b,
-                                                                               int64_t n, bcast4 v) {
-    QB_GRID_LOOP(i, n) y[i] = apply(kind, a[i], b[bcast_offset(v, i)]);
+                                                                               int64_t n, qb_view4 v) {
+    QB_GRID_LOOP(i, n) y[i] = apply(kind, a[i], b[qb_view4_offset(v, i)]);
 }
 
 extern "C" int qb_cuda_binary(qb_dev *d, qb_binary_kind kind, float *y, const float *a, const float *b, int64_t n, int64_t nb, bool rows,
@@ -51,7 +32,7 @@ extern "C" int qb_cuda_binary(qb_dev *d, qb_binary_kind kind, float *y, const fl
     cudaStream_t s = (cudaStream_t)qb_cuda_stream(d);
     unsigned blocks = qb_cuda_blocks(n, QB_CUDA_THREADS);
     if (rows) QB_LAUNCH(binary_rows_kernel, blocks, QB_CUDA_THREADS, 0, s, kind, y, a, b, n, nb > 0 ? nb : 1);
-    else QB_LAUNCH(binary_bcast_kernel, blocks, QB_CUDA_THREADS, 0, s, kind, y, a, b, n, to4(ndim, shape, b_stride));
+    else QB_LAUNCH(binary_bcast_kernel, blocks, QB_CUDA_THREADS, 0, s, kind, y, a, b, n, bcast_of(ndim, shape, b_stride));
     return qb_cuda_status(d, "binary", cudaGetLastError());
 }
 
@@ -63,27 +44,27 @@ __global__ static void __launch_bounds__(QB_CUDA_THREADS) grad_b_same_kernel(flo
 /* One thread per element j of b: the elements of a broadcast onto it are the dims where b's stride is 0 (reduced),
  * the others fixed by j; they are visited in a's element order. */
 __global__ static void __launch_bounds__(QB_CUDA_THREADS) grad_b_bcast_kernel(float *db, const float *dy, const float *a, float sign,
-                                                                               int64_t nb, bcast4 v) {
-    int64_t a_stride[4], base_dims[4], red_count = 1;
+                                                                               int64_t nb, qb_view4 v) {
+    int64_t a_stride[4], red_extent[4], red_count = 1;
     int64_t st = 1;
     for (int dd = 3; dd >= 0; dd--) {
         a_stride[dd] = st;
         st *= v.shape[dd];
-        bool reduced = v.bst[dd] == 0 && v.shape[dd] > 1;
-        base_dims[dd] = reduced ? v.shape[dd] : 1;
-        red_count *= base_dims[dd];
+        bool reduced = v.stride[dd] == 0 && v.shape[dd] > 1;
+        red_extent[dd] = reduced ? v.shape[dd] : 1;
+        red_count *= red_extent[dd];
     }
     QB_GRID_LOOP(j, nb) {
         int64_t base = 0;
         for (int dd = 0; dd < 4; dd++)
-            if (base_dims[dd] == 1 && v.shape[dd] > 1) base += ((j / v.bst[dd]) % v.shape[dd]) * a_stride[dd];
+            if (red_extent[dd] == 1 && v.shape[dd] > 1) base += ((j / v.stride[dd]) % v.shape[dd]) * a_stride[dd];
         float acc = db[j];
         for (int64_t t = 0; t < red_count; t++) {
             int64_t off = base, r = t;
             for (int dd = 3; dd >= 0; dd--) {
-                if (base_dims[dd] == 1) continue;
-                off += (r % base_dims[dd]) * a_stride[dd];
-                r /= base_dims[dd];
+                if (red_extent[dd] == 1) continue;
+                off += (r % red_extent[dd]) * a_stride[dd];
+                r /= red_extent[dd];
             }
             acc += sign * dy[off] * (a ? a[off] : 1.0f);
         }
@@ -103,21 +84,21 @@ extern "C" int qb_cuda_binary_grad_b(qb_dev *d, qb_binary_kind kind, float *db, 
         return qb_cuda_column_sums(d, "binary_grad_b", db, dy, mul, n / nb, nb, sign);
     } else {
         QB_LAUNCH(grad_b_bcast_kernel, qb_cuda_blocks(nb, QB_CUDA_THREADS), QB_CUDA_THREADS, 0, s, db, dy, mul, sign, nb,
-                  to4(ndim, shape, db_stride));
+                  bcast_of(ndim, shape, db_stride));
     }
     return qb_cuda_status(d, "binary_grad_b", cudaGetLastError());
 }
 
 __global__ static void __launch_bounds__(QB_CUDA_THREADS) mul_grad_a_kernel(float *da, float keep, const float *dy, const float *b, int64_t n,
-                                                                             bcast4 v) {
-    QB_GRID_LOOP(i, n) da[i] = keep * da[i] + dy[i] * b[bcast_offset(v, i)];
+                                                                             qb_view4 v) {
+    QB_GRID_LOOP(i, n) da[i] = keep * da[i] + dy[i] * b[qb_view4_offset(v, i)];
 }
 
 extern "C" int qb_cuda_mul_grad_a(qb_dev *d, float *da, float keep, const float *dy, const float *b, int64_t n, int ndim, const int64_t *shape,
                                   const int64_t *b_stride) {
     if (n <= 0) return 0;
     QB_LAUNCH(mul_grad_a_kernel, qb_cuda_blocks(n, QB_CUDA_THREADS), QB_CUDA_THREADS, 0, (cudaStream_t)qb_cuda_stream(d), da, keep, dy, b, n,
-              to4(ndim, shape, b_stride));
+              bcast_of(ndim, shape, b_stride));
     return qb_cuda_status(d, "mul_grad_a", cudaGetLastError());
 }
 

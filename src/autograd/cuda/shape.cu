@@ -4,44 +4,17 @@
 
 #include "autograd/cuda/device_util.cuh"
 
-/* A view right-aligned into 4 dims (leading 1s, stride 0), passed by value. */
-struct view4 {
-    int64_t shape[4], stride[4];
-};
-
-static view4 to4(int ndim, const int64_t *shape, const int64_t *stride, int64_t *n) {
-    view4 v;
-    int off = 4 - ndim;
-    *n = 1;
-    for (int d = 0; d < 4; d++) {
-        v.shape[d] = d < off ? 1 : shape[d - off];
-        v.stride[d] = d < off ? 0 : stride[d - off];
-        *n *= v.shape[d];
-    }
-    return v;
+__global__ static void __launch_bounds__(QB_CUDA_THREADS) copy_strided_kernel(float *dst, const float *src, qb_view4 v, int64_t n) {
+    QB_GRID_LOOP(i, n) dst[i] = src[qb_view4_offset(v, i)];
 }
 
-/* The strided offset of contiguous element i. */
-__device__ static inline int64_t view_offset(const view4 &v, int64_t i) {
-    int64_t off = 0;
-    for (int d = 3; d >= 0; d--) {
-        off += (i % v.shape[d]) * v.stride[d];
-        i /= v.shape[d];
-    }
-    return off;
-}
-
-__global__ static void __launch_bounds__(QB_CUDA_THREADS) copy_strided_kernel(float *dst, const float *src, view4 v, int64_t n) {
-    QB_GRID_LOOP(i, n) dst[i] = src[view_offset(v, i)];
-}
-
-__global__ static void __launch_bounds__(QB_CUDA_THREADS) accumulate_strided_kernel(float *dst, const float *src, view4 v, int64_t n) {
-    QB_GRID_LOOP(i, n) dst[view_offset(v, i)] += src[i];
+__global__ static void __launch_bounds__(QB_CUDA_THREADS) accumulate_strided_kernel(float *dst, const float *src, qb_view4 v, int64_t n) {
+    QB_GRID_LOOP(i, n) dst[qb_view4_offset(v, i)] += src[i];
 }
 
 extern "C" int qb_cuda_copy_strided(qb_dev *d, float *dst, const float *src, int ndim, const int64_t *shape, const int64_t *src_stride) {
     int64_t n;
-    view4 v = to4(ndim, shape, src_stride, &n);
+    qb_view4 v = qb_view4_of(ndim, shape, src_stride, &n);
     if (n <= 0) return 0;
     QB_LAUNCH(copy_strided_kernel, qb_cuda_blocks(n, QB_CUDA_THREADS), QB_CUDA_THREADS, 0, (cudaStream_t)qb_cuda_stream(d), dst, src, v, n);
     return qb_cuda_status(d, "copy_strided", cudaGetLastError());
@@ -50,7 +23,7 @@ extern "C" int qb_cuda_copy_strided(qb_dev *d, float *dst, const float *src, int
 /* Elements of the view are distinct (a permutation or a slice), so threads never add into one element. */
 extern "C" int qb_cuda_accumulate_strided(qb_dev *d, float *dst, const int64_t *dst_stride, const float *src, int ndim, const int64_t *shape) {
     int64_t n;
-    view4 v = to4(ndim, shape, dst_stride, &n);
+    qb_view4 v = qb_view4_of(ndim, shape, dst_stride, &n);
     if (n <= 0) return 0;
     QB_LAUNCH(accumulate_strided_kernel, qb_cuda_blocks(n, QB_CUDA_THREADS), QB_CUDA_THREADS, 0, (cudaStream_t)qb_cuda_stream(d), dst, src, v,
               n);
