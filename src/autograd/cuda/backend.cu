@@ -14,6 +14,8 @@ struct qb_dev {
     cublasLtHandle_t blaslt;
     void *workspace;
     size_t workspace_bytes;
+    void *scratch; /* qb_cuda_scratch: partial sums of the kernels */
+    size_t scratch_bytes;
     char msg[512];  /* the last failure */
 };
 
@@ -38,6 +40,20 @@ extern "C" void *qb_cuda_blaslt(qb_dev *d) { return d->blaslt; }
 extern "C" void *qb_cuda_workspace(qb_dev *d, size_t *bytes) {
     *bytes = d->workspace_bytes;
     return d->workspace;
+}
+
+extern "C" void *qb_cuda_scratch(qb_dev *d, size_t bytes) {
+    if (bytes <= d->scratch_bytes) return d->scratch;
+    size_t grown = (size_t)1 << 20;
+    while (grown < bytes) grown *= 2;
+    char what[96];
+    snprintf(what, sizeof what, "kernel scratch of %zu bytes", grown);
+    if (d->scratch && cuda_status(d, what, cudaFreeAsync(d->scratch, d->stream))) return nullptr;
+    d->scratch = nullptr;
+    d->scratch_bytes = 0;
+    if (cuda_status(d, what, cudaMallocAsync(&d->scratch, grown, d->stream))) return nullptr;
+    d->scratch_bytes = grown;
+    return d->scratch;
 }
 
 extern "C" const char *qb_cuda_last_error(void) { return cudaGetErrorString(cudaGetLastError()); }
@@ -108,6 +124,7 @@ extern "C" qb_dev *qb_cuda_init(char *msg, size_t n) {
 
 extern "C" void qb_cuda_shutdown(qb_dev *s) {
     if (!s) return;
+    if (s->scratch) cudaFreeAsync(s->scratch, s->stream);
     cudaFree(s->workspace);
     cublasLtDestroy(s->blaslt);
     cublasDestroy(s->blas);
