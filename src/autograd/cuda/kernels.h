@@ -54,6 +54,22 @@ qb_k_sum_grad qb_cuda_sum_grad;
 qb_k_adamw qb_cuda_adamw;
 qb_k_grad_norm qb_cuda_grad_norm;
 qb_k_grad_clip qb_cuda_grad_clip;
+/* layernorm.cu, softmax.cu, dropout.cu, embedding.cu, loss.cu */
+qb_k_layernorm qb_cuda_layernorm;
+qb_k_layernorm_grad_params qb_cuda_layernorm_grad_params;
+qb_k_layernorm_grad_input qb_cuda_layernorm_grad_input;
+qb_k_softmax qb_cuda_softmax;
+qb_k_softmax_grad qb_cuda_softmax_grad;
+qb_k_dropout qb_cuda_dropout;
+qb_k_dropout_grad qb_cuda_dropout_grad;
+qb_k_embedding qb_cuda_embedding;
+qb_k_embedding_grad qb_cuda_embedding_grad;
+qb_k_cross_entropy qb_cuda_cross_entropy;
+qb_k_cross_entropy_grad qb_cuda_cross_entropy_grad;
+qb_k_mse qb_cuda_mse;
+qb_k_mse_grad qb_cuda_mse_grad;
+qb_k_bce qb_cuda_bce;
+qb_k_bce_grad qb_cuda_bce_grad;
 
 #ifdef __cplusplus
 }
