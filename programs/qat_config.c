@@ -9,11 +9,11 @@
 
 #define KEY(sec, name, type, field, help) {sec, name, type, offsetof(qat_config, field), sizeof(((qat_config *)0)->field), help}
 static const qb_cfg_key keys[] = {
-    KEY("run", "task", QB_CFG_STRING, task, "what to run: calibrate, train, eval, qat (calibrate -> train -> eval), demo"),
+    KEY("run", "task", QB_CFG_STRING, task, "calibrate, train, eval, qat (calibrate -> train -> eval -> export), ptq (calibrate -> eval -> export), export, demo"),
     KEY("run", "seed", QB_CFG_INT, seed, "RNG seed (head initialisation, calibration samples, data order, dropout)"),
     KEY("run", "threads", QB_CFG_INT, threads, "OpenMP threads (0 = all cores)"),
     KEY("run", "output_dir", QB_CFG_STRING, output_dir, "directory for checkpoints, metrics and predictions"),
-    KEY("model", "path", QB_CFG_STRING, model_path, "HF checkpoint directory in (config.json, model.safetensors, vocab.txt)"),
+    KEY("model", "path", QB_CFG_STRING, model_path, "HF checkpoint directory (config.json, model.safetensors, vocab.txt) or an HDF5 export"),
     KEY("model", "tokenizer", QB_CFG_STRING, tokenizer, "tokenizer directory (empty = model.path)"),
     KEY("data", "train_file", QB_CFG_STRING, train_file, "SQuAD training set (.json or .json.gz)"),
     KEY("data", "dev_file", QB_CFG_STRING, dev_file, "SQuAD dev set (.json or .json.gz)"),
@@ -56,6 +56,10 @@ static const qb_cfg_key keys[] = {
     KEY("eval", "n_best_size", QB_CFG_INT, n_best_size, "start/end candidates per feature"),
     KEY("eval", "max_answer_length", QB_CFG_INT, max_answer_length, "longest answer in tokens"),
     KEY("output", "overwrite", QB_CFG_BOOL, overwrite, "allow writing into a non-empty run.output_dir"),
+    KEY("export", "format", QB_CFG_STRING, export_format, "hdf5, onnx or both (tasks export, ptq and qat)"),
+    KEY("export", "path", QB_CFG_STRING, export_path, "output file (both: its stem gets .h5 and .onnx); empty = run.output_dir/model"),
+    KEY("export", "onnx_mode", QB_CFG_STRING, export_onnx_mode, "qdq (int8 weights + DequantizeLinear) or hf (save_onnx layout)"),
+    KEY("export", "int8_embeddings", QB_CFG_BOOL, export_int8_embeddings, "HDF5: embeddings as int8 rows (lossy)"),
     KEY("demo", "points", QB_CFG_INT, demo_points, "points per spiral arm"),
     KEY("demo", "hidden", QB_CFG_INT, demo_hidden, "hidden width of the 2-layer GELU network"),
     KEY("demo", "steps", QB_CFG_INT, demo_steps, "full-batch AdamW steps"),
@@ -90,6 +94,8 @@ void qat_config_defaults(qat_config *c) {
     c->eval_batch_size = 8;
     c->n_best_size = 20;
     c->max_answer_length = 30;
+    snprintf(c->export_format, sizeof c->export_format, "both");
+    snprintf(c->export_onnx_mode, sizeof c->export_onnx_mode, "qdq");
     c->demo_points = 200;
     c->demo_hidden = 64;
     c->demo_steps = 1500;
@@ -133,11 +139,13 @@ static bool one_of(const char *v, const char *const *names) {
 }
 
 int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_err *err) {
-    static const char *const tasks[] = {"calibrate", "train", "eval", "qat", "demo", NULL};
+    static const char *const tasks[] = {"calibrate", "train", "eval", "qat", "ptq", "export", "demo", NULL};
+    static const char *const formats[] = {"hdf5", "onnx", "both", NULL};
+    static const char *const onnx_modes[] = {"qdq", "hf", NULL};
     static const char *const calibrators[] = {"max", "percentile", "mse", "entropy", NULL};
     static const char *const histograms[] = {"modelopt", "pq21", NULL};
     static const char *const schedulers[] = {"linear", "cosine", "constant", "constant_with_warmup", NULL};
-    if (!one_of(c->task, tasks)) BAD("run", "task", "unknown task '%s' (expected: calibrate, train, eval, qat, demo)", c->task);
+    if (!one_of(c->task, tasks)) BAD("run", "task", "unknown task '%s' (expected: calibrate, train, eval, qat, ptq, export, demo)", c->task);
     if (c->threads < 0 || c->threads > 1024) BAD("run", "threads", "%lld outside [0, 1024]", (long long)c->threads);
     if (c->seed < 0) BAD("run", "seed", "must be >= 0, got %lld", (long long)c->seed);
     if (!c->output_dir[0]) BAD("run", "output_dir", "must not be empty");
@@ -148,9 +156,12 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
         if (!(c->demo_lr > 0)) BAD("demo", "lr", "must be > 0");
         return 0;
     }
-    bool calib = !strcmp(c->task, "calibrate") || !strcmp(c->task, "qat");
+    bool calib = !strcmp(c->task, "calibrate") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");
     bool train = !strcmp(c->task, "train") || !strcmp(c->task, "qat");
-    bool eval = !strcmp(c->task, "eval") || !strcmp(c->task, "qat");
+    bool eval = !strcmp(c->task, "eval") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");
+    bool export = !strcmp(c->task, "export") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");
+    if (!one_of(c->export_format, formats)) BAD("export", "format", "'%s' (expected hdf5, onnx or both)", c->export_format);
+    if (!one_of(c->export_onnx_mode, onnx_modes)) BAD("export", "onnx_mode", "'%s' (expected qdq or hf)", c->export_onnx_mode);
     if (!c->model_path[0] && !(train && c->resume_from[0])) BAD("model", "path", "required for task %s", c->task);
     if ((calib || train) && !c->train_file[0]) BAD("data", "train_file", "required for task %s", c->task);
     if (eval && !c->dev_file[0]) BAD("data", "dev_file", "required for task %s", c->task);
@@ -203,6 +214,17 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     if (c->n_best_size < 1 || c->n_best_size > 1000) BAD("eval", "n_best_size", "%lld outside [1, 1000]", (long long)c->n_best_size);
     if (c->max_answer_length < 1 || c->max_answer_length > c->max_seq_length)
         BAD("eval", "max_answer_length", "%lld outside [1, max_seq_length]", (long long)c->max_answer_length);
+    bool onnx = export && strcmp(c->export_format, "hdf5") != 0, hdf5 = export && strcmp(c->export_format, "onnx") != 0;
+#ifndef QB_HAVE_ONNX
+    if (onnx) BAD("export", "format", "this build has no ONNX support (protobuf-c, libonnx-dev): set export.format = hdf5");
+#endif
+#ifndef QB_HAVE_HDF5
+    if (hdf5) BAD("export", "format", "this build has no HDF5 support (libhdf5-dev): set export.format = onnx");
+#endif
+    (void)hdf5;
+    if (onnx && (c->wprec != 8 || c->aprec != 8) && !c->quant_disable)
+        BAD("export", "format", "ONNX QuantizeLinear is 8-bit but quant.wprec = %lld, quant.aprec = %lld: set export.format = hdf5",
+            (long long)c->wprec, (long long)c->aprec);
     return 0;
 }
 

@@ -25,6 +25,9 @@ typedef struct qb_dev qb_dev;
 
 typedef enum { QB_UNARY_GELU = 0, QB_UNARY_GELU_TANH, QB_UNARY_TANH, QB_UNARY_RELU } qb_unary_kind;
 typedef enum { QB_BINARY_ADD = 0, QB_BINARY_SUB, QB_BINARY_MUL } qb_binary_kind;
+/* GEMM compute precision (qb_ctx_set_precision): inputs rounded to TF32 or bf16 inside the product, fp32 accumulation,
+ * fp32 inputs, outputs and master weights in every mode. */
+typedef enum { QB_PREC_FP32 = 0, QB_PREC_TF32, QB_PREC_BF16 } qb_precision;
 
 /* Batched GEMM: count[0] x count[1] products; a, b, c are each operand's element offsets between consecutive matrices
  * along those two dims (0: the same matrix for every product). When c is {0, 0} every product adds into the one C
@@ -52,6 +55,10 @@ typedef struct qb_adamw_hyper {
     float bc2_sqrt;      /* sqrt(1 - beta2^t) */
     float decay_factor;  /* 1 - lr * weight_decay (QB_SEG_DECAY segments) */
 } qb_adamw_hyper;
+
+/* ---- device settings */
+/* Sets the GEMM compute precision of the device (NULL entry: fp32 only). */
+typedef int qb_k_set_precision(qb_dev *d, qb_precision p);
 
 /* ---- memory */
 /* bytes of device memory (64-byte aligned; bytes 0 gives a valid block), or NULL when out of memory. */
@@ -146,7 +153,8 @@ typedef int qb_k_bce(qb_dev *d, float *loss, const float *x, const float *t, int
 /* dx += dloss / n * (sigmoid(x) - t). */
 typedef int qb_k_bce_grad(qb_dev *d, float *dx, const float *x, const float *t, const float *dloss, int64_t n);
 
-/* ---- optimizer and clipping over the packed blocks (numel floats; seg [n_seg] device memory) */
+/* ---- optimizer and clipping over the packed blocks (numel floats; seg [n_seg] device memory, ascending disjoint offsets as
+ * qb_params_layout makes them) */
 /* torch AdamW on every QB_SEG_GRAD segment: w *= decay (QB_SEG_DECAY), m lerp g, v = b2 v + w2 g^2, w -= step m / (sqrt v / bc2 + eps). */
 typedef int qb_k_adamw(qb_dev *d, float *w, float *m, float *v, const float *g, int64_t numel, const qb_segment *seg, int n_seg,
                        const qb_adamw_hyper *h);
@@ -160,6 +168,7 @@ typedef struct qb_kernels {
     const char *name;        /* the device, for messages */
     bool host_memory;        /* device memory is host memory (the CPU) */
     const char *(*error_message)(qb_dev *d);  /* the last failure's message (NULL entry: none kept) */
+    qb_k_set_precision *set_precision;
     qb_k_alloc *alloc;
     qb_k_release *release;
     qb_k_fill *fill;

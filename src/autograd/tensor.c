@@ -94,6 +94,25 @@ void qb_ctx_free(qb_ctx *ctx) {
     free(ctx);
 }
 
+static const char *const precision_names[] = {"fp32", "tf32", "bf16"};
+
+const char *qb_precision_name(qb_precision p) { return (unsigned)p < 3 ? precision_names[p] : "unknown"; }
+
+int qb_precision_parse(const char *s, qb_precision *p) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, precision_names[i]) == 0) return *p = (qb_precision)i, 0;
+    return -1;
+}
+
+int qb_ctx_set_precision(qb_ctx *ctx, qb_precision p) {
+    if ((unsigned)p > QB_PREC_BF16) return qb_errorf(&ctx->err, "precision: unknown GEMM precision %d", (int)p);
+    if (!ctx->k->set_precision && p != QB_PREC_FP32)
+        return qb_errorf(&ctx->err, "precision %s: the %s device computes GEMMs in fp32 only", qb_precision_name(p), ctx->k->name);
+    if (ctx->k->set_precision && QB_KERNEL(ctx, "precision", set_precision, p)) return -1;
+    ctx->precision = p;
+    return 0;
+}
+
 int qb_ctx_step_reset(qb_ctx *ctx) {
     ctx->n_tape = 0;
     qb_err_clear(&ctx->err);

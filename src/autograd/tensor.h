@@ -82,6 +82,7 @@ typedef struct qb_ctx {
     qb_dev *dev;             /* the device's state (stream, library handles), passed to every kernel; NULL on the CPU */
     bool owns_dev;           /* qb_ctx_free shuts the CUDA state down */
     const void *quant_kernels; /* the quant layer's table when it is not the device's own (a test device); else NULL */
+    qb_precision precision;  /* GEMM compute precision (qb_ctx_set_precision; fp32 by default) */
     qb_profile profile;      /* per-op timings when profile.on */
 } qb_ctx;
 
@@ -94,6 +95,13 @@ qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64
 void qb_ctx_free(qb_ctx *ctx);
 /* Starts a new step: clears the tape, the error and all activation memory (parameters are kept). */
 int qb_ctx_step_reset(qb_ctx *ctx);
+/* Sets the GEMM compute precision of ctx's device (QB_PREC_FP32, the default, everywhere; TF32 and BF16 on devices that
+ * have them: cuda, not the cpu); the device state's setting, shared by contexts on one state. 0, or -1 with ctx->err. */
+int qb_ctx_set_precision(qb_ctx *ctx, qb_precision p);
+/* "fp32", "tf32", "bf16". */
+const char *qb_precision_name(qb_precision p);
+/* The precision named s (as qb_precision_name spells it); -1 when s names none. */
+int qb_precision_parse(const char *s, qb_precision *p);
 /* Returns true (and leaves ctx->err set) when an error happened since the last reset. */
 static inline bool qb_ctx_failed(const qb_ctx *ctx) { return ctx->err.failed != 0; }
 

@@ -14,6 +14,9 @@ struct qb_dev {
     cublasLtHandle_t blaslt;
     void *workspace;
     size_t workspace_bytes;
+    void *scratch;  /* kernels' temporaries (qb_cuda_scratch): grown when a new shape needs more, never shrunk */
+    size_t scratch_bytes;
+    qb_precision precision;  /* GEMM compute precision (qb_cuda_set_precision) */
     char msg[512];  /* the last failure */
 };
 
@@ -29,6 +32,13 @@ extern "C" const char *qb_cuda_error_message(qb_dev *d) { return d->msg; }
 
 extern "C" int qb_cuda_status(qb_dev *d, const char *what, int cuda_error) { return cuda_status(d, what, (cudaError_t)cuda_error); }
 
+extern "C" int qb_cuda_blas_status(qb_dev *d, const char *what, int status) {
+    cublasStatus_t st = (cublasStatus_t)status;
+    if (st == CUBLAS_STATUS_SUCCESS) return 0;
+    snprintf(d->msg, sizeof d->msg, "%s: %s (%s)", what, cublasGetStatusString(st), cublasGetStatusName(st));
+    return -1;
+}
+
 extern "C" void *qb_cuda_stream(qb_dev *d) { return d->stream; }
 
 extern "C" void *qb_cuda_blas(qb_dev *d) { return d->blas; }
@@ -39,6 +49,29 @@ extern "C" void *qb_cuda_workspace(qb_dev *d, size_t *bytes) {
     *bytes = d->workspace_bytes;
     return d->workspace;
 }
+
+extern "C" void *qb_cuda_scratch(qb_dev *d, size_t bytes) {
+    if (bytes <= d->scratch_bytes) return d->scratch;
+    size_t want = bytes > 2 * d->scratch_bytes ? bytes : 2 * d->scratch_bytes;
+    cudaError_t e = d->scratch ? cudaFree(d->scratch) : cudaSuccess; /* cudaFree waits for the kernels using it */
+    d->scratch = nullptr;
+    d->scratch_bytes = 0;
+    if (e == cudaSuccess) e = cudaMalloc(&d->scratch, want);
+    if (e != cudaSuccess) {
+        d->scratch = nullptr;
+        cuda_fail(d, "kernel scratch memory", e);
+        return nullptr;
+    }
+    d->scratch_bytes = want;
+    return d->scratch;
+}
+
+extern "C" int qb_cuda_set_precision(qb_dev *d, qb_precision p) {
+    d->precision = p;
+    return 0;
+}
+
+extern "C" qb_precision qb_cuda_precision(qb_dev *d) { return d->precision; }
 
 extern "C" const char *qb_cuda_last_error(void) { return cudaGetErrorString(cudaGetLastError()); }
 
@@ -108,6 +141,7 @@ extern "C" qb_dev *qb_cuda_init(char *msg, size_t n) {
 
 extern "C" void qb_cuda_shutdown(qb_dev *s) {
     if (!s) return;
+    cudaFree(s->scratch);
     cudaFree(s->workspace);
     cublasLtDestroy(s->blaslt);
     cublasDestroy(s->blas);
