@@ -60,6 +60,7 @@ __global__ void __launch_bounds__(QUANT_THREADS)
     const double inv_w = mode == QB_HIST_EDGES ? hist_edges_inv_width(e) : 1.0;
     if (in_shared) {
         for (int64_t k = threadIdx.x; k < nb; k += blockDim.x) local[k] = 0;
+        __syncthreads();
     }
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t k = mode == QB_HIST_LINEAR    ? hist_bin_linear(x[i], skip_zeros, lo, hi, nbf, width, nb)
