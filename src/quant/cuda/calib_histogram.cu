@@ -18,13 +18,13 @@ __global__ void abs_stats_init_kernel(qb_abs_stats *out) {
     out->unused = 0;
 }
 
-__global__ void __launch_bounds__(QUANT_THREADS) abs_stats_kernel(qb_abs_stats *out, const float *x, int64_t n, bool skip_zeros) {
+__global__ void __launch_bounds__(QB_CUDA_THREADS) abs_stats_kernel(qb_abs_stats *out, const float *x, int64_t n, bool skip_zeros) {
     __shared__ float fbuf[32];
     __shared__ unsigned long long cbuf[32];
     float hi = 0.0f, lo = INFINITY;
     unsigned long long cnt = 0;
     int nonfinite = 0;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    QB_GRID_LOOP(i, n) {
         const float a = fabsf(x[i]);
         nonfinite |= !(a <= 3.402823466e38f);
         const bool keep = !(skip_zeros && a == 0.0f);
@@ -32,9 +32,9 @@ __global__ void __launch_bounds__(QUANT_THREADS) abs_stats_kernel(qb_abs_stats *
         hi = keep && a > hi ? a : hi;
         lo = keep && a < lo ? a : lo;
     }
-    hi = quant_block_reduce(hi, fbuf, 0.0f, quant_max_op());
-    lo = quant_block_reduce(lo, fbuf, (float)INFINITY, quant_min_op());
-    cnt = quant_block_reduce(cnt, cbuf, 0ull, quant_sum_op<unsigned long long>());
+    hi = quant_block_extreme(hi, fbuf, true);
+    lo = quant_block_extreme(lo, fbuf, false);
+    cnt = qb_block_sum(cnt, cbuf);
     nonfinite = __syncthreads_or(nonfinite);
     if (threadIdx.x == 0) {
         atomicMax((int *)&out->max, __float_as_int(hi));
@@ -47,12 +47,12 @@ __global__ void __launch_bounds__(QUANT_THREADS) abs_stats_kernel(qb_abs_stats *
 extern "C" int qb_cuda_abs_stats(qb_dev *d, qb_abs_stats *out, const float *x, int64_t n, bool skip_zeros) {
     cudaStream_t s = quant_stream(d);
     QB_LAUNCH(abs_stats_init_kernel, 1, 1, 0, s, out);
-    if (n > 0) QB_LAUNCH(abs_stats_kernel, quant_blocks(n, 4), QUANT_THREADS, 0, s, out, x, n, skip_zeros);
+    if (n > 0) QB_LAUNCH(abs_stats_kernel, quant_blocks(n, QUANT_ITEMS), QB_CUDA_THREADS, 0, s, out, x, n, skip_zeros);
     return qb_cuda_status(d, "abs_stats", cudaGetLastError());
 }
 
 /* counts += the bins of x in mode; block counts in dynamic shared memory when in_shared (nb <= HIST_SHARED_BINS). */
-__global__ void __launch_bounds__(QUANT_THREADS)
+__global__ void __launch_bounds__(QB_CUDA_THREADS)
     histogram_kernel(unsigned long long *counts, const float *x, int64_t n, int mode, int64_t nb, bool skip_zeros, float lo, float hi,
                      const float *ef, const double *e, bool in_shared) {
     QB_DYNAMIC_SHARED(unsigned, local);
@@ -62,7 +62,7 @@ __global__ void __launch_bounds__(QUANT_THREADS)
         for (int64_t k = threadIdx.x; k < nb; k += blockDim.x) local[k] = 0;
         __syncthreads();
     }
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    QB_GRID_LOOP(i, n) {
         const int64_t k = mode == QB_HIST_LINEAR    ? hist_bin_linear(x[i], skip_zeros, lo, hi, nbf, width, nb)
                           : mode == QB_HIST_UNIFORM ? hist_bin_uniform(x[i], skip_zeros, lo, hi, width, nbf, nb, ef)
                                                     : hist_bin_edges(x[i], skip_zeros, e, nb, inv_w);
@@ -84,7 +84,7 @@ extern "C" int qb_cuda_histogram(qb_dev *d, int64_t *counts, const float *x, int
     const bool in_shared = b->nbins <= HIST_SHARED_BINS && n / HIST_SHARED_BLOCKS < ((int64_t)1 << 31);
     if (in_shared && blocks > HIST_SHARED_BLOCKS) blocks = HIST_SHARED_BLOCKS;
     const size_t smem = in_shared ? (size_t)b->nbins * sizeof(unsigned) : 0;
-    QB_LAUNCH(histogram_kernel, blocks, QUANT_THREADS, smem, quant_stream(d), (unsigned long long *)counts, x, n, (int)b->mode, b->nbins,
+    QB_LAUNCH(histogram_kernel, blocks, QB_CUDA_THREADS, smem, quant_stream(d), (unsigned long long *)counts, x, n, (int)b->mode, b->nbins,
               b->skip_zeros, b->lo, b->hi, b->mode == QB_HIST_UNIFORM ? b->edges_f32 : nullptr,
               b->mode == QB_HIST_EDGES ? b->edges : nullptr, in_shared);
     return qb_cuda_status(d, "histogram", cudaGetLastError());

@@ -1,45 +1,38 @@
-/* quant_cuda.cuh: launch geometry, block reductions and the host's NaN rules for the quant layer's CUDA kernels
- * (include after autograd/cuda/cuda_compat.h). */
+/* quant_cuda.cuh: launch sizes, block maxima and minima and the host's NaN rules for the quant layer's CUDA kernels
+ * (include after autograd/cuda/cuda_compat.h; sums, grid loops and thread counts are device_util.cuh's). */
 #pragma once
 #include <stdint.h>
-#include "autograd/cuda/kernels.h"
+#include "autograd/cuda/device_util.cuh"
 #include "quant/quant_kernels.h"
 #include "quant/quant_math.h"
 
-#define QUANT_THREADS 256      /* threads of every quant kernel block (a multiple of 32) */
-#define QUANT_MAX_BLOCKS 4096  /* grid-stride loops beyond this many blocks */
+#define QUANT_ITEMS 4          /* elements a thread at least */
+#define QUANT_MAX_BLOCKS 4096  /* grid-stride loops beyond this many blocks (reductions: their partials) */
 
-/* Blocks of QUANT_THREADS for n elements with `per_thread` elements a thread, 1 to QUANT_MAX_BLOCKS. */
+/* Blocks of QB_CUDA_THREADS for n elements at `per_thread` elements a thread, 1 to QUANT_MAX_BLOCKS. */
 static inline unsigned quant_blocks(int64_t n, int64_t per_thread) {
-    int64_t b = (n + QUANT_THREADS * per_thread - 1) / (QUANT_THREADS * per_thread);
-    return (unsigned)(b < 1 ? 1 : b > QUANT_MAX_BLOCKS ? QUANT_MAX_BLOCKS : b);
+    const unsigned b = qb_cuda_blocks(n, QB_CUDA_THREADS * per_thread);
+    return b > QUANT_MAX_BLOCKS ? QUANT_MAX_BLOCKS : b;
 }
 
 static inline cudaStream_t quant_stream(qb_dev *d) { return (cudaStream_t)qb_cuda_stream(d); }
 
-struct quant_max_op {
-    __device__ float operator()(float a, float b) const { return a > b ? a : b; }
-};
-struct quant_min_op {
-    __device__ float operator()(float a, float b) const { return a < b ? a : b; }
-};
-template <class T>
-struct quant_sum_op {
-    __device__ T operator()(T a, T b) const { return a + b; }
-};
-
-/* op over the block's values v (every thread calls it; blockDim.x a multiple of 32), valid in thread 0: the warps
- * reduce by shuffles in a fixed tree (deterministic for sums), their results meet in buf (shared, 32 slots), warp 0
- * reduces them; buf is free again on return. */
-template <class T, class Op>
-__device__ T quant_block_reduce(T v, T *buf, T identity, Op op) {
-    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    for (unsigned o = 16; o > 0; o >>= 1) v = op(v, __shfl_down_sync(0xffffffffu, v, o));
-    if (lane == 0) buf[warp] = v;
+/* The maximum (is_max) or minimum of v over the block's threads, valid in thread 0, NaN lanes ignored unless all
+ * are; every thread calls it (blockDim.x a multiple of 32); `partial` holds 32 values and may be reused after it. */
+__device__ inline float quant_block_extreme(float v, float *partial, bool is_max) {
+    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+    for (int o = 16; o > 0; o >>= 1) {
+        const float w = __shfl_down_sync(0xffffffffu, v, o);
+        v = is_max ? fmaxf(v, w) : fminf(v, w);
+    }
+    if (lane == 0) partial[warp] = v;
     __syncthreads();
     if (warp == 0) {
-        v = lane < warps ? buf[lane] : identity;
-        for (unsigned o = 16; o > 0; o >>= 1) v = op(v, __shfl_down_sync(0xffffffffu, v, o));
+        v = lane < (blockDim.x >> 5) ? partial[lane] : partial[0];
+        for (int o = 16; o > 0; o >>= 1) {
+            const float w = __shfl_down_sync(0xffffffffu, v, o);
+            v = is_max ? fmaxf(v, w) : fminf(v, w);
+        }
     }
     __syncthreads();
     return v;
