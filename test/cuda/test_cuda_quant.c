@@ -1,10 +1,11 @@
 /* test_cuda_quant.c: the quant layer's CUDA kernels against its CPU kernels and modelopt's fixtures. Fake quant and
  * its clipped STE bit for bit (fixture cases, ties, clamp bounds, signed zeros, denormals, NaN and Inf, 2 to 16 bits,
- * narrow, unsigned, per channel, keep 0 and 1); the learnable form (forward and dx bit for bit, the amax gradient
- * exact for sums float64 holds exactly, else within an ulp); max|x|, the negative check and |x| statistics exactly;
- * histogram counts of all three bin modes equal; max and histogram calibration (both semantics, growth over batches)
- * driven by tensor_quantizer on a CUDA context equal to the CPU's counts, edges and amax; dynamic amax; a chain of
- * quantizers forward and backward. Runs on a GPU or under the CUDA emulator; exits 77 where neither is there. */
+ * narrow, unsigned, amax 0, per channel along every axis, odd sizes, keep 0 and 1); the learnable form (forward and dx
+ * bit for bit, the amax gradient exact for sums float64 holds exactly, else within an ulp); max|x|, the negative check
+ * and |x| statistics exactly; histogram counts of all three bin modes equal; max and histogram calibration (both
+ * semantics, growth over batches) driven by tensor_quantizer on a CUDA context equal to the CPU's counts, edges and
+ * amax; dynamic amax; a chain of quantizers forward and backward. Runs on a GPU or under the CUDA emulator; exits 77
+ * where neither is there. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +250,50 @@ static void edge_cases(void) {
     const float am[4] = {2.5f, 0.5f, 4.0f, 1e-3f};
     compare_fake_quant("large per tensor", x, 1, 1, big, am, -128.0f, 127.0f, dy, dx0);
     compare_fake_quant("large per channel", x, 275, 4, 1000, am, -128.0f, 127.0f, dy, dx0);
+    free(x);
+    free(dy);
+    free(dx0);
+}
+
+/* Odd sizes around warp, block and grid-stride boundaries, per tensor and along each axis of 3-d shapes, 4/8/16 bits,
+ * signed, narrow and unsigned (|x|), one channel's amax 0. */
+static void shape_cases(void) {
+    static const int64_t sizes[] = {1, 2, 31, 33, 255, 257, 1023, 1025, 4097, 65537};
+    static const int64_t shapes[][3] = {{1, 1, 1}, {2, 3, 5}, {3, 33, 7}, {17, 2, 31}, {1, 257, 3}, {5, 4, 1}, {64, 3, 129}};
+    static const struct { int bits; bool is_unsigned, narrow; } descs[] = {{4, false, false}, {8, false, true}, {8, true, false}, {16, false, false}};
+    const int64_t cap = 65537;
+    float *x = malloc(cap * sizeof(float)), *dy = malloc(cap * sizeof(float)), *dx0 = malloc(cap * sizeof(float));
+    float amax[257];
+    uint64_t st = 77;
+    char label[160];
+    for (size_t di = 0; di < sizeof descs / sizeof descs[0]; di++) {
+        quant_desc d = quant_desc_default();
+        d.num_bits = descs[di].bits;
+        d.is_unsigned = descs[di].is_unsigned;
+        d.narrow_range = descs[di].narrow;
+        const float qmin = quant_desc_qmin(&d), qmax = quant_desc_bound(&d);
+        for (int64_t i = 0; i < cap; i++) {
+            x[i] = uniform(&st, -1.2f, 1.2f);
+            if (d.is_unsigned) x[i] = fabsf(x[i]);
+            if (i % 5 == 0) x[i] = roundf(x[i] * qmax) / qmax + 0.5f / qmax;  /* ties of amax 1 */
+            dy[i] = uniform(&st, -1.0f, 1.0f);
+            dx0[i] = uniform(&st, -1.0f, 1.0f);
+        }
+        for (int k = 0; k < 257; k++) amax[k] = k == 1 ? 0.0f : k % 4 == 0 ? 1.0f : uniform(&st, 0.05f, 1.5f);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            snprintf(label, sizeof label, "per tensor n %lld, %d bits%s%s", (long long)sizes[si], d.num_bits, d.is_unsigned ? " unsigned" : "",
+                     d.narrow_range ? " narrow" : "");
+            compare_fake_quant(label, x, 1, 1, sizes[si], amax, qmin, qmax, dy, dx0);
+        }
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+            for (int axis = 0; axis < 3; axis++) {
+                int64_t outer, channels, inner;
+                qb_channel_view(3, shapes[sh], axis, &outer, &channels, &inner);
+                snprintf(label, sizeof label, "[%lld, %lld, %lld] axis %d, %d bits%s%s", (long long)shapes[sh][0], (long long)shapes[sh][1],
+                         (long long)shapes[sh][2], axis, d.num_bits, d.is_unsigned ? " unsigned" : "", d.narrow_range ? " narrow" : "");
+                compare_fake_quant(label, x, outer, channels, inner, amax, qmin, qmax, dy, dx0);
+            }
+    }
     free(x);
     free(dy);
     free(dx0);
@@ -726,9 +771,9 @@ int main(void) {
     gpu = cpu ? qb_ctx_new(QB_CUDA, 3, &err) : NULL;
     if (!gpu) qb_die("test_cuda_quant", &err);
     static const struct { const char *name; void (*run)(void); } parts[] = {
-        {"fixture cases", fixture_cases}, {"edge cases", edge_cases},        {"learnable", learnable},
-        {"reductions", reductions},       {"histogram bins", histogram_bins}, {"calibration", calibration},
-        {"quantizer graphs", quantizer_graphs}};
+        {"fixture cases", fixture_cases},   {"edge cases", edge_cases},   {"shapes", shape_cases},
+        {"learnable", learnable},           {"reductions", reductions},   {"histogram bins", histogram_bins},
+        {"calibration", calibration},       {"quantizer graphs", quantizer_graphs}};
     for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
         const double t0 = now_s();
         parts[k].run();

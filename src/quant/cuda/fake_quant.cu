@@ -17,8 +17,9 @@ __device__ static inline I channel_of(I i, I channels, I inner) {
 template <class I>
 __global__ void __launch_bounds__(QB_CUDA_THREADS)
     fake_quant_kernel(float *y, const float *x, I n, I channels, I inner, const float *amax, float lo, float hi) {
+    const float s0 = fake_quant_scale_of(amax[0], hi); /* per tensor: one scale */
     for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
-        const float s = fake_quant_scale_of(amax[channel_of(i, channels, inner)], hi), div = s == 0.0f ? 1.0f : s;
+        const float s = channels == 1 ? s0 : fake_quant_scale_of(amax[channel_of(i, channels, inner)], hi), div = s == 0.0f ? 1.0f : s;
         const float xi = x[i], v = fake_quant_one(xi, s, div, lo, hi);
         y[i] = v == v ? v : quant_host_nan(xi, s);
     }
