@@ -180,6 +180,24 @@ static void fixture_cases(void) {
     json_decref(root);
 }
 
+/* A fake-quant kind: bits, unsigned, narrow range. */
+typedef struct fq_kind {
+    int bits;
+    bool is_unsigned, narrow;
+} fq_kind;
+
+/* The default descriptor of kind k, its levels and its label ("8 bits unsigned"). */
+static quant_desc desc_of(fq_kind k, float *qmin, float *qmax, char *label, size_t label_size) {
+    quant_desc d = quant_desc_default();
+    d.num_bits = k.bits;
+    d.is_unsigned = k.is_unsigned;
+    d.narrow_range = k.narrow;
+    *qmin = quant_desc_qmin(&d);
+    *qmax = quant_desc_bound(&d);
+    snprintf(label, label_size, "%d bits%s%s", k.bits, k.is_unsigned ? " unsigned" : "", k.narrow ? " narrow" : "");
+    return d;
+}
+
 /* Inputs at every rounding tie and clamp bound of scale s, signed zeros, denormals, NaN (quiet, signalling, negative),
  * infinities and random values; dy with NaN and Inf at both clipped and passed elements. */
 static int64_t edge_inputs(float *x, float *dy, float *dx0, int64_t cap, float amax, float qmin, float qmax, uint64_t seed) {
@@ -212,28 +230,24 @@ static int64_t edge_inputs(float *x, float *dy, float *dx0, int64_t cap, float a
 
 static void edge_cases(void) {
     static const float amaxes[] = {1.0f, 127.0f, 0.37f, 1.0f / 16777216.0f, 1.0000001f / 16777216.0f, 0.0f, 3.0e38f, 1e-30f};
-    static const struct { int bits; bool is_unsigned, narrow; } descs[] = {
-        {8, false, false}, {8, false, true}, {8, true, false}, {4, false, false}, {16, false, false}, {2, false, false}, {16, true, false}};
+    static const fq_kind kinds[] = {{8, false, false}, {8, false, true}, {8, true, false}, {4, false, false},
+                                    {16, false, false}, {2, false, false}, {16, true, false}};
     const int64_t cap = 1200;
     float *x = malloc(cap * sizeof(float)), *dy = malloc(cap * sizeof(float)), *dx0 = malloc(cap * sizeof(float));
-    char label[128];
-    for (size_t di = 0; di < sizeof descs / sizeof descs[0]; di++) {
-        quant_desc d = quant_desc_default();
-        d.num_bits = descs[di].bits;
-        d.is_unsigned = descs[di].is_unsigned;
-        d.narrow_range = descs[di].narrow;
-        const float qmin = quant_desc_qmin(&d), qmax = quant_desc_bound(&d);
+    char label[160], kind[64];
+    for (size_t di = 0; di < sizeof kinds / sizeof kinds[0]; di++) {
+        float qmin, qmax;
+        desc_of(kinds[di], &qmin, &qmax, kind, sizeof kind);
         for (size_t ai = 0; ai < sizeof amaxes / sizeof amaxes[0]; ai++) {
             int64_t n = edge_inputs(x, dy, dx0, cap, amaxes[ai], qmin, qmax, 100 + ai);
-            snprintf(label, sizeof label, "edges %d bits%s%s amax %g", d.num_bits, d.is_unsigned ? " unsigned" : "",
-                     d.narrow_range ? " narrow" : "", (double)amaxes[ai]);
+            snprintf(label, sizeof label, "edges %s amax %g", kind, (double)amaxes[ai]);
             compare_fake_quant(label, x, 1, 1, n, &amaxes[ai], qmin, qmax, dy, dx0);
         }
         /* per channel: [outer 5, channels 8, inner 30], one amax of the list per channel */
         int64_t n = edge_inputs(x, dy, dx0, 1200, 1.0f, qmin, qmax, 7 + di);
-        snprintf(label, sizeof label, "edges per channel %d bits%s%s", d.num_bits, d.is_unsigned ? " unsigned" : "", d.narrow_range ? " narrow" : "");
+        snprintf(label, sizeof label, "edges per channel %s", kind);
         compare_fake_quant(label, x, 5, 8, n / 40, amaxes, qmin, qmax, dy, dx0);
-        snprintf(label, sizeof label, "edges per channel (inner 1) %d bits", d.num_bits);
+        snprintf(label, sizeof label, "edges per channel (inner 1) %s", kind);
         compare_fake_quant(label, x, n / 8, 8, 1, amaxes, qmin, qmax, dy, dx0);
     }
     free(x);
@@ -260,18 +274,15 @@ static void edge_cases(void) {
 static void shape_cases(void) {
     static const int64_t sizes[] = {1, 2, 31, 33, 255, 257, 1023, 1025, 4097, 65537};
     static const int64_t shapes[][3] = {{1, 1, 1}, {2, 3, 5}, {3, 33, 7}, {17, 2, 31}, {1, 257, 3}, {5, 4, 1}, {64, 3, 129}};
-    static const struct { int bits; bool is_unsigned, narrow; } descs[] = {{4, false, false}, {8, false, true}, {8, true, false}, {16, false, false}};
+    static const fq_kind kinds[] = {{4, false, false}, {8, false, true}, {8, true, false}, {16, false, false}};
     const int64_t cap = 65537;
     float *x = malloc(cap * sizeof(float)), *dy = malloc(cap * sizeof(float)), *dx0 = malloc(cap * sizeof(float));
     float amax[257];
     uint64_t st = 77;
-    char label[160];
-    for (size_t di = 0; di < sizeof descs / sizeof descs[0]; di++) {
-        quant_desc d = quant_desc_default();
-        d.num_bits = descs[di].bits;
-        d.is_unsigned = descs[di].is_unsigned;
-        d.narrow_range = descs[di].narrow;
-        const float qmin = quant_desc_qmin(&d), qmax = quant_desc_bound(&d);
+    char label[160], kind[64];
+    for (size_t di = 0; di < sizeof kinds / sizeof kinds[0]; di++) {
+        float qmin, qmax;
+        const quant_desc d = desc_of(kinds[di], &qmin, &qmax, kind, sizeof kind);
         for (int64_t i = 0; i < cap; i++) {
             x[i] = uniform(&st, -1.2f, 1.2f);
             if (d.is_unsigned) x[i] = fabsf(x[i]);
@@ -281,16 +292,15 @@ static void shape_cases(void) {
         }
         for (int k = 0; k < 257; k++) amax[k] = k == 1 ? 0.0f : k % 4 == 0 ? 1.0f : uniform(&st, 0.05f, 1.5f);
         for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
-            snprintf(label, sizeof label, "per tensor n %lld, %d bits%s%s", (long long)sizes[si], d.num_bits, d.is_unsigned ? " unsigned" : "",
-                     d.narrow_range ? " narrow" : "");
+            snprintf(label, sizeof label, "per tensor n %lld, %s", (long long)sizes[si], kind);
             compare_fake_quant(label, x, 1, 1, sizes[si], amax, qmin, qmax, dy, dx0);
         }
         for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
             for (int axis = 0; axis < 3; axis++) {
                 int64_t outer, channels, inner;
                 qb_channel_view(3, shapes[sh], axis, &outer, &channels, &inner);
-                snprintf(label, sizeof label, "[%lld, %lld, %lld] axis %d, %d bits%s%s", (long long)shapes[sh][0], (long long)shapes[sh][1],
-                         (long long)shapes[sh][2], axis, d.num_bits, d.is_unsigned ? " unsigned" : "", d.narrow_range ? " narrow" : "");
+                snprintf(label, sizeof label, "[%lld, %lld, %lld] axis %d, %s", (long long)shapes[sh][0], (long long)shapes[sh][1],
+                         (long long)shapes[sh][2], axis, kind);
                 compare_fake_quant(label, x, outer, channels, inner, amax, qmin, qmax, dy, dx0);
             }
     }
