@@ -177,6 +177,8 @@ int qb_bert_config_validate(const qb_bert_config *c, const char *what, qb_err *e
         if (!(prob[i].v >= 0.0f && prob[i].v < 1.0f)) return qb_errorf(err, "%s: key %s: %g is outside [0, 1)", what, prob[i].key, prob[i].v);
     if (!(c->layer_norm_eps > 0.0f) || !isfinite(c->layer_norm_eps))
         return qb_errorf(err, "%s: key layer_norm_eps: %g must be positive", what, c->layer_norm_eps);
+    if (!(c->initializer_range >= 0.0f && c->initializer_range <= 1.0f))
+        return qb_errorf(err, "%s: key initializer_range: %g is outside [0, 1]", what, c->initializer_range);
     if (c->pad_token_id < 0 || c->pad_token_id >= c->vocab_size)
         return qb_errorf(err, "%s: key pad_token_id: %d is outside the vocabulary of %d", what, c->pad_token_id, c->vocab_size);
     return 0;
