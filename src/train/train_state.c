@@ -6,10 +6,15 @@
 #include <string.h>
 #include <unistd.h>
 #include "base/fileio.h"
+#include "base/json_kind.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
+#include "train/qa_train.h"
 
 const char *const qb_tokenizer_files[] = {"vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", NULL};
+const char *const qb_model_unit_files[] = {"config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json",
+                                           "train_results.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                                           "special_tokens_map.json", NULL};
 
 int qb_copy_tokenizer_files(const char *src_dir, const char *dst_dir, qb_err *err) {
     if (strcmp(src_dir, dst_dir) == 0) return 0;
@@ -63,10 +68,13 @@ int qb_train_state_save(const char *dir, const qb_bert_model *m, const qb_adamw 
     return save_info(path, info, err);
 }
 
-static int get_int(json_t *root, const char *key, int64_t *out, const char *path, qb_err *err) {
+static int get_int(json_t *root, const char *key, int64_t max, int64_t *out, const char *path, qb_err *err) {
     json_t *v = json_object_get(root, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0) return qb_errorf(err, "%s: key '%s': missing or not a non-negative integer", path, key);
-    *out = json_integer_value(v);
+    if (!v) return qb_errorf(err, "%s: key '%s' is missing", path, key);
+    if (!json_is_integer(v)) return qb_errorf(err, "%s: key '%s': expected an integer, got %s", path, key, qb_json_kind(v));
+    json_int_t x = json_integer_value(v);
+    if (x < 0 || x > max) return qb_errorf(err, "%s: key '%s': %lld outside [0, %lld]", path, key, (long long)x, (long long)max);
+    *out = x;
     return 0;
 }
 
@@ -82,10 +90,13 @@ static int load_info(const char *path, qb_train_state_info *s, qb_err *err) {
         return qb_errorf(err, "%s:%d: not a JSON object: %s", path, je.line, je.text);
     }
     memset(s, 0, sizeof *s);
-    int rc = get_int(root, "global_step", &s->global_step, path, err) || get_int(root, "max_steps", &s->max_steps, path, err) ||
-             get_int(root, "seed", &s->seed, path, err) || get_int(root, "train_batch_size", &s->train_batch_size, path, err) ||
-             get_int(root, "num_train_features", &s->num_train_features, path, err) ? -1 : 0;
-    s->epoch = json_number_value(json_object_get(root, "epoch"));
+    int rc = get_int(root, "global_step", QB_QA_MAX_STEPS, &s->global_step, path, err) ||
+             get_int(root, "max_steps", QB_QA_MAX_STEPS, &s->max_steps, path, err) || get_int(root, "seed", INT64_MAX, &s->seed, path, err) ||
+             get_int(root, "train_batch_size", 1 << 20, &s->train_batch_size, path, err) ||
+             get_int(root, "num_train_features", (int64_t)1 << 40, &s->num_train_features, path, err) ? -1 : 0;
+    json_t *epoch = json_object_get(root, "epoch");
+    if (!rc && epoch && !json_is_number(epoch)) rc = qb_errorf(err, "%s: key 'epoch': expected a number, got %s", path, qb_json_kind(epoch));
+    s->epoch = json_number_value(epoch);
     json_decref(root);
     return rc;
 }
@@ -103,6 +114,7 @@ static int load_optimizer(const char *path, qb_ctx *ctx, qb_adamw *opt, qb_err *
             if (!t) rc = qb_errorf(err, "%s: tensor %s missing", path, name);
             else if (t->numel != qb_numel(p)) rc = qb_errorf(err, "%s: tensor %s: %lld values, the parameter has %lld", path, name, (long long)t->numel, (long long)qb_numel(p));
             else rc = qb_st_read_f32(&f, t, k ? opt->v[i] : opt->m[i], err);
+            if (!rc) rc = qb_check_finite(k ? opt->v[i] : opt->m[i], t->numel, path, name, "optimizer moments", err);
         }
     }
     qb_st_close(&f);

@@ -17,6 +17,10 @@ typedef struct qb_train_state_info {
 /* The tokenizer files copied along with a checkpoint when present in the source directory. */
 extern const char *const qb_tokenizer_files[];
 
+/* The files of a model directory as a unit (model, optimizer and trainer state, training results, tokenizer): an
+ * output that replaces a model in a directory drops all of them and keeps the rest. */
+extern const char *const qb_model_unit_files[];
+
 /* Copies the tokenizer files (vocab.txt, tokenizer.json, ...) found in src_dir into dst_dir. */
 int qb_copy_tokenizer_files(const char *src_dir, const char *dst_dir, qb_err *err);
 /* Writes the model (save_pretrained), the optimizer state and trainer_state.json into dir (created). */
