@@ -5,6 +5,7 @@
 #include <string.h>
 #include "demo_task.h"
 #include "qat_config.h"
+#include "run_output.h"
 #include "squad_tasks.h"
 
 static void usage(FILE *out) {
@@ -30,7 +31,10 @@ int main(int argc, char **argv) {
     qat_config_source src = {.path = argv[1], .argc = argc - 2, .argv = argv + 2};
     if (qat_config_load(&c, &src, &err) || qat_config_validate(&c, &src, &err)) qb_die("qat-train", &err);
     if (c.threads > 0) omp_set_num_threads((int)c.threads);
+    run_output out;
+    if (run_output_open(&out, &c, &src, &err)) qb_die("qat-train", &err);
     int rc = strcmp(c.task, "demo") == 0 ? demo_task_run(&c, &err) : squad_task_run(&c, &src, &err);
+    run_output_close(&out, rc != 0);
     if (rc) qb_die("qat-train", &err);
     return 0;
 }

@@ -2,10 +2,13 @@
 #include "squad_tasks.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "base/fileio.h"
+#include "base/staging.h"
+#include <sys/stat.h>
 #include "model/checkpoint.h"
 #include "train/calibrate.h"
 #include "train/qa_evaluate.h"
@@ -154,7 +157,9 @@ static void unload_model(qb_ctx *ctx, qb_bert_model *m) {
     qb_ctx_free(ctx);
 }
 
-static int run_calibrate(squad_run *r, const char *from, const char *to, qb_err *err) {
+/* Calibrates the model in `from` and saves it as a unit: a directory of its own at `to`, or (in_place) the model of
+ * the directory `to`, whose other entries are kept. */
+static int run_calibrate(squad_run *r, const char *from, const char *to, bool in_place, qb_err *err) {
     const qat_config *c = r->c;
     if (need_train_features(r, err)) return -1;
     qb_ctx *ctx;
@@ -164,8 +169,12 @@ static int run_calibrate(squad_run *r, const char *from, const char *to, qb_err 
     qb_calib_opts o = {.num_samples = c->calib_samples, .batch_size = (int)c->calib_batch_size, .seed = (uint64_t)c->seed,
                        .method = qb_calibrator_hist_method(r->recipe.calibrator), .percentile = c->percentile};
     int rc = qb_calibrate(&m, &r->train, &o, stdout, err);
-    if (!rc) rc = qb_bert_save_pretrained(&m, to, err);
-    if (!rc) rc = qb_copy_tokenizer_files(tokenizer_dir(c), to, err);
+    qb_stage st = {0};
+    if (!rc) rc = in_place ? qb_stage_begin_update(&st, to, qb_model_unit_files, err) : qb_stage_begin(&st, to, err);
+    if (!rc) rc = qb_bert_save_pretrained(&m, st.path, err);
+    if (!rc) rc = qb_copy_tokenizer_files(tokenizer_dir(c), st.path, err);
+    if (!rc) rc = qb_stage_commit(&st, err);
+    qb_stage_abort(&st);
     if (!rc) {
         int total, enabled, with_amax;
         qb_quant_count(&m, &total, &enabled, &with_amax);
@@ -230,12 +239,16 @@ static int run_eval(squad_run *r, const char *from, qb_err *err) {
     qb_bert_model m;
     if (!rc) rc = load_model(r, from, &ctx, &m, err);
     if (!rc) {
+        qb_stage st = {0};  /* the evaluation's files replace the earlier ones as a unit */
         qb_qa_eval_opts o = {.batch_size = (int)c->eval_batch_size,
-                             .post = {.n_best_size = (int)c->n_best_size, .max_answer_length = (int)c->max_answer_length},
-                             .output_dir = c->output_dir};
+                             .post = {.n_best_size = (int)c->n_best_size, .max_answer_length = (int)c->max_answer_length}};
         qb_qa_eval_result res;
         rc = configure(r, &m, false, err);
+        if (!rc) rc = qb_stage_begin_update(&st, c->output_dir, qb_qa_eval_files, err);
+        o.output_dir = st.path;
         if (!rc) rc = qb_qa_evaluate(&m, &dev, &f, &o, &res, err);
+        if (!rc) rc = qb_stage_commit(&st, err);
+        qb_stage_abort(&st);
         if (!rc)
             printf("eval: %lld questions (%lld features): exact_match %.2f  f1 %.2f  in %.1f s; wrote %s/predictions.json, eval_results.json\n",
                    (long long)res.n_examples, (long long)res.n_features, res.scores.exact, res.scores.f1, res.seconds, c->output_dir);
@@ -246,25 +259,63 @@ static int run_eval(squad_run *r, const char *from, qb_err *err) {
     return rc;
 }
 
+/* Checks before any work what the inputs' small files tell: the checkpoint to resume, the first model's config
+ * against data.max_seq_length, and the tokenizer against the embedding. */
+static int preflight(squad_run *r, qb_err *err) {
+    const qat_config *c = r->c;
+    bool train = !strcmp(c->task, "train") || !strcmp(c->task, "qat");
+    char path[1200];
+    struct stat st;
+    if (train && c->resume_from[0]) {
+        snprintf(path, sizeof path, "%s/trainer_state.json", c->resume_from);
+        if (stat(c->resume_from, &st) != 0)
+            return qat_config_error(r->src, "train", "resume_from", err, "%s: cannot open: %s", c->resume_from, strerror(errno));
+        if (!S_ISDIR(st.st_mode)) return qat_config_error(r->src, "train", "resume_from", err, "%s: not a checkpoint directory", c->resume_from);
+        if (stat(path, &st) != 0)
+            return qat_config_error(r->src, "train", "resume_from", err, "%s: not a training checkpoint (%s: %s)", c->resume_from, path,
+                                    strerror(errno));
+    }
+    const char *model = train && c->resume_from[0] ? c->resume_from : c->model_path;
+    if (model == c->model_path && stat(model, &st) != 0)
+        return qat_config_error(r->src, "model", "path", err, "%s: cannot open: %s", model, strerror(errno));
+    if (need_tokenizer(r, err)) return -1;
+    qb_bert_config cfg;
+    snprintf(path, sizeof path, "%s/config.json", model);
+    if (qb_bert_config_load(path, &cfg, err)) return -1;
+    if (c->max_seq_length > cfg.max_position_embeddings)
+        return qat_config_error(r->src, "data", "max_seq_length", err, "%lld is above max_position_embeddings %d of %s", (long long)c->max_seq_length,
+                                cfg.max_position_embeddings, path);
+    int32_t ids = r->tok.vocab.n;
+    for (int i = 0; i < r->tok.n_added; i++)
+        if (r->tok.added[i].id >= ids) ids = r->tok.added[i].id + 1;
+    if (ids > cfg.vocab_size) {
+        char tj[1200];
+        snprintf(tj, sizeof tj, "%s/tokenizer.json", tokenizer_dir(c));
+        bool json = stat(tj, &st) == 0;
+        return qb_errorf(err, "%s/%s: %d tokens but %s has vocab_size %d (token ids must index the embedding)", tokenizer_dir(c),
+                         json ? "tokenizer.json" : "vocab.txt", (int)ids, path, cfg.vocab_size);
+    }
+    return 0;
+}
+
+static int run_task(squad_run *r, qb_err *err) {
+    const qat_config *c = r->c;
+    if (strcmp(c->task, "calibrate") == 0) return run_calibrate(r, c->model_path, c->output_dir, true, err);
+    if (strcmp(c->task, "train") == 0) return run_train(r, c->model_path, err);
+    if (strcmp(c->task, "eval") == 0) return run_eval(r, c->model_path, err);
+    char calibrated[1100];
+    snprintf(calibrated, sizeof calibrated, "%s/calibrated", c->output_dir);
+    int rc = c->resume_from[0] ? 0 : run_calibrate(r, c->model_path, calibrated, false, err);
+    if (!rc) rc = run_train(r, calibrated, err);
+    if (!rc) rc = run_eval(r, c->output_dir, err);
+    return rc;
+}
+
 int squad_task_run(const qat_config *c, const qat_config_source *src, qb_err *err) {
     squad_run r = {.c = c, .src = src};
     recipe_from_config(c, &r.recipe);
-    if (check_output_dir(c, src, err) || qb_mkdir_p(c->output_dir, err)) return -1;
     double t0 = now();
-    int rc;
-    if (strcmp(c->task, "calibrate") == 0) {
-        rc = run_calibrate(&r, c->model_path, c->output_dir, err);
-    } else if (strcmp(c->task, "train") == 0) {
-        rc = run_train(&r, c->model_path, err);
-    } else if (strcmp(c->task, "eval") == 0) {
-        rc = run_eval(&r, c->model_path, err);
-    } else {
-        char calibrated[1100];
-        snprintf(calibrated, sizeof calibrated, "%s/calibrated", c->output_dir);
-        rc = c->resume_from[0] ? 0 : run_calibrate(&r, c->model_path, calibrated, err);
-        if (!rc) rc = run_train(&r, calibrated, err);
-        if (!rc) rc = run_eval(&r, c->output_dir, err);
-    }
+    int rc = check_output_dir(c, src, err) || preflight(&r, err) ? -1 : run_task(&r, err);  /* output_dir: made by the first write */
     if (!rc) printf("%s: done in %.1f s\n", c->task, now() - t0);
     if (r.have_train) {
         qb_squad_features_free(&r.train);
