@@ -289,7 +289,7 @@ void qb_rmdir_empty(const char *path, const char *top) {
     for (;;) {
         size_t len = strlen(buf);
         while (len > 1 && buf[len - 1] == '/') buf[--len] = '\0';
-        if (len < top_len || rmdir(buf) != 0) return;
+        if (len < top_len || (rmdir(buf) != 0 && errno != ENOENT)) return;
         if (len == top_len) return;
         char *slash = strrchr(buf, '/');
         if (!slash || slash == buf) return;

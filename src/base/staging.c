@@ -52,6 +52,22 @@ static bool atomic_tmp_name(const char *entry) {
     return true;
 }
 
+/* Calls fn(child, depth + 1) for every entry of the directory dir (not . and ..), stopping at the first failure. */
+static int each_child(const char *dir, int depth, int (*fn)(const char *child, int depth, qb_err *err), qb_err *err) {
+    if (depth > TREE_DEPTH_MAX) return qb_errorf(err, "%s: directories nested deeper than %d", dir, TREE_DEPTH_MAX);
+    DIR *d = opendir(dir);
+    if (!d) return qb_errorf(err, "%s: cannot open directory: %s", dir, strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    char child[4096];
+    while (!rc && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        rc = join(child, sizeof child, dir, e->d_name, err) || fn(child, depth + 1, err) ? -1 : 0;
+    }
+    closedir(d);
+    return rc;
+}
+
 static int remove_tree_depth(const char *path, int depth, qb_err *err) {
     struct stat st;
     if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : qb_errorf(err, "%s: cannot stat: %s", path, strerror(errno));
@@ -59,19 +75,9 @@ static int remove_tree_depth(const char *path, int depth, qb_err *err) {
         if (unlink(path) != 0 && errno != ENOENT) return qb_errorf(err, "%s: cannot remove: %s", path, strerror(errno));
         return 0;
     }
-    if (depth > TREE_DEPTH_MAX) return qb_errorf(err, "%s: directories nested deeper than %d", path, TREE_DEPTH_MAX);
-    DIR *d = opendir(path);
-    if (!d) return qb_errorf(err, "%s: cannot open directory: %s", path, strerror(errno));
-    int rc = 0;
-    struct dirent *e;
-    char child[4096];
-    while (!rc && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        rc = join(child, sizeof child, path, e->d_name, err) || remove_tree_depth(child, depth + 1, err);
-    }
-    closedir(d);
-    if (!rc && rmdir(path) != 0 && errno != ENOENT) rc = qb_errorf(err, "%s: cannot remove directory: %s", path, strerror(errno));
-    return rc ? -1 : 0;
+    if (each_child(path, depth, remove_tree_depth, err)) return -1;
+    if (rmdir(path) != 0 && errno != ENOENT) return qb_errorf(err, "%s: cannot remove directory: %s", path, strerror(errno));
+    return 0;
 }
 
 int qb_remove_tree(const char *path, qb_err *err) { return remove_tree_depth(path, 0, err); }
@@ -128,20 +134,9 @@ static int link_tree(const char *src, const char *dst, const char *const *skip, 
 
 /* fsyncs every directory of the tree (files are fsynced by their writers). */
 static int fsync_tree(const char *path, int depth, qb_err *err) {
-    if (depth > TREE_DEPTH_MAX) return qb_errorf(err, "%s: directories nested deeper than %d", path, TREE_DEPTH_MAX);
-    DIR *d = opendir(path);
-    if (!d) return qb_errorf(err, "%s: cannot open directory: %s", path, strerror(errno));
-    int rc = 0;
-    struct dirent *e;
-    char child[4096];
-    while (!rc && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        if (join(child, sizeof child, path, e->d_name, err)) { rc = -1; break; }
-        struct stat st;
-        if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode)) rc = fsync_tree(child, depth + 1, err);
-    }
-    closedir(d);
-    return rc ? rc : qb_fsync_dir(path, err);
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+    return each_child(path, depth, fsync_tree, err) || qb_fsync_dir(path, err) ? -1 : 0;
 }
 
 /* Splits a path into its directory and last component (trailing slashes ignored). */

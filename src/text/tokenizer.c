@@ -14,9 +14,10 @@ typedef struct special_names {
     char unk[64], cls[64], sep[64], pad[64], mask[64];
 } special_names;
 
+/* Present at all: a FIFO or device under the name is then refused by the reader, not taken for absent. */
 static bool file_exists(const char *path) {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(path, &st) == 0;
 }
 
 static json_t *load_json(const char *path, qb_err *err) {
@@ -161,6 +162,8 @@ static int read_tokenizer_json(qb_tokenizer *t, special_names *sp, const char *p
     if (!rc) {
         json_t *v = json_object_get(model, "max_input_chars_per_word");
         if (v && !json_is_integer(v)) rc = qb_errorf(err, "%s: key model.max_input_chars_per_word: expected an integer", path);
+        else if (v && (json_integer_value(v) < 1 || json_integer_value(v) > (1 << 20)))
+            rc = qb_errorf(err, "%s: key model.max_input_chars_per_word: %lld outside [1, 1048576]", path, (long long)json_integer_value(v));
         else if (v) t->wp.max_input_chars_per_word = (int)json_integer_value(v);
         v = json_object_get(model, "continuing_subword_prefix");
         if (!rc && v && (!json_is_string(v) || json_string_length(v) >= sizeof t->prefix))

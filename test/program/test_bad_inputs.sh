@@ -32,29 +32,8 @@ no_output() {  # no_output NAME: the last failed run left no output directory
   check "$1: no output directory left behind" $?
 }
 
-mkdir -p "$tmp/model"
-cp "$src/test/model/fixtures/tiny/config.json" "$src/test/model/fixtures/tiny/model.safetensors" "$fix/vocab.txt" "$tmp/model/"
-cat >"$tmp/run.ini" <<INI
-[run]
-task = calibrate
-threads = 1
-output_dir = $tmp/out
-[model]
-path = $tmp/model
-[data]
-train_file = $fix/squad_tiny.json
-dev_file = $fix/squad_tiny.json
-max_seq_length = 32
-doc_stride = 8
-[quant]
-calib_samples = 4
-[train]
-max_steps = 2
-batch_size = 2
-[eval]
-batch_size = 4
-max_answer_length = 8
-INI
+. "$src/test/program/tiny_env.sh"
+tiny_env calibrate "$tmp/model" 2 0
 ini="$tmp/run.ini"
 "$exe" "$ini" run.output_dir="$tmp/good" >"$tmp/good.log" 2>&1
 check "calibrate the tiny model (setup)" $?
@@ -93,6 +72,8 @@ mkfifo "$tmp/fifo.ini"
 expect_error "FIFO as the config file is refused" "fifo.ini: not a regular file (a FIFO)" "$tmp/fifo.ini"
 mkdir -p "$tmp/devmodel" && cp "$tmp/model/config.json" "$tmp/model/model.safetensors" "$tmp/devmodel/" && ln -s /dev/zero "$tmp/devmodel/vocab.txt"
 expect_error "device as vocab.txt is refused" "devmodel/vocab.txt: not a regular file (a character device)" "$ini" model.path="$tmp/devmodel"
+mkdir -p "$tmp/fifotok" && cp "$tmp/model/config.json" "$tmp/model/model.safetensors" "$tmp/model/vocab.txt" "$tmp/fifotok/" && mkfifo "$tmp/fifotok/tokenizer.json"
+expect_error "FIFO as tokenizer.json is refused, not taken for absent" "fifotok/tokenizer.json: not a regular file (a FIFO)" "$ini" model.path="$tmp/fifotok"
 
 # ---- config files
 printf '[run]\ntask = calibrate\n[data]\nmax_seq_length = 32\n[run]\ntask = eval\n' >"$tmp/dup.ini"

@@ -19,31 +19,8 @@ check() {  # check NAME STATUS
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
 faulty() { LD_PRELOAD="$shim" "$@"; }
 
-mkdir -p "$tmp/model"
-cp "$src/test/model/fixtures/tiny/config.json" "$src/test/model/fixtures/tiny/model.safetensors" "$fix/vocab.txt" "$tmp/model/"
-cat >"$tmp/run.ini" <<INI
-[run]
-task = train
-threads = 1
-output_dir = $tmp/out
-[model]
-path = $tmp/calib
-[data]
-train_file = $fix/squad_tiny.json
-dev_file = $fix/squad_tiny.json
-max_seq_length = 32
-doc_stride = 8
-[quant]
-calib_samples = 4
-[train]
-max_steps = 6
-batch_size = 2
-save_steps = 1
-logging_steps = 1
-[eval]
-batch_size = 4
-max_answer_length = 8
-INI
+. "$src/test/program/tiny_env.sh"
+tiny_env train "$tmp/calib" 6 1
 ini="$tmp/run.ini"
 "$exe" "$ini" run.task=calibrate model.path="$tmp/model" run.output_dir="$tmp/calib" >"$tmp/setup.log" 2>&1
 check "calibrate the tiny model (setup)" $?
