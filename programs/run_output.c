@@ -60,7 +60,7 @@ int run_output_open(run_output *o, const qat_config *c, const qat_config_source 
         run_output_close(o, true);
         return qb_err_context(err, "run.output_dir: removing what a killed run left");
     }
-    if (removed) printf("output: %s: removed %d staging entries left by a killed run\n", dir, removed);
+    if (removed) printf("output: %s: cleared %d entries a killed run left (staging removed, set-aside outputs restored)\n", dir, removed);
     return 0;
 }
 

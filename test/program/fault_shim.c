@@ -5,6 +5,7 @@
  *   QB_FAULT_ENOSPC_AFTER=N   writes beyond N bytes in total fail with ENOSPC (a short write first, as a disk does)
  *   QB_FAULT_KILL_AT=K        SIGKILL just before the K-th event (1-based)
  *   QB_FAULT_COUNT_FILE=PATH  at exit, write the number of events seen to PATH
+ *   QB_FAULT_NO_EXCHANGE=1    renameat2 with RENAME_EXCHANGE fails with EINVAL, as on file systems without it
  *   QB_FAULT_TRACE=1          print each event to stderr */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -121,6 +122,11 @@ int renameat(int da, const char *a, int db, const char *b) {
 int renameat2(int da, const char *a, int db, const char *b, unsigned flags) {
     REAL(int, "renameat2", int, const char *, int, const char *, unsigned);
     event("renameat2", b);
+    const char *no = getenv("QB_FAULT_NO_EXCHANGE");
+    if (no && *no == '1' && (flags & RENAME_EXCHANGE)) {
+        errno = EINVAL;
+        return -1;
+    }
     return real(da, a, db, b, flags);
 }
 

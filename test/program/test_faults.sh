@@ -46,6 +46,9 @@ complete() {
 # After a kill: resume from the last checkpoint (or start again when there is none) and compare with the reference.
 resume_same() {
   local out="$1" last
+  # any run on the directory first repairs what the kill left (here one that stops at its missing dev file)
+  "$exe" "$ini" run.task=eval data.dev_file="$tmp/none.json" output.overwrite=true run.output_dir="$out" >/dev/null 2>&1
+  complete "$out" || return 1
   last=$(ls -d "$out"/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1)
   if [ -n "$last" ]; then
     "$exe" "$ini" run.output_dir="$out" train.resume_from="$last" >"$out.resume.log" 2>&1 || { echo "  resume from $last failed: $(tail -1 "$out.resume.log")"; return 1; }
@@ -84,6 +87,25 @@ done
 [ $kill_fail -eq 0 ]
 st=$?
 check "SIGKILL at $kills file-system events (of $events): complete checkpoints, resumed run identical to the uninterrupted one$(printf "$msgs" | head -20)" $st
+
+# ---- the same at the end of the run, where the final model replaces output_dir, on a file system without
+# RENAME_EXCHANGE (the old directory is set aside, the new one renamed in; a kill in between is repaired at the next start)
+LD_PRELOAD="$shim" QB_FAULT_NO_EXCHANGE=1 QB_FAULT_TRACE=1 "$exe" "$ini" run.output_dir="$tmp/count_nx" 2>"$tmp/trace_nx.log" >/dev/null
+events_nx=$(grep -c 'fault_shim: event' "$tmp/trace_nx.log")
+exchange=$(grep -E 'event [0-9]+ renameat2 ' "$tmp/trace_nx.log" | tail -1 | sed -E 's/.*event ([0-9]+) .*/\1/')
+kills=0 kill_fail=0 msgs=""
+for k in $(seq $((${exchange:-9} - 8)) $((${exchange:-9} + 8))); do
+  [ "$k" -ge 1 ] || continue
+  out="$tmp/killnx$k"
+  ( QB_FAULT_NO_EXCHANGE=1 QB_FAULT_KILL_AT=$k LD_PRELOAD="$shim" "$exe" "$ini" run.output_dir="$out" >"$out.log" 2>&1; exit $? ) 2>/dev/null
+  rc=$?
+  kills=$((kills + 1))
+  why=$( { [ $rc -eq 137 ] || echo "  exit $rc, not killed: $(tail -1 "$out.log")"; complete "$out"; resume_same "$out"; } 2>&1 )
+  if [ -n "$why" ]; then kill_fail=$((kill_fail + 1)); msgs="$msgs\n  kill at event $k:\n$why"; fi
+done
+[ $kill_fail -eq 0 ] && [ -n "$exchange" ]
+st=$?
+check "without RENAME_EXCHANGE, SIGKILL at $kills events around the final replacement (event ${exchange:-?} of $events_nx): complete outputs, identical after resume$(printf "$msgs" | head -20)" $st
 
 # ---- timed SIGKILLs
 timed_fail=0 msgs=""
