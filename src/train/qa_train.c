@@ -226,6 +226,7 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
         if (!rc) rc = qb_qa_train_step(t, &t->batch, lr, &s, err);
         if (!rc && t->step >= t->n_losses) {  /* grown as steps run: memory follows the steps taken, not the plan */
             int64_t cap = t->n_losses ? 2 * t->n_losses : 1024;
+            while (cap <= t->step) cap *= 2;  /* a resumed run starts past the first block */
             if (cap > t->total_steps) cap = t->total_steps;
             float *l = realloc(t->losses, (size_t)cap * sizeof *l);
             if (!l) rc = qb_errorf(err, "train: out of memory");

@@ -30,10 +30,11 @@ for t in $targets; do
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz_$t.log" | tail -1)
   cov=$(grep -E '^#[0-9]+' "$work/fuzz_$t.log" | grep -o 'cov: [0-9]* ft: [0-9]*' | tail -1)
-  crashes=$(ls "$work/artifacts_$t" | wc -l)
+  crashes=$(ls "$work/artifacts_$t" | grep -c -E '^(crash|leak|timeout|oom)-')
+  slow=$(ls "$work/artifacts_$t" | grep -c '^slow-unit-')
   ubsan=$(grep -c "runtime error:" "$work/fuzz_$t.log")
   leaks=$(grep -c "LeakSanitizer" "$work/fuzz_$t.log")
-  line="fuzz_$t: ${execs:-?} executions, ${cov:-no coverage line}, corpus $(ls "$work/corpus_$t" | wc -l), $crashes crash inputs, $leaks leak reports, $ubsan UBSan reports"
+  line="fuzz_$t: ${execs:-?} executions, ${cov:-no coverage line}, corpus $(ls "$work/corpus_$t" | wc -l), $crashes crash/timeout inputs, $leaks leak reports, $ubsan UBSan reports, $slow slow inputs"
   if [ $rc -eq 0 ] && [ "$crashes" -eq 0 ] && [ "$ubsan" -eq 0 ] && [ "$leaks" -eq 0 ]; then
     echo "ok   $line"
   else

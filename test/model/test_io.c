@@ -50,6 +50,8 @@ static void test_config(qb_check *c) {
     config_fails(c, "{\"model_type\": \"bert\", \"hidden_dropout_prob\": 1.5}", "key hidden_dropout_prob");
     config_fails(c, "{\"model_type\": \"bert\", \"problem_type\": \"ranking\"}", "problem_type \"ranking\"");
     config_fails(c, "{\"model_type\": \"bert\",", "config.json: line");
+    config_fails(c, "{\"model_type\": \"bert\", \"num_labels\": 384304}", "labels <= 65536");
+    config_fails(c, "{\"model_type\": \"bert\", \"initializer_range\": -1}", "key initializer_range: -1 is outside [0, 1]");
 
     /* save -> load keeps every field */
     qb_bert_config a, b;

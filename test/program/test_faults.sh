@@ -173,6 +173,14 @@ else
   check "full 480 KiB tmpfs while calibrating over a good output: ENOSPC reported, earlier output intact $tmpfs_msg" $rc
 fi
 
+# ---- a resumed run starts past the trainer's first block of per-step records
+"$exe" "$ini" run.output_dir="$tmp/long" train.max_steps=1100 train.save_steps=1050 train.logging_steps=1000 >"$tmp/long.log" 2>&1 &&
+  "$exe" "$ini" run.output_dir="$tmp/long" train.max_steps=1100 train.save_steps=1050 train.logging_steps=1000 \
+    train.resume_from="$tmp/long/checkpoint-1050" >"$tmp/long2.log" 2>&1 &&
+  grep -q "step   1100/1100" "$tmp/long2.log"
+st=$?
+check "resume at step 1050 of 1100 $(tail -1 "$tmp/long2.log" 2>/dev/null | head -c 200)" $st
+
 # ---- a non-finite loss stops the run naming the step and the first tensor that went bad; earlier checkpoints stay
 # (token 15, "k", only in some features, gets an embedding of 1e38: LayerNorm overflows on the batches that hold it)
 mkdir -p "$tmp/nanmodel" && cp "$tmp/calib/config.json" "$tmp/calib/vocab.txt" "$tmp/nanmodel/"
