@@ -192,6 +192,8 @@ static int read_tokenizer_json(qb_tokenizer *t, special_names *sp, const char *p
             if (ids[k] > max_id) max_id = ids[k];
             k++;
         }
+        if (!rc && (size_t)max_id >= k)  /* WordPiece ids are 0..N-1; sparse ids would size the tables by the largest id */
+            rc = qb_errorf(err, "key model.vocab: id %d with %zu tokens (ids must be 0..%zu)", (int)max_id, k, k - 1);
         if (!rc) rc = qb_vocab_build(&t->vocab, toks, ids, (int32_t)k, max_id + 1, err);
         if (rc) qb_err_context(err, "%s", path);
     }
