@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/fileio.h"
+#include "base/json.h"
 
 void qb_bert_config_default(qb_bert_config *c) {
     *c = (qb_bert_config){
@@ -14,13 +15,13 @@ void qb_bert_config_default(qb_bert_config *c) {
         .num_attention_heads = 12,
         .intermediate_size = 3072,
         .hidden_act = QB_ACT_GELU,
-        .hidden_dropout_prob = 0.1f,
-        .attention_probs_dropout_prob = 0.1f,
-        .classifier_dropout = 0.1f,
+        .hidden_dropout_prob = 0.1,
+        .attention_probs_dropout_prob = 0.1,
+        .classifier_dropout = 0.1,
         .max_position_embeddings = 512,
         .type_vocab_size = 2,
-        .layer_norm_eps = 1e-12f,
-        .initializer_range = 0.02f,
+        .layer_norm_eps = 1e-12,
+        .initializer_range = 0.02,
         .pad_token_id = 0,
         .is_decoder = false,
         .num_labels = 2,
@@ -40,18 +41,17 @@ const char *qb_bert_act_name(qb_bert_act a) {
 static int get_int(json_t *root, const char *key, int *out, const char *what, qb_err *err) {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) return 0;
-    if (!json_is_integer(v)) return qb_errorf(err, "%s: key %s: expected an integer", what, key);
-    json_int_t x = json_integer_value(v);
-    if (x < -2147483647 || x > 2147483647) return qb_errorf(err, "%s: key %s: %lld is out of range", what, key, (long long)x);
+    int64_t x;
+    if (qb_json_int(v, -2147483647, 2147483647, &x, what, key, err)) return -1;
     *out = (int)x;
     return 0;
 }
 
-static int get_float(json_t *root, const char *key, float *out, const char *what, qb_err *err) {
+static int get_real(json_t *root, const char *key, double *out, const char *what, qb_err *err) {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_number(v)) return qb_errorf(err, "%s: key %s: expected a number", what, key);
-    *out = (float)json_number_value(v);
+    *out = json_number_value(v);
     return 0;
 }
 
@@ -90,13 +90,13 @@ static int parse_root(json_t *root, const char *what, qb_bert_config *c, qb_err 
         get_int(root, "num_hidden_layers", &c->num_hidden_layers, what, err) ||
         get_int(root, "num_attention_heads", &c->num_attention_heads, what, err) ||
         get_int(root, "intermediate_size", &c->intermediate_size, what, err) ||
-        get_float(root, "hidden_dropout_prob", &c->hidden_dropout_prob, what, err) ||
-        get_float(root, "attention_probs_dropout_prob", &c->attention_probs_dropout_prob, what, err) ||
-        get_float(root, "classifier_dropout", &c->classifier_dropout, what, err) ||
+        get_real(root, "hidden_dropout_prob", &c->hidden_dropout_prob, what, err) ||
+        get_real(root, "attention_probs_dropout_prob", &c->attention_probs_dropout_prob, what, err) ||
+        get_real(root, "classifier_dropout", &c->classifier_dropout, what, err) ||
         get_int(root, "max_position_embeddings", &c->max_position_embeddings, what, err) ||
         get_int(root, "type_vocab_size", &c->type_vocab_size, what, err) ||
-        get_float(root, "layer_norm_eps", &c->layer_norm_eps, what, err) ||
-        get_float(root, "initializer_range", &c->initializer_range, what, err) ||
+        get_real(root, "layer_norm_eps", &c->layer_norm_eps, what, err) ||
+        get_real(root, "initializer_range", &c->initializer_range, what, err) ||
         get_int(root, "pad_token_id", &c->pad_token_id, what, err) || get_bool(root, "is_decoder", &c->is_decoder, what, err) ||
         get_int(root, "num_labels", &c->num_labels, what, err))
         return -1;
@@ -135,9 +135,8 @@ static int parse_root(json_t *root, const char *what, qb_bert_config *c, qb_err 
 }
 
 int qb_bert_config_parse(const char *text, size_t len, const char *what, qb_bert_config *c, qb_err *err) {
-    json_error_t je;
-    json_t *root = json_loadb(text, len, 0, &je);
-    if (!root) return qb_errorf(err, "%s: line %d: %s", what, je.line, je.text);
+    json_t *root = qb_json_loadb(text, len, what, err);
+    if (!root) return -1;
     int rc = parse_root(root, what, c, err);
     json_decref(root);
     return rc;
@@ -169,13 +168,13 @@ int qb_bert_config_validate(const qb_bert_config *c, const char *what, qb_err *e
     if (c->hidden_size % c->num_attention_heads)
         return qb_errorf(err, "%s: hidden_size %d is not a multiple of num_attention_heads %d", what, c->hidden_size,
                          c->num_attention_heads);
-    struct { const char *key; float v; } prob[] = {
+    struct { const char *key; double v; } prob[] = {
         {"hidden_dropout_prob", c->hidden_dropout_prob}, {"attention_probs_dropout_prob", c->attention_probs_dropout_prob},
         {"classifier_dropout", c->classifier_dropout},
     };
     for (size_t i = 0; i < sizeof prob / sizeof prob[0]; i++)
-        if (!(prob[i].v >= 0.0f && prob[i].v < 1.0f)) return qb_errorf(err, "%s: key %s: %g is outside [0, 1)", what, prob[i].key, prob[i].v);
-    if (!(c->layer_norm_eps > 0.0f) || !isfinite(c->layer_norm_eps))
+        if (!(prob[i].v >= 0.0 && prob[i].v < 1.0)) return qb_errorf(err, "%s: key %s: %g is outside [0, 1)", what, prob[i].key, prob[i].v);
+    if (!(c->layer_norm_eps > 0.0) || !isfinite(c->layer_norm_eps))
         return qb_errorf(err, "%s: key layer_norm_eps: %g must be positive", what, c->layer_norm_eps);
     if (!(c->initializer_range >= 0.0f && c->initializer_range <= 1.0f))
         return qb_errorf(err, "%s: key initializer_range: %g is outside [0, 1]", what, c->initializer_range);
@@ -222,10 +221,7 @@ int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const
     json_object_set_new(root, "id2label", id2label);
     json_object_set_new(root, "label2id", label2id);
     json_object_set_new(root, "problem_type", problem[c->problem_type] ? json_string(problem[c->problem_type]) : json_null());
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
+    int rc = qb_json_save(root, JSON_INDENT(2) | JSON_SORT_KEYS, path, err);
     json_decref(root);
-    if (!text) return qb_errorf(err, "%s: out of memory", path);
-    int rc = qb_write_file_atomic(path, text, strlen(text), err);
-    free(text);
     return rc;
 }

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "base/fileio.h"
-#include "base/json_kind.h"
+#include "base/json.h"
 
 #define HEADER_MAX ((uint64_t)100 << 20)
 

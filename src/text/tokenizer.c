@@ -2,12 +2,14 @@
 #include "text/tokenizer.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "base/fileio.h"
+#include "base/json.h"
 #include "text/utf8.h"
 
 typedef struct special_names {
@@ -20,15 +22,18 @@ static bool file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-static json_t *load_json(const char *path, qb_err *err) {
-    char *data;
-    size_t len;
-    if (qb_read_file(path, &data, &len, err)) return NULL;
-    json_error_t je;
-    json_t *root = json_loadb(data, len, 0, &je);
-    free(data);
-    if (!root) qb_errorf(err, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
-    return root;
+/* A length limit at key: absent or null keeps *out; an integer above INT32_MAX (transformers writes
+ * VERY_LARGE_INTEGER = 1e30 for none) is no limit, INT32_MAX here. */
+static int get_limit(json_t *obj, const char *key, int64_t lo, int64_t *out, const char *path, const char *where, qb_err *err) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return 0;
+    if (qb_json_is_integral(v) && json_number_value(v) > INT32_MAX) {
+        *out = INT32_MAX;
+        return 0;
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%s%s", where, key);
+    return qb_json_int(v, lo, INT32_MAX, out, path, name, err);
 }
 
 /* Reads a bool key; null or absent keeps *out. */
@@ -104,20 +109,22 @@ int qb_tokenizer_from_vocab(qb_tokenizer *t, const char *vocab_path, bool lowerc
     return 0;
 }
 
-static int read_config(qb_tokenizer *t, special_names *sp, const char *path, bool normaliser_too, qb_err *err) {
-    json_t *cfg = load_json(path, err);
+/* tokenizer_config.json: the normaliser's do_lower_case, strip_accents (null: as do_lower_case) and
+ * tokenize_chinese_chars, which BertTokenizer applies over tokenizer.json's too; special tokens; model_max_length. */
+static int read_config(qb_tokenizer *t, special_names *sp, const char *path, qb_err *err) {
+    json_t *cfg = qb_json_load_file(path, err);
     if (!cfg) return -1;
     int rc = 0;
     if (!json_is_object(cfg)) rc = qb_errorf(err, "%s: expected a JSON object", path);
-    if (!rc && normaliser_too) {
-        bool strip_set = false, strip = false;
-        json_t *sa = json_object_get(cfg, "strip_accents");
+    bool strip = false;
+    int64_t max_len = 0;
+    if (!rc)
         rc = get_bool(cfg, "do_lower_case", &t->norm.lowercase, path, "", err) ||
              get_bool(cfg, "tokenize_chinese_chars", &t->norm.handle_chinese_chars, path, "", err) ||
-             get_bool(cfg, "strip_accents", &strip, path, "", err);
-        strip_set = sa && json_is_boolean(sa);
-        t->norm.strip_accents = strip_set ? strip : t->norm.lowercase;
-    }
+             get_bool(cfg, "strip_accents", &strip, path, "", err) || get_limit(cfg, "model_max_length", 1, &max_len, path, "", err);
+    json_t *sa = json_object_get(cfg, "strip_accents");
+    t->norm.strip_accents = sa && json_is_boolean(sa) ? strip : t->norm.lowercase;
+    t->model_max_length = max_len < INT32_MAX ? max_len : 0;
     if (!rc)
         rc = get_special(cfg, "unk_token", sp->unk, sizeof sp->unk, path, err) ||
              get_special(cfg, "cls_token", sp->cls, sizeof sp->cls, path, err) ||
@@ -129,7 +136,7 @@ static int read_config(qb_tokenizer *t, special_names *sp, const char *path, boo
 }
 
 static int read_tokenizer_json(qb_tokenizer *t, special_names *sp, const char *path, qb_err *err) {
-    json_t *root = load_json(path, err);
+    json_t *root = qb_json_load_file(path, err);
     if (!root) return -1;
     int rc = 0;
     const char **toks = NULL;
@@ -150,22 +157,18 @@ static int read_tokenizer_json(qb_tokenizer *t, special_names *sp, const char *p
     } else if (!json_is_object(vocab) || json_object_size(vocab) == 0) {
         rc = qb_errorf(err, "%s: key model.vocab: expected a non-empty object", path);
     }
-    if (!rc) {
-        bool strip = t->norm.lowercase;
-        json_t *sa = json_object_get(norm, "strip_accents");
+    if (!rc) { /* lowercase, strip_accents and handle_chinese_chars are checked, but tokenizer_config.json's rule */
+        bool unused = false;
         rc = get_bool(norm, "clean_text", &t->norm.clean_text, path, "normalizer.", err) ||
-             get_bool(norm, "handle_chinese_chars", &t->norm.handle_chinese_chars, path, "normalizer.", err) ||
-             get_bool(norm, "lowercase", &t->norm.lowercase, path, "normalizer.", err) ||
-             get_bool(norm, "strip_accents", &strip, path, "normalizer.", err);
-        t->norm.strip_accents = sa && json_is_boolean(sa) ? strip : t->norm.lowercase;
+             get_bool(norm, "handle_chinese_chars", &unused, path, "normalizer.", err) ||
+             get_bool(norm, "lowercase", &unused, path, "normalizer.", err) ||
+             get_bool(norm, "strip_accents", &unused, path, "normalizer.", err);
     }
     if (!rc) {
-        json_t *v = json_object_get(model, "max_input_chars_per_word");
-        if (v && !json_is_integer(v)) rc = qb_errorf(err, "%s: key model.max_input_chars_per_word: expected an integer", path);
-        else if (v && (json_integer_value(v) < 1 || json_integer_value(v) > (1 << 20)))
-            rc = qb_errorf(err, "%s: key model.max_input_chars_per_word: %lld outside [1, 1048576]", path, (long long)json_integer_value(v));
-        else if (v) t->wp.max_input_chars_per_word = (int)json_integer_value(v);
-        v = json_object_get(model, "continuing_subword_prefix");
+        int64_t max_chars = t->wp.max_input_chars_per_word;
+        rc = get_limit(model, "max_input_chars_per_word", 0, &max_chars, path, "model.", err);
+        t->wp.max_input_chars_per_word = (int)max_chars;
+        json_t *v = json_object_get(model, "continuing_subword_prefix");
         if (!rc && v && (!json_is_string(v) || json_string_length(v) >= sizeof t->prefix))
             rc = qb_errorf(err, "%s: key model.continuing_subword_prefix: expected a short string", path);
         else if (!rc && v) strcpy(t->prefix, json_string_value(v));
@@ -182,13 +185,12 @@ static int read_tokenizer_json(qb_tokenizer *t, special_names *sp, const char *p
         json_t *val;
         json_object_foreach(vocab, key, val) {
             if (rc) break;
-            if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > QB_VOCAB_MAX_ID) {
-                rc = qb_errorf(err, "%s: key model.vocab.\"%s\": id %lld is not an integer in [0, %d]", path, key,
-                               (long long)json_integer_value(val), QB_VOCAB_MAX_ID);
-                break;
-            }
+            int64_t id;
+            char name[64];
+            snprintf(name, sizeof name, "model.vocab.\"%.40s\"", key);
+            if ((rc = qb_json_int(val, 0, QB_VOCAB_MAX_ID, &id, path, name, err))) break;
             toks[k] = key;
-            ids[k] = (int32_t)json_integer_value(val);
+            ids[k] = (int32_t)id;
             if (ids[k] > max_id) max_id = ids[k];
             k++;
         }
@@ -204,12 +206,15 @@ static int read_tokenizer_json(qb_tokenizer *t, special_names *sp, const char *p
     if (!rc && added) {
         json_array_foreach(added, i, a) {
             const char *content = json_string_value(json_object_get(a, "content"));
-            json_t *id = json_object_get(a, "id");
-            if (!content || !json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > QB_VOCAB_MAX_ID) {
-                rc = qb_errorf(err, "%s: key added_tokens[%zu]: expected \"content\" and an \"id\" in [0, %d]", path, i, QB_VOCAB_MAX_ID);
+            int64_t id;
+            char name[64];
+            snprintf(name, sizeof name, "added_tokens[%zu].id", i);
+            if (!content) {
+                rc = qb_errorf(err, "%s: key added_tokens[%zu].content: expected a string", path, i);
                 break;
             }
-            if ((rc = add_token(t, content, (int32_t)json_integer_value(id), path, err))) break;
+            if ((rc = qb_json_int(json_object_get(a, "id"), 0, QB_VOCAB_MAX_ID, &id, path, name, err))) break;
+            if ((rc = add_token(t, content, (int32_t)id, path, err))) break;
         }
     }
     free(toks);
@@ -227,18 +232,40 @@ int qb_tokenizer_load(qb_tokenizer *t, const char *dir, qb_err *err) {
     snprintf(vt, sizeof vt, "%s/vocab.txt", dir);
     bool have_tj = file_exists(tj), have_cfg = file_exists(cfg);
     int rc;
-    if (have_tj) {
-        rc = (have_cfg && read_config(t, &sp, cfg, false, err)) || read_tokenizer_json(t, &sp, tj, err) ||
-             finish(t, &sp, tj, t->n_added == 0, err);
-    } else {
-        rc = (have_cfg && read_config(t, &sp, cfg, true, err)) || qb_vocab_load_txt(&t->vocab, vt, err) ||
-             finish(t, &sp, vt, true, err);
-    }
+    rc = have_cfg && read_config(t, &sp, cfg, err);
+    if (!rc && have_tj) rc = read_tokenizer_json(t, &sp, tj, err) || finish(t, &sp, tj, t->n_added == 0, err);
+    else if (!rc) rc = qb_vocab_load_txt(&t->vocab, vt, err) || finish(t, &sp, vt, true, err);
     if (rc) {
         qb_tokenizer_free(t);
         return -1;
     }
     return 0;
+}
+
+int qb_tokenizer_save_config(const qb_tokenizer *t, const char *src_config, int64_t max_positions, const char *path, qb_err *err) {
+    json_t *cfg = src_config && file_exists(src_config) ? qb_json_load_file(src_config, err) : json_object();
+    if (!cfg) return err->failed ? -1 : qb_errorf(err, "%s: out of memory", path);
+    if (!json_is_object(cfg)) {
+        json_decref(cfg);
+        return qb_errorf(err, "%s: expected a JSON object", src_config);
+    }
+    qb_json_integers_back(cfg);
+    const char *keys[5] = {"unk_token", "cls_token", "sep_token", "pad_token", "mask_token"};
+    int32_t ids[5] = {t->unk_id, t->cls_id, t->sep_id, t->pad_id, t->mask_id};
+    int64_t max_len = t->model_max_length > 0 && t->model_max_length < max_positions ? t->model_max_length : max_positions;
+    const qb_bert_norm_opts *n = &t->norm;
+    int bad = json_object_set_new(cfg, "tokenizer_class", json_string("BertTokenizer")) ||
+              json_object_set_new(cfg, "do_lower_case", json_boolean(n->lowercase)) ||
+              json_object_set_new(cfg, "strip_accents", n->strip_accents == n->lowercase ? json_null() : json_boolean(n->strip_accents)) ||
+              json_object_set_new(cfg, "tokenize_chinese_chars", json_boolean(n->handle_chinese_chars)) ||
+              json_object_set_new(cfg, "model_max_length", json_integer(max_len));
+    for (int i = 0; i < 5 && !bad; i++) {
+        const char *name = ids[i] >= 0 && ids[i] < t->vocab.n ? t->vocab.tokens[ids[i]] : NULL;
+        bad = !name || json_object_set_new(cfg, keys[i], json_string(name));
+    }
+    int rc = bad ? qb_errorf(err, "%s: out of memory", path) : qb_json_save(cfg, JSON_INDENT(2) | JSON_SORT_KEYS, path, err);
+    json_decref(cfg);
+    return rc;
 }
 
 /* Length of the longest added token matching cps at i, its index in *which; 0 when none. */

@@ -23,13 +23,21 @@ typedef struct qb_tokenizer {
     int32_t unk_id, cls_id, sep_id, pad_id, mask_id;
     qb_added_token *added;
     int n_added;
+    int64_t model_max_length; /* tokenizer_config.json's limit on encoded length; 0: none (absent or 1e30) */
 } qb_tokenizer;
 
-/* Loads a checkpoint's tokenizer from dir: tokenizer.json when present, else vocab.txt plus tokenizer_config.json
- * (do_lower_case, strip_accents, tokenize_chinese_chars, special tokens); errors name the file and key. */
+/* Loads a checkpoint's tokenizer from dir as transformers' BertTokenizer does: tokenizer.json when present, else
+ * vocab.txt; tokenizer_config.json's do_lower_case, strip_accents and tokenize_chinese_chars (defaults true, null,
+ * true) over tokenizer.json's normalizer, its special tokens and model_max_length. Numbers of any size are accepted
+ * where not used; errors name the file and key. */
 int qb_tokenizer_load(qb_tokenizer *t, const char *dir, qb_err *err);
 /* Loads vocab.txt with explicit options (lowercase; accents stripped when lowercase; CJK split). */
 int qb_tokenizer_from_vocab(qb_tokenizer *t, const char *vocab_path, bool lowercase, qb_err *err);
+/* Writes tokenizer_config.json at path as transformers' save_pretrained does for BERT: the keys of src_config (when
+ * not NULL and present) with tokenizer_class "BertTokenizer", t's do_lower_case, strip_accents (null when it follows
+ * do_lower_case), tokenize_chinese_chars and special tokens, and model_max_length = t's limit capped at max_positions
+ * (the model's max_position_embeddings), or max_positions when t has none. Atomic. */
+int qb_tokenizer_save_config(const qb_tokenizer *t, const char *src_config, int64_t max_positions, const char *path, qb_err *err);
 /* Tokenises len bytes of UTF-8 (no [CLS]/[SEP]) into out, replacing its contents; invalid UTF-8 fails with the byte offset. */
 int qb_tokenize(const qb_tokenizer *t, const char *text, size_t len, qb_tokens *out, qb_err *err);
 /* Frees the tokenizer. */

@@ -11,7 +11,7 @@
 #include <zlib.h>
 
 #include "base/fileio.h"
-#include "base/json_kind.h"
+#include "base/json.h"
 #include "text/utf8.h"
 
 typedef struct reader {

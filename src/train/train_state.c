@@ -2,29 +2,48 @@
 #include "train/train_state.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "base/fileio.h"
-#include "base/json_kind.h"
+#include "base/json.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
+#include "text/tokenizer.h"
 #include "train/qa_train.h"
 
-const char *const qb_tokenizer_files[] = {"vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", NULL};
+const char *const qb_tokenizer_files[] = {"vocab.txt", "tokenizer.json", "special_tokens_map.json", NULL};
 const char *const qb_model_unit_files[] = {"config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json",
                                            "train_results.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
                                            "special_tokens_map.json", NULL};
 
+/* dst_dir/tokenizer_config.json for src_dir's tokenizer, model_max_length from dst_dir/config.json (written first). */
+static int write_tokenizer_config(const char *src_dir, const char *dst_dir, qb_err *err) {
+    char src[4096], dst[4096];
+    qb_bert_config cfg;
+    qb_tokenizer tok;
+    snprintf(dst, sizeof dst, "%s/config.json", dst_dir);
+    if (qb_bert_config_load(dst, &cfg, err) || qb_tokenizer_load(&tok, src_dir, err)) return -1;
+    snprintf(src, sizeof src, "%s/tokenizer_config.json", src_dir);
+    snprintf(dst, sizeof dst, "%s/tokenizer_config.json", dst_dir);
+    int rc = qb_tokenizer_save_config(&tok, src, cfg.max_position_embeddings, dst, err);
+    qb_tokenizer_free(&tok);
+    return rc;
+}
+
 int qb_copy_tokenizer_files(const char *src_dir, const char *dst_dir, qb_err *err) {
     if (strcmp(src_dir, dst_dir) == 0) return 0;
+    int copied = 0;
     for (int i = 0; qb_tokenizer_files[i]; i++) {
         char src[4096], dst[4096];
         snprintf(src, sizeof src, "%s/%s", src_dir, qb_tokenizer_files[i]);
         snprintf(dst, sizeof dst, "%s/%s", dst_dir, qb_tokenizer_files[i]);
-        if (access(src, R_OK) == 0 && qb_copy_file(src, dst, err)) return -1;
+        if (access(src, R_OK) != 0) continue;
+        if (qb_copy_file(src, dst, err)) return -1;
+        copied++;
     }
-    return 0;
+    return copied ? write_tokenizer_config(src_dir, dst_dir, err) : 0;
 }
 
 static int save_optimizer(const char *path, const qb_ctx *ctx, const qb_adamw *opt, qb_err *err) {
@@ -70,24 +89,19 @@ int qb_train_state_save(const char *dir, const qb_bert_model *m, const qb_adamw 
 
 static int get_int(json_t *root, const char *key, int64_t max, int64_t *out, const char *path, qb_err *err) {
     json_t *v = json_object_get(root, key);
-    if (!v) return qb_errorf(err, "%s: key '%s' is missing", path, key);
-    if (!json_is_integer(v)) return qb_errorf(err, "%s: key '%s': expected an integer, got %s", path, key, qb_json_kind(v));
-    json_int_t x = json_integer_value(v);
-    if (x < 0 || x > max) return qb_errorf(err, "%s: key '%s': %lld outside [0, %lld]", path, key, (long long)x, (long long)max);
-    *out = x;
-    return 0;
+    if (!v) return qb_errorf(err, "%s: key %s: missing", path, key);
+    return qb_json_int(v, 0, max, out, path, key, err);
 }
 
 static int load_info(const char *path, qb_train_state_info *s, qb_err *err) {
     char *text = NULL;
     size_t len = 0;
     if (qb_read_file(path, &text, &len, err)) return -1;
-    json_error_t je;
-    json_t *root = json_loadb(text, len, 0, &je);
+    json_t *root = qb_json_loadb(text, len, path, err);
     free(text);
     if (!json_is_object(root)) {
         json_decref(root);
-        return qb_errorf(err, "%s:%d: not a JSON object: %s", path, je.line, je.text);
+        return root ? qb_errorf(err, "%s: not a JSON object", path) : -1;
     }
     memset(s, 0, sizeof *s);
     int rc = get_int(root, "global_step", QB_QA_MAX_STEPS, &s->global_step, path, err) ||
@@ -95,7 +109,7 @@ static int load_info(const char *path, qb_train_state_info *s, qb_err *err) {
              get_int(root, "train_batch_size", 1 << 20, &s->train_batch_size, path, err) ||
              get_int(root, "num_train_features", (int64_t)1 << 40, &s->num_train_features, path, err) ? -1 : 0;
     json_t *epoch = json_object_get(root, "epoch");
-    if (!rc && epoch && !json_is_number(epoch)) rc = qb_errorf(err, "%s: key 'epoch': expected a number, got %s", path, qb_json_kind(epoch));
+    if (!rc && epoch && !json_is_number(epoch)) rc = qb_errorf(err, "%s: key epoch: expected a number, got %s", path, qb_json_kind(epoch));
     s->epoch = json_number_value(epoch);
     json_decref(root);
     return rc;

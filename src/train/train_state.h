@@ -21,7 +21,9 @@ extern const char *const qb_tokenizer_files[];
  * output that replaces a model in a directory drops all of them and keeps the rest. */
 extern const char *const qb_model_unit_files[];
 
-/* Copies the tokenizer files (vocab.txt, tokenizer.json, ...) found in src_dir into dst_dir. */
+/* Copies the tokenizer files (vocab.txt, tokenizer.json, special_tokens_map.json) found in src_dir into dst_dir and
+ * writes dst_dir/tokenizer_config.json as transformers does, model_max_length = max_position_embeddings of
+ * dst_dir/config.json (so the model is saved first). Nothing when src_dir has none of them. */
 int qb_copy_tokenizer_files(const char *src_dir, const char *dst_dir, qb_err *err);
 /* Writes the model (save_pretrained), the optimizer state and trainer_state.json into dir (created). */
 int qb_train_state_save(const char *dir, const qb_bert_model *m, const qb_adamw *opt, const qb_train_state_info *info, qb_err *err);

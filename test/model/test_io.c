@@ -52,6 +52,14 @@ static void test_config(qb_check *c) {
     config_fails(c, "{\"model_type\": \"bert\",", "config.json: line");
     config_fails(c, "{\"model_type\": \"bert\", \"num_labels\": 384304}", "labels <= 65536");
     config_fails(c, "{\"model_type\": \"bert\", \"initializer_range\": -1}", "key initializer_range: -1 is outside [0, 1]");
+    config_fails(c, "{\"model_type\": \"bert\", \"vocab_size\": 1000000000000000019884624838656}",
+                 "config.json: key vocab_size: 1e+30 is outside [-2147483647, 2147483647]");
+    config_fails(c, "{\"model_type\": \"bert\", \"hidden_size\": 64.5}", "config.json: key hidden_size: 64.5 is not an integer");
+    config_fails(c, "{\"model_type\": \"bert\", \"num_labels\": 3000000000}", "key num_labels: 3000000000 is outside");
+    const char *big = "{\"model_type\": \"bert\", \"hidden_size\": 64.0, \"num_attention_heads\": 4, \"layer_norm_eps\": 1e-12,"
+                      " \"unused_id\": 123456789012345678901234567890, \"task_specific_params\": {\"n\": [1e30, 18446744073709551616]}}";
+    if (CHECK(c, qb_bert_config_parse(big, strlen(big), "config.json", &cfg, &err) == 0, "unused integers beyond 64 bits: %s", err.msg))
+        CHECK(c, cfg.hidden_size == 64 && cfg.layer_norm_eps == 1e-12, "hidden_size 64.0 reads as 64, layer_norm_eps as the double 1e-12");
 
     /* save -> load keeps every field */
     qb_bert_config a, b;
@@ -60,8 +68,18 @@ static void test_config(qb_check *c) {
     a.is_decoder = true;
     a.problem_type = QB_PROBLEM_REGRESSION;
     a.hidden_act = QB_ACT_RELU;
+    a.initializer_range = 0.012345678901234568; /* 17 digits beside 0.1 and 1e-12 */
+    char *text = NULL;
+    size_t len = 0;
     if (CHECK(c, qb_bert_config_save(&a, "BertLMHeadModel", tmp("config.json"), &err) == 0, "%s", err.msg) &&
-        CHECK(c, qb_bert_config_load(tmp("config.json"), &b, &err) == 0, "%s", err.msg))
+        CHECK(c, qb_read_file(tmp("config.json"), &text, &len, &err) == 0, "%s", err.msg)) {
+        const char *want[] = {"\n  \"hidden_dropout_prob\": 0.1,\n", "\n  \"layer_norm_eps\": 1e-12,\n",
+                              "\n  \"initializer_range\": 0.012345678901234568,\n", "\n  \"classifier_dropout\": 0.1,\n"};
+        for (int i = 0; i < 4; i++) CHECK(c, strstr(text, want[i]) != NULL, "config.json has %s", want[i] + 1);
+        CHECK(c, len > 2 && strcmp(text + len - 2, "}\n") == 0, "config.json ends with a newline");
+    }
+    free(text);
+    if (CHECK(c, qb_bert_config_load(tmp("config.json"), &b, &err) == 0, "%s", err.msg))
         CHECK(c, a.vocab_size == b.vocab_size && a.hidden_size == b.hidden_size && a.num_hidden_layers == b.num_hidden_layers &&
                      a.num_attention_heads == b.num_attention_heads && a.intermediate_size == b.intermediate_size &&
                      a.hidden_act == b.hidden_act && a.hidden_dropout_prob == b.hidden_dropout_prob &&

@@ -27,6 +27,8 @@ static const char *tmp_write(const char *name, const char *content) {
 
 static const char *TINY = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nun\n##aff\n##able\n##a\n##ff\nthe\n,\n.\nx\n##x\nhello\n";
 
+static void numbers(qb_check *c);
+
 static void check_tokens(qb_check *c, const qb_tokenizer *t, const char *text, int n, const int32_t *ids,
                          const int32_t *offs) {
     qb_tokens toks = {0};
@@ -116,6 +118,70 @@ static void bad_files(qb_check *c) {
     tmp_write("tokenizer_config.json", "{\"do_lower_case\": \"yes\"}");
     CHECK(c, qb_tokenizer_load(&t, tmpdir, &err) != 0 && strstr(err.msg, "tokenizer_config.json: key do_lower_case"),
           "a mistyped do_lower_case names file and key: %s", err.msg);
+    qb_err_clear(&err);
+    numbers(c);
+}
+
+/* Numbers of any size load (integers beyond 64 bits too); the ones used are exact integers in range. */
+static void numbers(qb_check *c) {
+    qb_tokenizer t;
+    qb_err err = {0};
+    struct { const char *text; int64_t max_len; } ok[] = {
+        {"{\"model_max_length\": 1000000000000000019884624838656, \"x\": -123456789012345678901234567890}", 0},
+        {"{\"model_max_length\": 1e30}", 0},
+        {"{\"model_max_length\": 512}", 512},
+        {"{\"model_max_length\": 384.0, \"huge\": [99999999999999999999999]}", 384},
+        {"{\"model_max_length\": null}", 0},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        tmp_write("tokenizer_config.json", ok[i].text);
+        if (CHECK(c, qb_tokenizer_load(&t, tmpdir, &err) == 0, "%s: %s", ok[i].text, err.msg)) {
+            CHECK(c, t.model_max_length == ok[i].max_len, "%s: model_max_length %lld, want %lld", ok[i].text,
+                  (long long)t.model_max_length, (long long)ok[i].max_len);
+            qb_tokenizer_free(&t);
+        }
+        qb_err_clear(&err);
+    }
+    struct { const char *file, *text, *want; } bad[] = {
+        {"tokenizer_config.json", "{\"model_max_length\": 1.5}", "tokenizer_config.json: key model_max_length: 1.5 is not an integer"},
+        {"tokenizer_config.json", "{\"model_max_length\": 0}", "tokenizer_config.json: key model_max_length: 0 is outside [1, 2147483647]"},
+        {"tokenizer_config.json", "{\"model_max_length\": \"512\"}", "key model_max_length: expected an integer"},
+        {"tokenizer.json", "{\"normalizer\": {\"type\": \"BertNormalizer\"}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}, "
+                           "\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"[UNK]\": 1e30}}, \"n\": 1e999999}",
+         "tokenizer.json: line 1"},
+        {"tokenizer.json", "{\"normalizer\": {\"type\": \"BertNormalizer\"}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}, "
+                           "\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"[UNK]\": 1000000000000000019884624838656}}}",
+         "tokenizer.json: key model.vocab.\"[UNK]\": 1e+30 is outside [0, 16777216]"},
+        {"tokenizer.json", "{\"normalizer\": {\"type\": \"BertNormalizer\"}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}, "
+                           "\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"[UNK]\": 0.5}}}",
+         "tokenizer.json: key model.vocab.\"[UNK]\": 0.5 is not an integer"},
+        {"tokenizer.json", "{\"normalizer\": {\"type\": \"BertNormalizer\"}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}, "
+                           "\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"[UNK]\": 0}}, \"added_tokens\": [{\"content\": \"[X]\", \"id\": -1}]}",
+         "tokenizer.json: key added_tokens[0].id: -1 is outside [0, 16777216]"},
+    };
+    char p[4096];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tmp_write("tokenizer_config.json", "{}");
+        tmp_write(bad[i].file, bad[i].text);
+        CHECK(c, qb_tokenizer_load(&t, tmpdir, &err) != 0 && strstr(err.msg, bad[i].want), "%s: got \"%s\", want \"%s\"", bad[i].text,
+              err.msg, bad[i].want);
+        qb_err_clear(&err);
+    }
+    /* tokenizer.json with a limit beyond 64 bits: no limit on word length; do_lower_case from tokenizer_config.json */
+    tmp_write("tokenizer_config.json", "{\"do_lower_case\": false}");
+    tmp_write("tokenizer.json", "{\"normalizer\": {\"type\": \"BertNormalizer\", \"lowercase\": true}, \"pre_tokenizer\": "
+                                "{\"type\": \"BertPreTokenizer\"}, \"model\": {\"type\": \"WordPiece\", \"max_input_chars_per_word\": "
+                                "18446744073709551616, \"vocab\": {\"[PAD]\": 0, \"[UNK]\": 1, \"[CLS]\": 2, \"[SEP]\": 3, "
+                                "\"[MASK]\": 4, \"x\": 5, \"##x\": 6}}}");
+    if (CHECK(c, qb_tokenizer_load(&t, tmpdir, &err) == 0, "%s", err.msg)) {
+        CHECK(c, t.wp.max_input_chars_per_word == 2147483647 && !t.norm.lowercase,
+              "max_input_chars_per_word 2^64 is no limit (%d); do_lower_case false rules", t.wp.max_input_chars_per_word);
+        qb_tokenizer_free(&t);
+    }
+    snprintf(p, sizeof p, "%s/tokenizer.json", tmpdir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/tokenizer_config.json", tmpdir);
+    unlink(p);
 }
 
 static void windows(qb_check *c) {
