@@ -1,5 +1,5 @@
 /* fuzz_config_json.c: HF config.json parsing and validation on arbitrary text; a config that parses is written back
- * and must parse again to the same values. */
+ * and must parse again to the same values (up to 1024 labels: the id2label maps of more only cost time). */
 #include <stdio.h>
 #include <string.h>
 #include "fuzz_common.h"
@@ -8,7 +8,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qb_bert_config c, again;
     qb_err err = {0};
-    if (qb_bert_config_parse((const char *)data, size, "config.json", &c, &err)) return 0;
+    if (qb_bert_config_parse((const char *)data, size, "config.json", &c, &err) || c.num_labels > 1024) return 0;
     char path[600];
     snprintf(path, sizeof path, "%s/config.json", fuzz_dir());
     if (qb_bert_config_save(&c, "BertForQuestionAnswering", path, &err) || qb_bert_config_load(path, &again, &err)) __builtin_trap();

@@ -24,7 +24,7 @@ for t in $targets; do
   case $t in tokenizer_json|checkpoint|squad|squad_gz|safetensors) max_len=65536 ;; esac
   runs=()
   [ -n "${QB_FUZZ_RUNS:-}" ] && runs=(-runs="$QB_FUZZ_RUNS")
-  nice -n "${QB_FUZZ_NICE:-0}" "$bin/fuzz_$t" -max_total_time="$secs" "${runs[@]}" -max_len=$max_len -timeout=20 -rss_limit_mb=2048 \
+  nice -n "${QB_FUZZ_NICE:-0}" "$bin/fuzz_$t" -max_total_time="$secs" "${runs[@]}" -max_len=$max_len -timeout=${QB_FUZZ_TIMEOUT:-60} -rss_limit_mb=2048 \
     -error_exitcode=1 -print_final_stats=1 -artifact_prefix="$work/artifacts_$t/" "$work/corpus_$t" "$work/seeds/$t" \
     >"$work/fuzz_$t.log" 2>&1
   rc=$?
