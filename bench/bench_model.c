@@ -1,58 +1,88 @@
-/* bench_model.c: one BERT QA training step (forward + backward, dropout on) at BERT-base size, quantizers off and
- * on, next to OpenBLAS's sgemm rate on the model's GEMM shapes measured in the same run. Prints median ms/step,
- * achieved GFLOP/s, the fraction of the sgemm-bound limit, and peak RSS.
- * Run: OMP_NUM_THREADS=2 ./build/bench/bench_model [--quant 0|1] [--steps N] [--layers L] [--batch B] [--seq S] [--profile 1]
- * Peer: bench/bench_model_torch.py with the same arguments (same thread count). */
-#include "bench_util.h"
+/* bench_model.c: one BERT QA training step (forward + backward, dropout on) at BERT-base or MiniLM size, quantizers
+ * off or on, next to the sgemm rate on the model's GEMM shapes measured in the same run (OpenBLAS's, and PyTorch's
+ * when the peer runs). Prints median ms/step, achieved GFLOP/s, the fraction of the sgemm-bound limit, peak RSS,
+ * and the peer's step with the ratio.
+ * Run: OMP_NUM_THREADS=2 ./build/bench/bench_model [--config base|minilm] [--quant 0|1] [--steps N] [--layers L] [--batch B]
+ *      [--seq S] [--profile 1]   (--help for details)
+ * Peer: bench/bench_model_torch.py with the same arguments, run from here in the same run when QB_TORCH_PYTHON is set. */
+#include "bench_gemm.h"
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "base/blas_core.h"
 #include "model/heads.h"
 
-/* sgemm GFLOP/s over the step's GEMM shapes (tokens x out x in, forward and both backward layouts). */
-static double sgemm_rate(int64_t tokens, int64_t h, int64_t inter) {
-    int64_t shapes[3][3] = {{tokens, h, h}, {tokens, inter, h}, {tokens, h, inter}};
-    size_t big = (size_t)(tokens > inter ? tokens : inter) * (size_t)(inter > h ? inter : h);
-    float *a = calloc(big, sizeof(float)), *b = calloc(big, sizeof(float)), *c = calloc(big, sizeof(float));
-    if (!a || !b || !c) exit(1);
-    for (size_t i = 0; i < big; i++) a[i] = b[i] = (float)(i % 7) * 0.01f;
-    double flops = 0, secs = 0;
-    for (int rep = 0; rep < 4; rep++)
-        for (int s = 0; s < 3; s++) {
-            int m = (int)shapes[s][0], n = (int)shapes[s][1], k = (int)shapes[s][2];
-            for (int l = 0; l < 3; l++) {  /* y = x W^T, dx = dy W, dW = dy^T x */
-                double t0 = bench_now();
-                if (l == 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
-                else if (l == 1) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0f, a, n, b, k, 0.0f, c, k);
-                else cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, m, 1.0f, a, n, b, k, 0.0f, c, k);
-                double t = bench_now() - t0;
-                if (rep) {
-                    secs += t;
-                    flops += 2.0 * m * n * k;
-                }
-            }
+static void openblas_sgemm(void *ctx, bool ta, bool tb, int m, int n, int k, const void *a, int lda, const void *b, int ldb, float *c,
+                           int ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+}
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: bench_model [--config base|minilm] [--quant 0|1] [--steps N] [--layers L] [--batch B] [--seq S] [--profile 1]\n"
+                 "  One BERT QA training step (forward + backward, dropout on), median of N steps after two warm-ups.\n"
+                 "  --config base: BERT-base (12 layers, hidden 768, intermediate 3072, 12 heads), batch 8 (default)\n"
+                 "  --config minilm: MiniLM-L6-H384 (6 layers, hidden 384, intermediate 1536, 12 heads), batch 12, as\n"
+                 "                   configs/squad_minilm_qat.ini; --layers/--batch/--seq override the config's\n"
+                 "  --quant 1: QDQBERT's fake quantizers on (calibrated ranges); --profile 1: per-op times of the last step\n"
+                 "  Threads: OMP_NUM_THREADS. With QB_TORCH_PYTHON=python (and QB_SOURCE_ROOT=checkout) the PyTorch peer\n"
+                 "  (bench/bench_model_torch.py) runs the same step in the same run, and the sgemm bound is taken from the\n"
+                 "  faster of OpenBLAS's and PyTorch's GEMM on the step's shapes (bench/bench_gemm_torch.py).\n");
+}
+
+/* Runs bench/bench_model_torch.py with the same arguments; returns its median ms/step (its line echoed) and its
+ * median CPU ms/step in *cpu_ms, or -1. */
+static double torch_step_ms(const char *config, int quant, int steps, int layers, int batch, int seq, double *cpu_ms) {
+    const char *py = getenv("QB_TORCH_PYTHON"), *root = getenv("QB_SOURCE_ROOT");
+    if (!py || !*py) return -1;
+    char cmd[4400], line[1024];
+    snprintf(cmd, sizeof cmd, "%s %s/bench/bench_model_torch.py --config %s --quant %d --steps %d --layers %d --batch %d --seq %d", py,
+             root ? root : ".", config, quant, steps, layers, batch, seq);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    double ms = -1;
+    while (fgets(line, sizeof line, p)) {
+        char *at = strstr(line, "ms/step");
+        if (!strncmp(line, "pytorch ", 8) && at) {
+            fputs(line, stdout);
+            char *colon = strrchr(line, ':'), *cpu = strstr(line, " cpu ");
+            if (colon && colon < at) ms = atof(colon + 1);
+            if (cpu) *cpu_ms = atof(cpu + 5);
         }
-    free(a);
-    free(b);
-    free(c);
-    return flops / secs * 1e-9;
+    }
+    return pclose(p) == 0 ? ms : -1;
 }
 
 int main(int argc, char **argv) {
-    int quant = 0, steps = 5, layers = 12, batch = 8, seq = 128, profile = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    int quant = 0, steps = 5, layers = 0, batch = 0, seq = 128, profile = 0;
+    const char *config = "base";
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench_model: %s needs a value (see --help)\n", argv[i]);
+            return 2;
+        }
         int v = atoi(argv[i + 1]);
-        if (!strcmp(argv[i], "--quant")) quant = v;
+        if (!strcmp(argv[i], "--config")) {
+            config = argv[i + 1];
+            if (strcmp(config, "base") && strcmp(config, "minilm")) {
+                fprintf(stderr, "bench_model: --config %s: expected base or minilm\n", config);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--quant")) quant = v;
         else if (!strcmp(argv[i], "--steps")) steps = v;
         else if (!strcmp(argv[i], "--layers")) layers = v;
         else if (!strcmp(argv[i], "--batch")) batch = v;
         else if (!strcmp(argv[i], "--seq")) seq = v;
         else if (!strcmp(argv[i], "--profile")) profile = v;
         else {
-            fprintf(stderr, "bench_model: unknown option %s\n", argv[i]);
+            fprintf(stderr, "bench_model: unknown option %s (see --help)\n", argv[i]);
             return 2;
         }
     }
@@ -62,7 +92,16 @@ int main(int argc, char **argv) {
     if (!ctx) qb_die("bench_model", &err);
     qb_bert_config cfg;
     qb_bert_config_default(&cfg);
-    cfg.num_hidden_layers = layers;
+    bool minilm = !strcmp(config, "minilm");
+    if (minilm) {
+        cfg.num_hidden_layers = 6;
+        cfg.hidden_size = 384;
+        cfg.intermediate_size = 1536;
+        cfg.num_attention_heads = 12;
+    }
+    if (layers > 0) cfg.num_hidden_layers = layers;
+    layers = cfg.num_hidden_layers;
+    if (batch <= 0) batch = minilm ? 12 : 8;
     qb_bert_model m;
     if (qb_bert_init(&m, ctx, &cfg, QB_BERT_QUESTION_ANSWERING, NULL)) qb_die("bench_model", &ctx->err);
     if (quant) {  /* ranges as after calibration: weights per row, activations per tensor */
@@ -86,29 +125,49 @@ int main(int argc, char **argv) {
     ctx->training = true;
     double per_layer = 2.0 * tokens * (4.0 * H * H + 2.0 * H * inter) + 4.0 * batch * (double)seq * seq * H;
     double flops = 3.0 * (layers * per_layer + 2.0 * tokens * H * 2);
-    double t[100];
+    double t[100], cpu[100];
     for (int s = -2; s < steps; s++) {  /* two warm-up steps: the first grows the arena, the second first-touches it */
-        double t0 = bench_now();
+        double t0 = bench_now(), c0 = bench_cpu_now();
         qb_ctx_step_reset(ctx);
         qb_zero_grad(ctx);
         if (profile && s == steps - 1) qb_profile_start(ctx);
         qb_bert_output out;
         if (qb_bert_question_answering(&m, &in, start, end, &out) || qb_backward(ctx, out.loss)) qb_die("bench_model", &ctx->err);
-        if (s >= 0) t[s] = bench_now() - t0;
+        if (s >= 0) {
+            t[s] = bench_now() - t0;
+            cpu[s] = bench_cpu_now() - c0;
+        }
         if (getenv("QB_BENCH_VERBOSE"))
             fprintf(stderr, "step %d: %.1f ms (arena %zu MiB, spilled %zu blocks)\n", s, 1e3 * (bench_now() - t0), ctx->act.cap >> 20,
                     ctx->act.n_spill);
     }
     if (profile) qb_profile_report(ctx, stdout);
-    qsort(t, (size_t)steps, sizeof *t, bench_cmp_double);
-    double med = t[steps / 2];
-    double rate = sgemm_rate(tokens, H, inter);
+    double med = bench_median(t, steps), cpu_med = bench_median(cpu, steps);
+    double rate = bench_gemm_rate(openblas_sgemm, NULL, 4, tokens, H, inter, 5);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("qdqbert  %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  sgemm %6.1f GFLOP/s  "
-           "%4.0f%% of sgemm-bound  peak RSS %6.0f MiB\n",
-           quant ? "quant" : "fp32", layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
-           100.0 * flops / med * 1e-9 / rate, ru.ru_maxrss / 1024.0);
+    char blas[1024];
+    qb_blas_core_summary(blas, sizeof blas);
+    printf("%s\n", blas);
+    printf("qdqbert  %-6s %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  OpenBLAS sgemm %6.1f GFLOP/s  "
+           "%4.0f%% of its bound  cpu %8.1f ms/step  peak RSS %6.0f MiB\n",
+           quant ? "quant" : "fp32", config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
+           100.0 * flops / med * 1e-9 / rate, 1e3 * cpu_med, ru.ru_maxrss / 1024.0);
+    fflush(stdout);
+    char nthreads[16];
+    snprintf(nthreads, sizeof nthreads, "%d", openblas_get_num_threads());
+    setenv("OMP_NUM_THREADS", nthreads, 1);
+    double peer_cpu_ms = -1, peer_ms = torch_step_ms(config, quant, steps, layers, batch, seq, &peer_cpu_ms), peer_fp32 = -1, peer_bf16 = -1;
+    char version[256] = "";
+    if (peer_ms > 0 && bench_gemm_torch(tokens, H, inter, 5, &peer_fp32, &peer_bf16, version, sizeof version) == 0) {
+        double best = peer_fp32 > rate ? peer_fp32 : rate;
+        printf("peer     %s; its sgemm %.1f GFLOP/s (bf16 %.1f) on the same shapes\n", version, peer_fp32, peer_bf16);
+        printf("ratio    ours %.2fx PyTorch's step (%.1f vs %.1f ms; CPU time %.2fx); hardware limit: the faster sgemm (%s, %.1f "
+               "GFLOP/s): ours at %.0f%% of its bound\n",
+               peer_ms / (1e3 * med), 1e3 * med, peer_ms, peer_cpu_ms / (1e3 * cpu_med), peer_fp32 > rate ? "PyTorch" : "OpenBLAS", best,
+               100.0 * flops / med * 1e-9 / best);
+    } else if (getenv("QB_TORCH_PYTHON"))
+        fprintf(stderr, "bench_model: the PyTorch peer failed (QB_TORCH_PYTHON=%s)\n", getenv("QB_TORCH_PYTHON"));
     free(ids);
     qb_bert_free(&m);
     qb_ctx_free(ctx);

@@ -1,7 +1,8 @@
 """PyTorch peer of bench_model.c: one HF BertForQuestionAnswering training step (forward + backward, dropout on) on
 the CPU, quantizers off (stock model) or on (QDQBERT's 20 points per layer, fake quantization by
 torch.fake_quantize_per_tensor_affine / per_channel_affine, weights per row). Same thread count as OMP_NUM_THREADS.
-Run: OMP_NUM_THREADS=2 python bench/bench_model_torch.py [--quant 0|1] [--steps N] [--layers L] [--batch B] [--seq S]
+Run: OMP_NUM_THREADS=2 python bench/bench_model_torch.py [--config base|minilm] [--quant 0|1] [--steps N] [--layers L]
+     [--batch B] [--seq S]
 """
 import argparse
 import os
@@ -54,17 +55,31 @@ def patch_qdq(model, act_amax=8.0, w_amax=0.08):
             out.forward = out_forward
 
 
+# BERT-base; MiniLM-L6-H384 at the main job's batch (configs/squad_minilm_qat.ini)
+CONFIGS = {
+    "base": dict(num_hidden_layers=12, hidden_size=768, intermediate_size=3072, num_attention_heads=12, batch=8),
+    "minilm": dict(num_hidden_layers=6, hidden_size=384, intermediate_size=1536, num_attention_heads=12, batch=12),
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="base")
     ap.add_argument("--quant", type=int, default=0)
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--layers", type=int, default=12)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--layers", type=int, default=0, help="0: the config's")
+    ap.add_argument("--batch", type=int, default=0, help="0: the config's")
     ap.add_argument("--seq", type=int, default=128)
     a = ap.parse_args()
+    shape = dict(CONFIGS[a.config])
+    a.batch = a.batch or shape.pop("batch")
+    shape.pop("batch", None)
+    if a.layers:
+        shape["num_hidden_layers"] = a.layers
+    a.layers = shape["num_hidden_layers"]
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     torch.manual_seed(0)
-    model = BertForQuestionAnswering(BertConfig(num_hidden_layers=a.layers))
+    model = BertForQuestionAnswering(BertConfig(**shape))
     if a.quant:
         patch_qdq(model)
     model.train()
@@ -72,21 +87,22 @@ def main():
     ids = (1000 + (torch.arange(tokens) * 7919) % 20000).view(a.batch, a.seq)
     start = torch.tensor([(b * 13) % a.seq for b in range(a.batch)])
     end = torch.tensor([(b * 17 + 5) % a.seq for b in range(a.batch)])
-    times = []
+    times, cpu = [], []
     for s in range(a.steps + 2):  # two warm-up steps, as bench_model.c
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.zero_grad(set_to_none=False)
         loss = model(input_ids=ids, start_positions=start, end_positions=end).loss
         loss.backward()
         if s >= 2:
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     med = statistics.median(times)
-    h, inter, L = 768, 3072, a.layers
+    h, inter, L = shape["hidden_size"], shape["intermediate_size"], a.layers
     flops = 3.0 * (L * (2.0 * tokens * (4 * h * h + 2 * h * inter) + 4.0 * a.batch * a.seq * a.seq * h) + 2.0 * tokens * h * 2)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("pytorch  %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  (attn %s)  peak RSS %6.0f MiB"
+    print("pytorch  %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  (attn %s)  cpu %8.1f ms/step  peak RSS %6.0f MiB"
           % ("quant" if a.quant else "fp32", L, a.batch, a.seq, torch.get_num_threads(), 1e3 * med, flops / med * 1e-9,
-             model.config._attn_implementation, rss))
+             model.config._attn_implementation, 1e3 * statistics.median(cpu), rss))
 
 
 if __name__ == "__main__":

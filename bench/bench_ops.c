@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "autograd/autograd.h"
+#include "base/blas_core.h"
 
 typedef struct bench_env {
     qb_ctx *ctx;
@@ -76,7 +77,9 @@ int main(int argc, char **argv) {
     if (!ctx) qb_die("bench_ops", &err);
     ctx->training = true;
     bench_env b = {ctx, repeats, 0, 0};
-    printf("threads %d, %s\n", omp_get_max_threads(), openblas_get_config());
+    char blas[1024];
+    qb_blas_core_summary(blas, sizeof blas);
+    printf("threads %d, %s\n", omp_get_max_threads(), blas);
 
     /* peak references: OpenBLAS sgemm on the FFN shape, memcpy on 12 MiB */
     const int64_t M = 1024, K = 768, N = 3072;

@@ -28,10 +28,11 @@ int demo_task_run(const qat_config *c, qb_err *err) {
     qb_ctx *ctx = qb_ctx_new(QB_CPU, (uint64_t)c->seed, err);
     if (!ctx) return -1;
     int64_t n = 2 * c->demo_points, h = c->demo_hidden;
-    float *x = malloc((size_t)n * 2 * sizeof(float));
+    float *x = malloc((size_t)n * 2 * sizeof(float)), *scores = malloc((size_t)n * 2 * sizeof(float));
     int32_t *labels = malloc((size_t)n * sizeof(int32_t));
-    if (!x || !labels) {
+    if (!x || !scores || !labels) {
         free(x);
+        free(scores);
         free(labels);
         qb_ctx_free(ctx);
         return qb_errorf(err, "demo: out of memory");
@@ -65,11 +66,15 @@ int demo_task_run(const qat_config *c, qb_err *err) {
             goto fail;
         }
         float lr = (float)(c->demo_lr * 0.5 * (1.0 + cos(M_PI * (double)(step - 1) / (double)c->demo_steps)));
-        qb_adamw_step(&opt, ctx, lr);
-        loss_v = loss->data[0];
+        loss_v = qb_item(ctx, loss);
+        if (qb_to_host(ctx, logits, scores) || qb_adamw_step(&opt, ctx, lr)) {
+            qb_adamw_free(&opt);
+            *err = ctx->err;
+            goto fail;
+        }
         if (step == 1) first = loss_v;
         int correct = 0;
-        for (int64_t i = 0; i < n; i++) correct += (logits->data[2 * i + 1] > logits->data[2 * i]) == (labels[i] == 1);
+        for (int64_t i = 0; i < n; i++) correct += (scores[2 * i + 1] > scores[2 * i]) == (labels[i] == 1);
         acc = (double)correct / (double)n;
         if (step == 1 || step % 250 == 0 || step == c->demo_steps)
             printf("step %5lld  loss %.5f  accuracy %.4f  lr %.2e\n", (long long)step, loss_v, acc, lr);
@@ -91,6 +96,7 @@ int demo_task_run(const qat_config *c, qb_err *err) {
     if (rc) goto fail;
     printf("demo: wrote %s\n", path);
     free(x);
+    free(scores);
     free(labels);
     qb_ctx_free(ctx);
     if (!reached) return qb_errorf(err, "demo: final loss %.5f above target %.3g", loss_v, c->demo_target_loss);
@@ -98,6 +104,7 @@ int demo_task_run(const qat_config *c, qb_err *err) {
 fail:
     if (!err->failed && qb_ctx_failed(ctx)) *err = ctx->err;
     free(x);
+    free(scores);
     free(labels);
     qb_ctx_free(ctx);
     return -1;

@@ -14,11 +14,11 @@
 #define MAX_STEPS "268435456"  /* QB_QA_MAX_STEPS, 2^28 */
 #define MAX_SAMPLES "1099511627776"  /* 2^40 */
 static const qb_cfg_key keys[] = {
-    KEY("run", "task", QB_CFG_STRING, task, "what to run: calibrate, train, eval, qat (calibrate -> train -> eval), demo"),
+    KEY("run", "task", QB_CFG_STRING, task, "calibrate, train, eval, qat (calibrate -> train -> eval -> export), ptq (calibrate -> eval -> export), export, demo"),
     NUM("run", "seed", QB_CFG_INT, seed, "[0, 4611686018427387904]", "RNG seed (head initialisation, calibration samples, data order, dropout)"),
     NUM("run", "threads", QB_CFG_INT, threads, "[0, 1024]", "OpenMP threads (0 = all cores)"),
     KEY("run", "output_dir", QB_CFG_STRING, output_dir, "directory for checkpoints, metrics and predictions"),
-    KEY("model", "path", QB_CFG_STRING, model_path, "HF checkpoint directory in (config.json, model.safetensors, vocab.txt)"),
+    KEY("model", "path", QB_CFG_STRING, model_path, "HF checkpoint directory (config.json, model.safetensors, vocab.txt) or an HDF5 export"),
     KEY("model", "tokenizer", QB_CFG_STRING, tokenizer, "tokenizer directory (empty = model.path)"),
     KEY("data", "train_file", QB_CFG_STRING, train_file, "SQuAD training set (.json or .json.gz)"),
     KEY("data", "dev_file", QB_CFG_STRING, dev_file, "SQuAD dev set (.json or .json.gz)"),
@@ -61,6 +61,10 @@ static const qb_cfg_key keys[] = {
     NUM("eval", "n_best_size", QB_CFG_INT, n_best_size, "[1, 1000]", "start/end candidates per feature"),
     NUM("eval", "max_answer_length", QB_CFG_INT, max_answer_length, "[1, 4096]", "longest answer in tokens"),
     KEY("output", "overwrite", QB_CFG_BOOL, overwrite, "allow writing into a non-empty run.output_dir"),
+    KEY("export", "format", QB_CFG_STRING, export_format, "hdf5, onnx or both (tasks export, ptq and qat)"),
+    KEY("export", "path", QB_CFG_STRING, export_path, "output file (both: its stem gets .h5 and .onnx); empty = run.output_dir/model"),
+    KEY("export", "onnx_mode", QB_CFG_STRING, export_onnx_mode, "qdq (int8 weights + DequantizeLinear) or hf (save_onnx layout)"),
+    KEY("export", "int8_embeddings", QB_CFG_BOOL, export_int8_embeddings, "HDF5: embeddings as int8 rows (lossy)"),
     NUM("demo", "points", QB_CFG_INT, demo_points, "[2, 1000000]", "points per spiral arm"),
     NUM("demo", "hidden", QB_CFG_INT, demo_hidden, "[1, 4096]", "hidden width of the 2-layer GELU network"),
     NUM("demo", "steps", QB_CFG_INT, demo_steps, "[1, 10000000]", "full-batch AdamW steps"),
@@ -95,6 +99,8 @@ void qat_config_defaults(qat_config *c) {
     c->eval_batch_size = 8;
     c->n_best_size = 20;
     c->max_answer_length = 30;
+    snprintf(c->export_format, sizeof c->export_format, "both");
+    snprintf(c->export_onnx_mode, sizeof c->export_onnx_mode, "qdq");
     c->demo_points = 200;
     c->demo_hidden = 64;
     c->demo_steps = 1500;
@@ -138,16 +144,21 @@ static bool one_of(const char *v, const char *const *names) {
 }
 
 int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_err *err) {
-    static const char *const tasks[] = {"calibrate", "train", "eval", "qat", "demo", NULL};
+    static const char *const tasks[] = {"calibrate", "train", "eval", "qat", "ptq", "export", "demo", NULL};
+    static const char *const formats[] = {"hdf5", "onnx", "both", NULL};
+    static const char *const onnx_modes[] = {"qdq", "hf", NULL};
     static const char *const calibrators[] = {"max", "percentile", "mse", "entropy", NULL};
     static const char *const histograms[] = {"modelopt", "pq21", NULL};
     static const char *const schedulers[] = {"linear", "cosine", "constant", "constant_with_warmup", NULL};
-    if (!one_of(c->task, tasks)) BAD("run", "task", "unknown task '%s' (expected: calibrate, train, eval, qat, demo)", c->task);
+    if (!one_of(c->task, tasks)) BAD("run", "task", "unknown task '%s' (expected: calibrate, train, eval, qat, ptq, export, demo)", c->task);
     if (!c->output_dir[0]) BAD("run", "output_dir", "must not be empty");
     if (strcmp(c->task, "demo") == 0) return 0;  /* numbers: their ranges are checked as they are set (keys[]) */
-    bool calib = !strcmp(c->task, "calibrate") || !strcmp(c->task, "qat");
+    bool calib = !strcmp(c->task, "calibrate") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");
     bool train = !strcmp(c->task, "train") || !strcmp(c->task, "qat");
-    bool eval = !strcmp(c->task, "eval") || !strcmp(c->task, "qat");
+    bool eval = !strcmp(c->task, "eval") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");
+    bool export = !strcmp(c->task, "export") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");
+    if (!one_of(c->export_format, formats)) BAD("export", "format", "'%s' (expected hdf5, onnx or both)", c->export_format);
+    if (!one_of(c->export_onnx_mode, onnx_modes)) BAD("export", "onnx_mode", "'%s' (expected qdq or hf)", c->export_onnx_mode);
     if (!c->model_path[0] && !(train && c->resume_from[0])) BAD("model", "path", "required for task %s", c->task);
     if ((calib || train) && !c->train_file[0]) BAD("data", "train_file", "required for task %s", c->task);
     if (eval && !c->dev_file[0]) BAD("data", "dev_file", "required for task %s", c->task);
@@ -176,6 +187,17 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     if (!one_of(c->lr_scheduler, schedulers)) BAD("train", "lr_scheduler", "unknown scheduler '%s' (expected linear, cosine, constant or constant_with_warmup)", c->lr_scheduler);
     if (c->max_answer_length > c->max_seq_length)
         BAD("eval", "max_answer_length", "%lld is above max_seq_length %lld", (long long)c->max_answer_length, (long long)c->max_seq_length);
+    bool onnx = export && strcmp(c->export_format, "hdf5") != 0, hdf5 = export && strcmp(c->export_format, "onnx") != 0;
+#ifndef QB_HAVE_ONNX
+    if (onnx) BAD("export", "format", "this build has no ONNX support (protobuf-c, libonnx-dev): set export.format = hdf5");
+#endif
+#ifndef QB_HAVE_HDF5
+    if (hdf5) BAD("export", "format", "this build has no HDF5 support (libhdf5-dev): set export.format = onnx");
+#endif
+    (void)hdf5;
+    if (onnx && (c->wprec != 8 || c->aprec != 8) && !c->quant_disable)
+        BAD("export", "format", "ONNX QuantizeLinear is 8-bit but quant.wprec = %lld, quant.aprec = %lld: set export.format = hdf5",
+            (long long)c->wprec, (long long)c->aprec);
     return 0;
 }
 

@@ -22,6 +22,8 @@ typedef struct qat_config {
     int64_t warmup_steps, max_steps, train_batch_size, logging_steps, save_steps;
     int64_t eval_batch_size, n_best_size, max_answer_length;
     int overwrite;
+    char export_format[16], export_path[1024], export_onnx_mode[16];
+    int export_int8_embeddings;
     int64_t demo_points, demo_hidden, demo_steps;
     double demo_lr, demo_weight_decay, demo_target_loss;
 } qat_config;

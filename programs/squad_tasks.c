@@ -3,12 +3,17 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "base/fileio.h"
 #include "base/staging.h"
-#include <sys/stat.h>
+#include "export/hdf5_loader.h"
+#include "export/hdf5_writer.h"
+#include "export/onnx_graph.h"
 #include "model/checkpoint.h"
 #include "train/calibrate.h"
 #include "train/qa_evaluate.h"
@@ -81,6 +86,7 @@ typedef struct squad_run {
     qb_squad_set train_set;
     qb_squad_features train;
     bool have_train;
+    bool from_export;  /* the model last loaded came from an HDF5 export: its quantizer state is the file's */
 } squad_run;
 
 /* model.tokenizer, else the checkpoint the run starts from (a resumed one carries its tokenizer files). */
@@ -89,9 +95,36 @@ static const char *tokenizer_dir(const qat_config *c) {
     return c->resume_from[0] ? c->resume_from : c->model_path;
 }
 
+/* A private temporary directory holding the tokenizer files stored in an HDF5 export (remove with
+ * export_tokenizer_close). */
+static int export_tokenizer_open(const char *path, char *dir, size_t n, qb_err *err) {
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(dir, n, "%s/qdqbert-tokenizer-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+    if (!mkdtemp(dir)) return qb_errorf(err, "%s: cannot create a temporary directory for the tokenizer", dir);
+    return qb_hdf5_extract_tokenizer(path, dir, err);
+}
+
+static void export_tokenizer_close(const char *dir) {
+    char file[4200];
+    for (size_t i = 0; i < QB_HDF5_N_TOKENIZER_FILES; i++) {
+        snprintf(file, sizeof file, "%s/%s", dir, qb_hdf5_tokenizer_files[i]);
+        unlink(file);
+    }
+    rmdir(dir);
+}
+
+static int tokenizer_from_export(qb_tokenizer *t, const char *path, qb_err *err) {
+    char dir[4096];
+    int rc = export_tokenizer_open(path, dir, sizeof dir, err) || qb_tokenizer_load(t, dir, err);
+    export_tokenizer_close(dir);
+    return rc;
+}
+
 static int need_tokenizer(squad_run *r, qb_err *err) {
     if (r->have_tok) return 0;
-    if (qb_tokenizer_load(&r->tok, tokenizer_dir(r->c), err)) return qb_err_context(err, "model.tokenizer");
+    const char *dir = tokenizer_dir(r->c);
+    int rc = !r->c->tokenizer[0] && qb_hdf5_is_file(dir) ? tokenizer_from_export(&r->tok, dir, err) : qb_tokenizer_load(&r->tok, dir, err);
+    if (rc) return qb_err_context(err, "model.tokenizer");
     r->have_tok = true;
     return 0;
 }
@@ -131,7 +164,10 @@ static int load_model(squad_run *r, const char *dir, qb_ctx **ctx, qb_bert_model
     if (!*ctx) return -1;
     qb_bert_options opt = {.quant = &d};
     qb_bert_load_report rep = {0};
-    if (qb_bert_from_pretrained(m, *ctx, dir, QB_BERT_QUESTION_ANSWERING, &opt, &rep, err)) {
+    r->from_export = qb_hdf5_is_file(dir);
+    int rc = r->from_export ? qb_hdf5_from_file(m, *ctx, dir, QB_BERT_QUESTION_ANSWERING, &opt, &rep, err)
+                            : qb_bert_from_pretrained(m, *ctx, dir, QB_BERT_QUESTION_ANSWERING, &opt, &rep, err);
+    if (rc) {
         qb_ctx_free(*ctx);
         *ctx = NULL;
         return -1;
@@ -146,8 +182,8 @@ static int load_model(squad_run *r, const char *dir, qb_ctx **ctx, qb_bert_model
         print_list(rep.newly_initialized);
         printf("\nYou should probably TRAIN this model on a down-stream task to be able to use it for predictions and inference.\n");
     }
-    printf("model: %s: %d layers, hidden %d, %d parameter tensors and %d quantizer ranges loaded\n", dir, m->cfg.num_hidden_layers,
-           m->cfg.hidden_size, rep.n_params, rep.n_amax);
+    printf("model: %s: %d layers, hidden %d, %d parameter tensors and %d quantizer ranges loaded%s\n", dir, m->cfg.num_hidden_layers,
+           m->cfg.hidden_size, rep.n_params, rep.n_amax, r->from_export ? " (HDF5 export: its quantizer state, no [quant] recipe)" : "");
     qb_bert_load_report_free(&rep);
     return 0;
 }
@@ -186,6 +222,7 @@ static int run_calibrate(squad_run *r, const char *from, const char *to, bool in
 }
 
 static int configure(squad_run *r, qb_bert_model *m, bool resumed, qb_err *err) {
+    if (r->from_export) return 0; /* an export is the configured model */
     qb_quant_recipe rc = r->recipe;
     if (resumed) rc.recalibrate_weights = false; /* the checkpoint's weight ranges are the run's */
     if (qb_quant_configure(m, &rc, stdout, err)) return -1;
@@ -259,6 +296,77 @@ static int run_eval(squad_run *r, const char *from, qb_err *err) {
     return rc;
 }
 
+/* The [quant] recipe as JSON, stored in the HDF5 file's quantization.json. */
+static char *recipe_json(const qat_config *c) {
+    json_t *j = json_pack("{s:s, s:f, s:s, s:I, s:I, s:b, s:b, s:s, s:s, s:s, s:b, s:b, s:f, s:I}", "calibrator", c->calibrator,
+                          "percentile", c->percentile, "histogram", c->histogram, "wprec", (json_int_t)c->wprec, "aprec",
+                          (json_int_t)c->aprec, "per_tensor", c->per_tensor, "disable", c->quant_disable, "disable_keyword",
+                          c->disable_keyword, "disable_layer_module", c->disable_layer_module, "enable_layer_module",
+                          c->enable_layer_module, "recalibrate_weights", c->recalibrate_weights, "fuse_qkv", c->fuse_qkv,
+                          "clip_gelu", c->clip_gelu, "calib_samples", (json_int_t)c->calib_samples);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(j);
+    return text;
+}
+
+/* export.path, or dir/model (dir: run.output_dir's staging directory), with .h5 / .onnx for format both (an extension
+ * given is replaced). */
+static void export_path(const qat_config *c, const char *dir, const char *ext, char *out, size_t n) {
+    bool both = strcmp(c->export_format, "both") == 0;
+    if (c->export_path[0] && !both) {
+        snprintf(out, n, "%s", c->export_path);
+        return;
+    }
+    char stem[4200];
+    if (c->export_path[0]) snprintf(stem, sizeof stem, "%s", c->export_path);
+    else snprintf(stem, sizeof stem, "%s/model", dir);
+    size_t len = strlen(stem);
+    if (len > 3 && strcmp(stem + len - 3, ".h5") == 0) stem[len - 3] = '\0';
+    else if (len > 5 && strcmp(stem + len - 5, ".onnx") == 0) stem[len - 5] = '\0';
+    snprintf(out, n, "%s%s", stem, ext);
+}
+
+/* Writes the export files; into run.output_dir (export.path empty) they go as one unit with the directory's other
+ * entries carried over, elsewhere each file is written atomically. */
+static int run_export(squad_run *r, const char *from, qb_err *err) {
+    const qat_config *c = r->c;
+    qb_ctx *ctx;
+    qb_bert_model m;
+    if (load_model(r, from, &ctx, &m, err)) return -1;
+    int rc = configure(r, &m, false, err);
+    bool hdf5 = strcmp(c->export_format, "onnx") != 0, onnx = strcmp(c->export_format, "hdf5") != 0;
+    const char *written[3] = {NULL, NULL, NULL};
+    int n_written = 0;
+    if (hdf5) written[n_written++] = "model.h5";
+    if (onnx) written[n_written++] = "model.onnx";
+    qb_stage st = {0};
+    if (!rc && !c->export_path[0]) rc = qb_stage_begin_update(&st, c->output_dir, written, err);
+    char path[4200];
+    if (!rc && hdf5) {
+        /* re-exporting an export: its own tokenizer files carry over (its recipe is in its quantization.json) */
+        char tok[4096] = "";
+        bool stored = r->from_export && !c->tokenizer[0];
+        if (stored) rc = export_tokenizer_open(from, tok, sizeof tok, err);
+        char *recipe = r->from_export ? NULL : recipe_json(c);
+        qb_hdf5_export_opts o = {.tokenizer_dir = stored ? tok : tokenizer_dir(c), .recipe_json = recipe,
+                                 .int8_embeddings = c->export_int8_embeddings, .log = stdout};
+        export_path(c, st.path, ".h5", path, sizeof path);
+        if (!rc) rc = qb_hdf5_export(&m, &o, path, err);
+        if (stored) export_tokenizer_close(tok);
+        free(recipe);
+    }
+    if (!rc && onnx) {
+        qb_onnx_export_opts o = {.log = stdout};
+        rc = qb_onnx_mode_parse(c->export_onnx_mode, &o.mode, err);
+        export_path(c, st.path, ".onnx", path, sizeof path);
+        if (!rc) rc = qb_onnx_export(&m, &o, path, err);
+    }
+    if (!rc && st.path[0]) rc = qb_stage_commit(&st, err);
+    qb_stage_abort(&st);
+    unload_model(ctx, &m);
+    return rc;
+}
+
 /* Checks before any work what the inputs' small files tell: the checkpoint to resume, the first model's config
  * against data.max_seq_length, and the tokenizer against the embedding. */
 static int preflight(squad_run *r, qb_err *err) {
@@ -278,22 +386,27 @@ static int preflight(squad_run *r, qb_err *err) {
     const char *model = train && c->resume_from[0] ? c->resume_from : c->model_path;
     if (model == c->model_path && stat(model, &st) != 0)
         return qat_config_error(r->src, "model", "path", err, "%s: cannot open: %s", model, strerror(errno));
-    if (need_tokenizer(r, err)) return -1;
+    bool tokenize = strcmp(c->task, "export") != 0;  /* an export only copies the tokenizer files */
+    if (tokenize && need_tokenizer(r, err)) return -1;
     qb_bert_config cfg;
-    snprintf(path, sizeof path, "%s/config.json", model);
-    if (qb_bert_config_load(path, &cfg, err)) return -1;
+    bool from_export = qb_hdf5_is_file(model);
+    if (from_export) snprintf(path, sizeof path, "%s", model);
+    else snprintf(path, sizeof path, "%s/config.json", model);
+    if (from_export ? qb_hdf5_read_config(model, &cfg, err) : qb_bert_config_load(path, &cfg, err)) return -1;
     if (c->max_seq_length > cfg.max_position_embeddings)
         return qat_config_error(r->src, "data", "max_seq_length", err, "%lld is above max_position_embeddings %d of %s", (long long)c->max_seq_length,
                                 cfg.max_position_embeddings, path);
+    if (!tokenize) return 0;
     int32_t ids = r->tok.vocab.n;
     for (int i = 0; i < r->tok.n_added; i++)
         if (r->tok.added[i].id >= ids) ids = r->tok.added[i].id + 1;
     if (ids > cfg.vocab_size) {
         char tj[1200];
-        snprintf(tj, sizeof tj, "%s/tokenizer.json", tokenizer_dir(c));
-        bool json = stat(tj, &st) == 0;
-        return qb_errorf(err, "%s/%s: %d tokens but %s has vocab_size %d (token ids must index the embedding)", tokenizer_dir(c),
-                         json ? "tokenizer.json" : "vocab.txt", (int)ids, path, cfg.vocab_size);
+        const char *tdir = tokenizer_dir(c);
+        snprintf(tj, sizeof tj, "%s/tokenizer.json", tdir);
+        const char *file = qb_hdf5_is_file(tdir) ? "tokenizer/vocab.txt" : stat(tj, &st) == 0 ? "tokenizer.json" : "vocab.txt";
+        return qb_errorf(err, "%s/%s: %d tokens but %s has vocab_size %d (token ids must index the embedding)", tdir, file, (int)ids, path,
+                         cfg.vocab_size);
     }
     return 0;
 }
@@ -303,19 +416,30 @@ static int run_task(squad_run *r, qb_err *err) {
     if (strcmp(c->task, "calibrate") == 0) return run_calibrate(r, c->model_path, c->output_dir, true, err);
     if (strcmp(c->task, "train") == 0) return run_train(r, c->model_path, err);
     if (strcmp(c->task, "eval") == 0) return run_eval(r, c->model_path, err);
+    if (strcmp(c->task, "export") == 0) return run_export(r, c->model_path, err);
+    if (strcmp(c->task, "ptq") == 0) {
+        int rc = run_calibrate(r, c->model_path, c->output_dir, true, err);
+        if (!rc) rc = run_eval(r, c->output_dir, err);
+        if (!rc) rc = run_export(r, c->output_dir, err);
+        return rc;
+    }
     char calibrated[1100];
     snprintf(calibrated, sizeof calibrated, "%s/calibrated", c->output_dir);
     int rc = c->resume_from[0] ? 0 : run_calibrate(r, c->model_path, calibrated, false, err);
     if (!rc) rc = run_train(r, calibrated, err);
     if (!rc) rc = run_eval(r, c->output_dir, err);
+    if (!rc) rc = run_export(r, c->output_dir, err);
     return rc;
 }
 
 int squad_task_run(const qat_config *c, const qat_config_source *src, qb_err *err) {
     squad_run r = {.c = c, .src = src};
     recipe_from_config(c, &r.recipe);
+    /* an export only adds model.h5 / model.onnx (as a unit), so it may go into an existing run directory; output_dir is
+     * made by the first write */
+    bool exporting = strcmp(c->task, "export") == 0;
     double t0 = now();
-    int rc = check_output_dir(c, src, err) || preflight(&r, err) ? -1 : run_task(&r, err);  /* output_dir: made by the first write */
+    int rc = (!exporting && check_output_dir(c, src, err)) || preflight(&r, err) ? -1 : run_task(&r, err);
     if (!rc) printf("%s: done in %.1f s\n", c->task, now() - t0);
     if (r.have_train) {
         qb_squad_features_free(&r.train);

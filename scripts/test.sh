@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # test.sh: sets everything up, runs the test suite in the release build and again in an AddressSanitizer +
 # UBSan build, runs every libFuzzer target briefly in a clang ASan + UBSan build (build-fuzz), and ends with one line
-# "N passed, N failed, N skipped" over all runs.
+# "N passed, N failed, N skipped" over all runs. The sanitizer build compiles the .cu files for the CPU CUDA emulator
+# (-Dgpu_emu=true, docs/cuda.md); its suite 'cuda' runs under two thread orders (QB_CUDA_EMU_SEED 1 in the full run,
+# 2 in a second run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
 
 if [ ! -f build-asan/build.ninja ]; then
   meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dcuda=disabled -Dwerror_ci=true >/dev/null || exit 1
+    -Dcuda=disabled -Dgpu_emu=true -Dwerror_ci=true >/dev/null || exit 1
+elif ! grep -q '"name": "gpu_emu", "value": true' build-asan/meson-info/intro-buildoptions.json 2>/dev/null; then
+  meson configure build-asan -Dcuda=disabled -Dgpu_emu=true >/dev/null || exit 1
 fi
 ninja -C build-asan >/dev/null || { ninja -C build-asan; exit 1; }
 if [ ! -f build-fuzz/build.ninja ]; then
@@ -20,14 +24,30 @@ ninja -C build-fuzz fuzz >/dev/null || { ninja -C build-fuzz fuzz; exit 1; }  # 
 rc=0
 echo "== release build"
 meson test -C build --print-errorlogs --num-processes 2 || rc=1
+# The release suite again with OpenBLAS forced to each other kernel family this CPU runs (generic SSE3 first).
+version=$(./build/programs/qat-train --version)
+active=$(sed -n 's/^BLAS core: \([A-Za-z0-9_]*\).*/\1/p' <<<"$version")
+read -r -a cores <<<"$(sed -n 's/^BLAS cores this CPU runs: //p' <<<"$version")"
+[ ${#cores[@]} -gt 0 ] && grep -q '^BLAS core: .*the best' <<<"$version" && unset 'cores[-1]'  # the main run had the best family
+core_logs=()
+for core in "${cores[@]}"; do
+  [ "$core" = "$active" ] && continue
+  echo "== release build, OPENBLAS_CORETYPE=$core"
+  OPENBLAS_CORETYPE=$core meson test -C build --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
+    --logbase "testlog-core-$core" || rc=1
+  core_logs+=("build/meson-logs/testlog-core-$core.json")
+done
 echo "== sanitizer build (ASan + UBSan)"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=1
+echo "== sanitizer build, suite cuda (emulated) under a second thread order"
+meson test -C build-asan --setup emu_seed2 --suite cuda --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=1
 
-echo "== fuzz targets (libFuzzer, clang ASan + UBSan, 20 s each)"
+echo "== fuzz targets (libFuzzer, clang ASan + UBSan, 5 s each)"
 ASAN_OPTIONS=detect_leaks=1 meson test -C build-fuzz --no-rebuild --print-errorlogs --suite fuzz || rc=1
 
-python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json <<'PY'
+python3 - build/meson-logs/testlog.json "${core_logs[@]}" build-asan/meson-logs/testlog.json \
+  build-asan/meson-logs/testlog-emu_seed2.json build-fuzz/meson-logs/testlog.json <<'PY'
 import json, sys
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 for path in sys.argv[1:]:

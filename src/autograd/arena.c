@@ -6,11 +6,12 @@
 
 #define ALIGN(n) (((n) + 63) & ~(size_t)63)
 
-int qb_arena_init(qb_arena *a, qb_device device, size_t cap) {
+int qb_arena_init(qb_arena *a, const qb_kernels *k, qb_dev *dev, size_t cap) {
     memset(a, 0, sizeof *a);
-    a->device = device;
+    a->k = k;
+    a->dev = dev;
     if (cap) {
-        a->base = qb_device_malloc(device, cap);
+        a->base = k->alloc(dev, cap);
         if (!a->base) return -1;
         a->cap = cap;
     }
@@ -32,7 +33,7 @@ void *qb_arena_alloc(qb_arena *a, size_t bytes) {
         a->spill = ns;
         a->cap_spill = nc;
     }
-    void *p = qb_device_malloc(a->device, bytes);
+    void *p = a->k->alloc(a->dev, bytes);
     if (!p) return NULL;
     a->spill[a->n_spill++] = p;
     a->spill_bytes += bytes;
@@ -43,12 +44,12 @@ void *qb_arena_alloc(qb_arena *a, size_t bytes) {
 int qb_arena_reset(qb_arena *a) {
     int rc = 0;
     if (a->n_spill) {
-        for (size_t i = 0; i < a->n_spill; i++) qb_device_free(a->device, a->spill[i]);
+        for (size_t i = 0; i < a->n_spill; i++) a->k->release(a->dev, a->spill[i]);
         a->n_spill = 0;
         a->spill_bytes = 0;
         size_t ncap = ALIGN(a->peak + a->peak / 8);
-        qb_device_free(a->device, a->base);
-        a->base = qb_device_malloc(a->device, ncap);
+        a->k->release(a->dev, a->base);
+        a->base = a->k->alloc(a->dev, ncap);
         a->cap = a->base ? ncap : 0;
         if (!a->base) rc = -1;
     }
@@ -57,8 +58,8 @@ int qb_arena_reset(qb_arena *a) {
 }
 
 void qb_arena_free(qb_arena *a) {
-    for (size_t i = 0; i < a->n_spill; i++) qb_device_free(a->device, a->spill[i]);
+    for (size_t i = 0; i < a->n_spill; i++) a->k->release(a->dev, a->spill[i]);
     free(a->spill);
-    qb_device_free(a->device, a->base);
+    a->k->release(a->dev, a->base);
     memset(a, 0, sizeof *a);
 }

@@ -1,4 +1,5 @@
-/* op_internal.h: helpers shared by the op implementations (not part of the public API). */
+/* op_internal.h: helpers shared by the op shells (not part of the public API). An op is a shell: checks, output
+ * and saved buffers, recording, then its kernels through the context's table (QB_KERNEL). */
 #pragma once
 #include <stdio.h>
 #include "autograd/graph.h"
@@ -16,13 +17,12 @@
             }                                                                        \
     } while (0)
 
-/* Fails an op whose inputs are on a device it has no kernel for. */
-#define QB_OP_CPU_ONLY(ctx, opname, t)                                                                 \
-    do {                                                                                               \
-        if ((t)->device != QB_CPU) {                                                                   \
-            qb_errorf(&(ctx)->err, "%s: no %s kernel yet", opname, qb_device_name((t)->device));       \
-            return NULL;                                                                               \
-        }                                                                                              \
+/* Returns NULL from op `opname` unless every given input (NULL ones, i.e. absent optional inputs, skipped) is on the
+ * context's device. */
+#define QB_OP_DEVICES(ctx, opname, ...)                                                                  \
+    do {                                                                                                 \
+        qb_tensor *qb_dv_[] = {__VA_ARGS__};                                                             \
+        if (qb_op_check_devices(ctx, opname, qb_dv_, (int)(sizeof qb_dv_ / sizeof qb_dv_[0]))) return NULL; \
     } while (0)
 
 /* Formats two shapes for messages. */
@@ -32,12 +32,5 @@
 /* A new tensor on the context device with x's shape. */
 static inline qb_tensor *qb_new_like(qb_ctx *ctx, const qb_tensor *x) { return qb_new(ctx, x->ndim, x->shape); }
 
-/* dst[i] += src[i] for i < n. */
-void qb_accumulate(float *dst, const float *src, int64_t n);
-/* dst[i] += alpha * src[i] for i < n. */
-void qb_accumulate_scaled(float *dst, const float *src, float alpha, int64_t n);
-/* Adds a contiguous src of the given shape into dst laid out with dst_stride (elements). */
-void qb_strided_accumulate(float *dst, const int64_t *dst_stride, const float *src, int ndim, const int64_t *shape);
-/* Row-major sgemm: C = alpha * op(A) op(B) + beta * C. */
-void qb_gemm_cpu(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* 0 when every non-NULL in[i] is on ctx's device; else an error naming op and the devices. */
+int qb_op_check_devices(qb_ctx *ctx, const char *op, qb_tensor *const *in, int n);

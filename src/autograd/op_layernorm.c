@@ -1,51 +1,6 @@
-/* op_layernorm.c: layer norm over the last dim, forward and backward (CPU).
- * saved: saved[0] = mean [R], saved[1] = rstd [R]; f[0] = eps. */
-#include <math.h>
+/* op_layernorm.c: layer norm over the last dim (kernels: cpu/layernorm.c).
+ * saved: saved[0] = mean [R], saved[1] = rstd [R] (device memory); f[0] = eps. */
 #include "autograd/op_internal.h"
-#include "autograd/simd_math.h"
-
-/* dg[j] += sum_r dy[r,j] * xhat[r,j], db[j] += sum_r dy[r,j]; columns split across threads (order independent of
- * the thread count). */
-QB_MULTIVERSION static void layernorm_param_grads_cpu(float *dg, float *db, const float *dy, const float *x, const float *mean,
-                                                      const float *rstd, int64_t rows, int64_t h) {
-#pragma omp parallel for schedule(static)
-    for (int64_t j0 = 0; j0 < h; j0 += 64) {
-        int64_t j1 = j0 + 64 < h ? j0 + 64 : h;
-        for (int64_t r = 0; r < rows; r++) {
-            const float *dyr = dy + r * h, *xr = x + r * h;
-            float m = mean[r], rs = rstd[r];
-            if (dg)
-#pragma omp simd
-                for (int64_t j = j0; j < j1; j++) dg[j] += dyr[j] * (xr[j] - m) * rs;
-            if (db)
-#pragma omp simd
-                for (int64_t j = j0; j < j1; j++) db[j] += dyr[j];
-        }
-    }
-}
-
-/* g = keep * g + rstd * (dn - mean(dn) - xhat * mean(dn * xhat)), dn = dy * gamma, row by row (g may be dy's buffer). */
-QB_MULTIVERSION static void layernorm_input_grad_cpu(float *g, float keep, const float *dy, const float *x, const float *gamma,
-                                                     const float *mean, const float *rstd, int64_t rows, int64_t h) {
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * h, *dyr = dy + r * h;
-        float *gr = g + r * h;
-        float m = mean[r], rs = rstd[r], sum_dn = 0.0f, sum_dn_n = 0.0f;
-#pragma omp simd reduction(+ : sum_dn, sum_dn_n)
-        for (int64_t j = 0; j < h; j++) {
-            float dn = dyr[j] * (gamma ? gamma[j] : 1.0f);
-            sum_dn += dn;
-            sum_dn_n += dn * (xr[j] - m) * rs;
-        }
-        float a = sum_dn / (float)h, b = sum_dn_n / (float)h;
-#pragma omp simd
-        for (int64_t j = 0; j < h; j++) {
-            float dn = dyr[j] * (gamma ? gamma[j] : 1.0f);
-            gr[j] = keep * gr[j] + rs * (dn - a - (xr[j] - m) * rs * b);
-        }
-    }
-}
 
 static void layernorm_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2], *y = n->out;
@@ -56,41 +11,23 @@ static void layernorm_backward(qb_ctx *ctx, qb_node *n) {
     if (dg_needed || db_needed) {
         qb_tensor *dgt = dg_needed ? qb_grad(ctx, gamma) : NULL, *dbt = db_needed ? qb_grad(ctx, beta) : NULL;
         if ((dg_needed && !dgt) || (db_needed && !dbt)) return;
-        layernorm_param_grads_cpu(dgt ? dgt->data : NULL, dbt ? dbt->data : NULL, dy, x->data, mean, rstd, rows, h);
+        if (QB_KERNEL(ctx, "layernorm", layernorm_grad_params, dgt ? dgt->data : NULL, dbt ? dbt->data : NULL, dy, x->data, mean,
+                      rstd, rows, h))
+            return;
     }
     if (x->requires_grad) {
         bool overwrite;
         qb_tensor *dx = qb_grad_reuse(ctx, x, y, &overwrite);
         if (!dx) return;
-        layernorm_input_grad_cpu(dx->data, overwrite ? 0.0f : 1.0f, dy, x->data, gamma ? gamma->data : NULL, mean, rstd, rows, h);
-    }
-}
-
-/* y = (x - mean) * rstd * gamma + beta per row of h; saves mean and rstd. Two passes in float. */
-QB_MULTIVERSION static void layernorm_forward_cpu(float *y, float *mean, float *rstd, const float *x, const float *gamma,
-                                                  const float *beta, int64_t rows, int64_t h, float eps) {
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * h;
-        float *yr = y + r * h;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < h; j++) s += xr[j];
-        float m = s / (float)h, v = 0.0f;
-#pragma omp simd reduction(+ : v)
-        for (int64_t j = 0; j < h; j++) v += (xr[j] - m) * (xr[j] - m);
-        float rs = 1.0f / sqrtf(v / (float)h + eps);
-        mean[r] = m;
-        rstd[r] = rs;
-#pragma omp simd
-        for (int64_t j = 0; j < h; j++) yr[j] = (xr[j] - m) * rs * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
+        QB_KERNEL(ctx, "layernorm", layernorm_grad_input, dx->data, overwrite ? 0.0f : 1.0f, dy, x->data, gamma ? gamma->data : NULL,
+                  mean, rstd, rows, h);
     }
 }
 
 qb_tensor *qb_layernorm(qb_ctx *ctx, qb_tensor *x, qb_tensor *gamma, qb_tensor *beta, float eps) {
     QB_OP_BEGIN(ctx, x);
     QB_SHAPE_BUFS;
-    QB_OP_CPU_ONLY(ctx, "layernorm", x);
+    QB_OP_DEVICES(ctx, "layernorm", x, gamma, beta);
     if (x->ndim < 1) return qb_errorf(&ctx->err, "layernorm: input is a scalar"), NULL;
     int64_t h = x->shape[x->ndim - 1];
     if (gamma && (gamma->ndim != 1 || gamma->shape[0] != h))
@@ -104,8 +41,10 @@ qb_tensor *qb_layernorm(qb_ctx *ctx, qb_tensor *x, qb_tensor *gamma, qb_tensor *
     int64_t rows = qb_numel(x) / h;
     float *mean = qb_act_alloc(ctx, (size_t)rows * sizeof(float));
     float *rstd = qb_act_alloc(ctx, (size_t)rows * sizeof(float));
-    if (!mean || !rstd) return NULL;
-    layernorm_forward_cpu(y->data, mean, rstd, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, rows, h, eps);
+    if (!mean || !rstd ||
+        QB_KERNEL(ctx, "layernorm", layernorm, y->data, mean, rstd, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, rows,
+                  h, eps))
+        return NULL;
     qb_tensor *in[3] = {x, gamma, beta};
     qb_node *n = qb_record(ctx, "layernorm", layernorm_backward, y, in, 3);
     if (n) {

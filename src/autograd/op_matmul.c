@@ -1,49 +1,56 @@
-/* op_matmul.c: matmul (batched, with transposes) and linear, forward and backward, CPU via OpenBLAS sgemm. */
+/* op_matmul.c: matmul (batched, with transposes) and linear (kernels: cpu/matmul.c). */
 #include "autograd/op_internal.h"
-
-/* Batches of small products run one sgemm per thread (OpenBLAS runs single-threaded inside a parallel region)
- * instead of one multi-threaded sgemm after another; each batch writes its own output. */
-#define SMALL_GEMM_FLOPS (1 << 22)
 
 /* ---- matmul: C[..., M, N] = op(A) op(B)
  * saved: i[0] = trans_a, i[1] = trans_b, i[2] = batch count, i[3] = B shared (2-d) */
 
-/* Pointer to inner matrix `bi` (flat batch index over the leading dims) of t. */
-static float *batch_ptr(const qb_tensor *t, int64_t bi) {
+static const qb_gemm_batch one_product = {{1, 1}, {0, 0}, {0, 0}, {0, 0}};
+
+/* The batch dims of t (up to two leading dims, right-aligned) as counts and element offsets. */
+static void batch_dims(const qb_tensor *t, int64_t count[2], int64_t off[2]) {
     int nb = t->ndim - 2;
-    int64_t off = 0;
-    for (int d = nb - 1; d >= 0; d--) {
-        off += (bi % t->shape[d]) * t->stride[d];
-        bi /= t->shape[d];
+    count[0] = count[1] = 1;
+    off[0] = off[1] = 0;
+    for (int d = 0; d < nb; d++) {
+        count[2 - nb + d] = t->shape[d];
+        off[2 - nb + d] = t->stride[d];
     }
-    return t->data + off;
+}
+
+/* Offsets between consecutive products of a contiguous batch of matrices of `size` elements each. */
+static void dense_offsets(const int64_t count[2], int64_t size, int64_t off[2]) {
+    off[1] = size;
+    off[0] = count[1] * size;
 }
 
 static void matmul_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *a = n->in[0], *b = n->in[1], *c = n->out;
     bool ta = n->i[0], tb = n->i[1], shared = n->i[3];
-    int64_t batch = n->i[2];
     int nd = a->ndim;
     int64_t m = c->shape[nd - 2], nn = c->shape[nd - 1];
     int64_t k = ta ? a->shape[nd - 2] : a->shape[nd - 1];
-    qb_tensor *dc = c->grad;
+    qb_gemm_batch bt;
+    int64_t a_off[2], b_off[2] = {0, 0}, dc_off[2];
+    batch_dims(a, bt.count, a_off);
+    if (!shared) batch_dims(b, bt.count, b_off);
+    dense_offsets(bt.count, m * nn, dc_off);
+    int64_t ldb = b->stride[b->ndim - 2], lda = a->stride[nd - 2];
+    const float *dc = c->grad->data;
     if (a->requires_grad) {
         bool fresh;
         qb_tensor *da = qb_grad_for_write(ctx, a, &fresh);
         if (!da) return;
-        float beta = fresh ? 0.0f : 1.0f;
         int64_t lda_g = da->stride[nd - 2];
-#pragma omp parallel for schedule(static) if (batch > 1 && m * nn * k < SMALL_GEMM_FLOPS)
-        for (int64_t bi = 0; bi < batch; bi++) {
-            const float *bp = shared ? b->data : batch_ptr(b, bi);
-            int64_t ldb = b->stride[b->ndim - 2];
-            const float *g = dc->data + bi * m * nn;
-            float *dap = da->data + bi * (ta ? k * m : m * k);
-            if (!ta)  /* dA[M,K] += dC[M,N] @ op(B)^T */
-                qb_gemm_cpu(false, !tb, m, k, nn, 1.0f, g, nn, bp, ldb, beta, dap, lda_g);
-            else      /* dA[K,M] += op(B) @ dC^T */
-                qb_gemm_cpu(tb, true, k, m, nn, 1.0f, bp, ldb, g, nn, beta, dap, lda_g);
+        for (int d = 0; d < 2; d++) {  /* !ta: A = dC, B = B; ta: A = B, B = dC */
+            bt.a[d] = ta ? b_off[d] : dc_off[d];
+            bt.b[d] = ta ? dc_off[d] : b_off[d];
         }
+        dense_offsets(bt.count, k * m, bt.c);
+        int rc = !ta  /* dA[M,K] += dC[M,N] @ op(B)^T */
+                     ? QB_KERNEL(ctx, "matmul", gemm, false, !tb, m, k, nn, 1.0f, dc, nn, b->data, ldb, fresh ? 0.0f : 1.0f, da->data, lda_g, &bt)
+                     /* dA[K,M] += op(B) @ dC^T */
+                     : QB_KERNEL(ctx, "matmul", gemm, tb, true, k, m, nn, 1.0f, b->data, ldb, dc, nn, fresh ? 0.0f : 1.0f, da->data, lda_g, &bt);
+        if (rc) return;
     }
     if (b->requires_grad) {
         bool fresh;
@@ -51,17 +58,19 @@ static void matmul_backward(qb_ctx *ctx, qb_node *n) {
         if (!db) return;
         int64_t ldb_g = db->stride[db->ndim - 2];
         int64_t bsz = b->shape[b->ndim - 2] * b->shape[b->ndim - 1];
-#pragma omp parallel for schedule(static) if (!shared && batch > 1 && m * nn * k < SMALL_GEMM_FLOPS)
-        for (int64_t bi = 0; bi < batch; bi++) {
-            const float *ap = batch_ptr(a, bi);
-            int64_t lda = a->stride[nd - 2];
-            const float *g = dc->data + bi * m * nn;
-            float *dbp = db->data + (shared ? 0 : bi * bsz);
-            float beta = fresh && (!shared || bi == 0) ? 0.0f : 1.0f;  /* a shared B sums every batch */
-            if (!tb)  /* dB[K,N] += op(A)^T @ dC */
-                qb_gemm_cpu(!ta, false, k, nn, m, 1.0f, ap, lda, g, nn, beta, dbp, ldb_g);
-            else      /* dB[N,K] += dC^T @ op(A) */
-                qb_gemm_cpu(true, ta, nn, k, m, 1.0f, g, nn, ap, lda, beta, dbp, ldb_g);
+        if (shared) bt.c[0] = bt.c[1] = 0;  /* a shared B sums every batch (and is zero with no batch) */
+        else dense_offsets(bt.count, bsz, bt.c);
+        for (int d = 0; d < 2; d++) bt.b[d] = dc_off[d];
+        if (!tb) {  /* dB[K,N] += op(A)^T @ dC */
+            for (int d = 0; d < 2; d++) bt.a[d] = a_off[d];
+            QB_KERNEL(ctx, "matmul", gemm, !ta, false, k, nn, m, 1.0f, a->data, lda, dc, nn, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bt);
+        } else {    /* dB[N,K] += dC^T @ op(A) */
+            qb_gemm_batch bs = bt;
+            for (int d = 0; d < 2; d++) {
+                bs.a[d] = dc_off[d];
+                bs.b[d] = a_off[d];
+            }
+            QB_KERNEL(ctx, "matmul", gemm, true, ta, nn, k, m, 1.0f, dc, nn, a->data, lda, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bs);
         }
     }
 }
@@ -69,7 +78,7 @@ static void matmul_backward(qb_ctx *ctx, qb_node *n) {
 qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool trans_b) {
     QB_OP_BEGIN(ctx, a, b);
     QB_SHAPE_BUFS;
-    QB_OP_CPU_ONLY(ctx, "matmul", a);
+    QB_OP_DEVICES(ctx, "matmul", a, b);
     if (a->ndim < 2 || b->ndim < 2)
         return qb_errorf(&ctx->err, "matmul: need at least 2 dims, got %s @ %s", QB_SHAPES(a, b)), NULL;
     int nd = a->ndim;
@@ -95,17 +104,19 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
     shape[nd - 1] = nn;
     qb_tensor *c = qb_new(ctx, nd, shape);
     if (!c) return NULL;
-    int64_t batch = 1;
-    for (int d = 0; d < nd - 2; d++) batch *= a->shape[d];
+    qb_gemm_batch bt = one_product;
+    batch_dims(a, bt.count, bt.a);
+    int64_t batch = bt.count[0] * bt.count[1];
     int64_t lda = a->stride[nd - 2], ldb = b->stride[b->ndim - 2];
-    if (shared && !trans_a && qb_is_contiguous(a)) {
-        qb_gemm_cpu(false, trans_b, batch * m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn);
+    int rc;
+    if (shared && !trans_a && qb_is_contiguous(a)) {  /* one product over all rows */
+        rc = QB_KERNEL(ctx, "matmul", gemm, false, trans_b, batch * m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &one_product);
     } else {
-#pragma omp parallel for schedule(static) if (batch > 1 && m * nn * k < SMALL_GEMM_FLOPS)
-        for (int64_t bi = 0; bi < batch; bi++)
-            qb_gemm_cpu(trans_a, trans_b, m, nn, k, 1.0f, batch_ptr(a, bi), lda, shared ? b->data : batch_ptr(b, bi), ldb,
-                        0.0f, c->data + bi * m * nn, nn);
+        if (!shared) batch_dims(b, bt.count, bt.b);
+        dense_offsets(bt.count, m * nn, bt.c);
+        rc = QB_KERNEL(ctx, "matmul", gemm, trans_a, trans_b, m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &bt);
     }
+    if (rc) return NULL;
     qb_tensor *in[2] = {a, b};
     qb_node *n = qb_record(ctx, "matmul", matmul_backward, c, in, 2);
     if (n) {
@@ -119,38 +130,40 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
 
 /* ---- linear: y[R, O] = x[R, I] @ W[O, I]^T + bias[O] */
 
+/* R: the product of x's leading dims (also when I is 0). */
+static int64_t linear_rows(const qb_tensor *x) {
+    int64_t rows = 1;
+    for (int d = 0; d < x->ndim - 1; d++) rows *= x->shape[d];
+    return rows;
+}
+
 static void linear_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2], *y = n->out;
-    int64_t in = w->shape[1], out = w->shape[0], rows = qb_numel(x) / in;
+    int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
     const float *dy = y->grad->data;
     bool fresh;
     if (x->requires_grad) {
         qb_tensor *dx = qb_grad_for_write(ctx, x, &fresh);
-        if (!dx) return;
-        qb_gemm_cpu(false, false, rows, in, out, 1.0f, dy, out, w->data, in, fresh ? 0.0f : 1.0f, dx->data, in);
+        if (!dx || QB_KERNEL(ctx, "linear", gemm, false, false, rows, in, out, 1.0f, dy, out, w->data, in, fresh ? 0.0f : 1.0f, dx->data,
+                             in, &one_product))
+            return;
     }
     if (w->requires_grad) {
         qb_tensor *dw = qb_grad_for_write(ctx, w, &fresh);
-        if (!dw) return;
-        qb_gemm_cpu(true, false, out, in, rows, 1.0f, dy, out, x->data, in, fresh ? 0.0f : 1.0f, dw->data, in);
+        if (!dw || QB_KERNEL(ctx, "linear", gemm, true, false, out, in, rows, 1.0f, dy, out, x->data, in, fresh ? 0.0f : 1.0f, dw->data,
+                             in, &one_product))
+            return;
     }
     if (bias && bias->requires_grad) {
         qb_tensor *db = qb_grad(ctx, bias);
-        if (!db) return;
-        float *dbp = db->data;
-#pragma omp parallel for schedule(static) if (rows * out > 65536)
-        for (int64_t o0 = 0; o0 < out; o0 += 64) {
-            int64_t o1 = o0 + 64 < out ? o0 + 64 : out;
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t o = o0; o < o1; o++) dbp[o] += dy[r * out + o];
-        }
+        if (db) QB_KERNEL(ctx, "linear", col_sum, db->data, dy, rows, out);
     }
 }
 
 qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
     QB_OP_BEGIN(ctx, x, w);
     QB_SHAPE_BUFS;
-    QB_OP_CPU_ONLY(ctx, "linear", x);
+    QB_OP_DEVICES(ctx, "linear", x, w, bias);
     if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
         return qb_errorf(&ctx->err, "linear: input %s does not match weight %s (want [..., in] and [out, in])", QB_SHAPES(x, w)), NULL;
     if (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0]))
@@ -158,7 +171,7 @@ qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
     x = qb_contiguous(ctx, x);
     w = qb_contiguous(ctx, w);
     if (!x || !w) return NULL;
-    int64_t in = w->shape[1], out = w->shape[0], rows = qb_numel(x) / (in ? in : 1);
+    int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
     int64_t shape[QB_MAX_DIMS];
     for (int d = 0; d < x->ndim - 1; d++) shape[d] = x->shape[d];
     shape[x->ndim - 1] = out;
@@ -166,14 +179,11 @@ qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
     if (!y) return NULL;
     float beta = 0.0f;
     if (bias) {
-        float *yp = y->data;
-        const float *bp = bias->data;
-#pragma omp parallel for schedule(static) if (rows * out > 65536)
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t o = 0; o < out; o++) yp[r * out + o] = bp[o];
+        if (QB_KERNEL(ctx, "linear", bias_rows, y->data, bias->data, rows, out)) return NULL;
         beta = 1.0f;
     }
-    qb_gemm_cpu(false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out);
+    if (QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one_product))
+        return NULL;
     qb_tensor *inputs[3] = {x, w, bias};
     qb_record(ctx, "linear", linear_backward, y, inputs, 3);
     return qb_ctx_failed(ctx) ? NULL : y;

@@ -1,5 +1,6 @@
 /* op_shape.c: reshape, permute, transpose, slice, contiguous, split/merge of attention heads.
- * Views share the input's storage; their gradients are contiguous and are added back through the view's mapping. */
+ * Views share the input's storage; their gradients are contiguous and are added back through the view's mapping
+ * (kernels: cpu/shape.c). */
 #include <string.h>
 #include "autograd/op_internal.h"
 
@@ -22,15 +23,15 @@ static qb_tensor *view_of(qb_ctx *ctx, const qb_tensor *x) {
 static void flat_backward(qb_ctx *ctx, qb_node *n) {
     bool overwrite;
     qb_tensor *dx = qb_grad_reuse(ctx, n->in[0], n->out, &overwrite);
-    if (dx && !overwrite) qb_accumulate(dx->data, n->out->grad->data, qb_numel(n->out));
+    if (dx && !overwrite) QB_KERNEL(ctx, n->op, axpy, dx->data, n->out->grad->data, 1.0f, qb_numel(n->out));
 }
 
 qb_tensor *qb_contiguous(qb_ctx *ctx, qb_tensor *x) {
     QB_OP_BEGIN(ctx, x);
+    QB_OP_DEVICES(ctx, "contiguous", x);
     if (qb_is_contiguous(x)) return x;
-    QB_OP_CPU_ONLY(ctx, "contiguous", x);
     qb_tensor *y = qb_new_like(ctx, x);
-    if (!y || qb_to_host(ctx, x, y->data)) return NULL;
+    if (!y || QB_KERNEL(ctx, "contiguous", copy_strided, y->data, x->data, x->ndim, x->shape, x->stride)) return NULL;
     qb_record(ctx, "contiguous", flat_backward, y, &x, 1);
     return qb_ctx_failed(ctx) ? NULL : y;
 }
@@ -49,6 +50,7 @@ qb_tensor *qb_reshape(qb_ctx *ctx, qb_tensor *x, int ndim, const int64_t *shape)
         else if (shape[d] < 0) return qb_errorf(&ctx->err, "reshape: bad size %ld in dim %d", (long)shape[d], d), NULL;
         else prod *= shape[d];
     }
+    QB_OP_DEVICES(ctx, "reshape", x);
     int64_t cnt = qb_numel(x);
     if (infer >= 0) want[infer] = prod ? cnt / prod : 0;
     int64_t total = 1;
@@ -75,11 +77,12 @@ static void permute_backward(qb_ctx *ctx, qb_node *n) {
     if (!dx) return;
     int64_t st[QB_MAX_DIMS];
     for (int d = 0; d < y->ndim; d++) st[d] = dx->stride[n->i[d]];
-    qb_strided_accumulate(dx->data, st, y->grad->data, y->ndim, y->shape);
+    QB_KERNEL(ctx, "permute", accumulate_strided, dx->data, st, y->grad->data, y->ndim, y->shape);
 }
 
 qb_tensor *qb_permute(qb_ctx *ctx, qb_tensor *x, const int *perm) {
     QB_OP_BEGIN(ctx, x);
+    QB_OP_DEVICES(ctx, "permute", x);
     bool seen[QB_MAX_DIMS] = {false};
     for (int d = 0; d < x->ndim; d++) {
         if (perm[d] < 0 || perm[d] >= x->ndim || seen[perm[d]])
@@ -118,12 +121,13 @@ static void slice_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *dx = qb_grad(ctx, x);
     if (!dx) return;
     float *dst = dx->data + n->i[1] * dx->stride[n->i[0]];
-    qb_strided_accumulate(dst, dx->stride, y->grad->data, y->ndim, y->shape);
+    QB_KERNEL(ctx, "slice", accumulate_strided, dst, dx->stride, y->grad->data, y->ndim, y->shape);
 }
 
 qb_tensor *qb_slice(qb_ctx *ctx, qb_tensor *x, int dim, int64_t start, int64_t len) {
     QB_OP_BEGIN(ctx, x);
     QB_SHAPE_BUFS;
+    QB_OP_DEVICES(ctx, "slice", x);
     if (dim < 0) dim += x->ndim;
     if (dim < 0 || dim >= x->ndim) return qb_errorf(&ctx->err, "slice: dim %d out of range for %s", dim, qb_shape_str(x, qb_sa_, sizeof qb_sa_)), NULL;
     if (start < 0 || len < 0 || start + len > x->shape[dim])

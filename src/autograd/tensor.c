@@ -1,22 +1,23 @@
 /* tensor.c: see tensor.h. */
 #include "autograd/tensor.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "autograd/cuda/backend.h"
 #include "autograd/rng.h"
 
-qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err) {
-    void *cuda = NULL;
-    if (device == QB_CUDA) {
-        char msg[512];
-        cuda = qb_cuda_init(msg, sizeof msg);
-        if (!cuda) {
-            qb_errorf(err, "cuda: %s", msg);
-            return NULL;
-        }
-    }
+int qb_kernel_missing(qb_err *err, const char *op, const char *entry, const char *device) {
+    return qb_errorf(err, "%s: no %s kernel (%s)", op, device, entry);
+}
+
+int qb_kernel_status(qb_err *err, const char *op, const char *entry, const qb_kernels *k, qb_dev *d, int rc) {
+    if (!rc) return 0;
+    return qb_errorf(err, "%s: %s kernel %s failed: %s", op, k->name, entry, k->error_message ? k->error_message(d) : "no message");
+}
+
+qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64_t seed, qb_err *err) {
     qb_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         qb_errorf(err, "out of memory creating context");
@@ -24,8 +25,9 @@ qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err) {
     }
     ctx->device = device;
     ctx->seed = seed;
-    ctx->cuda = cuda;
-    if (qb_arena_init(&ctx->meta, QB_CPU, 1 << 20) || qb_arena_init(&ctx->act, device, 0)) {
+    ctx->dev = dev;
+    ctx->k = k;
+    if (qb_arena_init(&ctx->meta, &qb_cpu_kernels, NULL, 1 << 20) || qb_arena_init(&ctx->act, k, dev, 0)) {
         qb_ctx_free(ctx);
         qb_errorf(err, "out of memory creating context arenas");
         return NULL;
@@ -33,33 +35,82 @@ qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err) {
     return ctx;
 }
 
+qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err) {
+    if (device != QB_CUDA) return qb_ctx_new_on(&qb_cpu_kernels, NULL, device, seed, err);
+    char msg[512];
+    qb_dev *dev = qb_cuda_init(msg, sizeof msg);
+    if (!dev) {
+        qb_errorf(err, "cuda: %s", msg);
+        return NULL;
+    }
+    qb_ctx *ctx = qb_ctx_new_on(&qb_cuda_kernels, dev, QB_CUDA, seed, err);
+    if (!ctx) qb_cuda_shutdown(dev);
+    else ctx->owns_dev = true;
+    return ctx;
+}
+
+/* The error of a failed allocation of the context's device (CUDA's reason included). */
+static void alloc_failed(qb_ctx *ctx, size_t bytes) {
+    qb_errorf(&ctx->err, "out of %s memory allocating %zu bytes%s%s", ctx->k->name, bytes, ctx->device == QB_CUDA ? ": " : "",
+              ctx->device == QB_CUDA ? qb_cuda_last_error() : "");
+}
+
+void *qb_device_alloc(qb_ctx *ctx, size_t bytes) {
+    void *p = ctx->k->alloc(ctx->dev, bytes);
+    if (!p) alloc_failed(ctx, bytes);
+    return p;
+}
+
+void qb_device_release(qb_ctx *ctx, void *p) { ctx->k->release(ctx->dev, p); }
+
 static bool in_block(const qb_param_list *l, const float *block, const float *p) {
     return block && p >= block && p < block + l->block_numel;
 }
 
 /* Frees a parameter's own memory (not memory inside the packed blocks). */
-static void free_param_memory(const qb_param_list *l, qb_tensor *p) {
-    if (!in_block(l, l->block_data, p->data)) qb_device_free(p->device, p->data);
-    if (p->grad && !in_block(l, l->block_grad, p->grad->data)) qb_device_free(p->device, p->grad->data);
+static void free_param_memory(qb_ctx *ctx, qb_tensor *p) {
+    const qb_param_list *l = &ctx->params;
+    if (!in_block(l, l->block_data, p->data)) qb_device_release(ctx, p->data);
+    if (p->grad && !in_block(l, l->block_grad, p->grad->data)) qb_device_release(ctx, p->grad->data);
 }
 
 void qb_ctx_free(qb_ctx *ctx) {
     if (!ctx) return;
     for (int i = 0; i < ctx->params.n; i++) {
         qb_tensor *p = ctx->params.items[i];
-        free_param_memory(&ctx->params, p);
+        free_param_memory(ctx, p);
         free(p->grad);
         free((char *)p->name);
         free(p);
     }
-    qb_device_free(ctx->device, ctx->params.block_data);
-    qb_device_free(ctx->device, ctx->params.block_grad);
+    if (ctx->params.block_data) qb_device_release(ctx, ctx->params.block_data);
+    if (ctx->params.block_grad) qb_device_release(ctx, ctx->params.block_grad);
+    qb_seg_table_free(ctx->k, ctx->dev, &ctx->params.seg);
     free(ctx->params.items);
     free(ctx->tape);
     qb_arena_free(&ctx->meta);
     qb_arena_free(&ctx->act);
-    if (ctx->cuda) qb_cuda_shutdown(ctx->cuda);
+    if (ctx->owns_dev) qb_cuda_shutdown(ctx->dev);
     free(ctx);
+}
+
+static const char *const precision_names[] = {"fp32", "tf32", "bf16"};
+
+const char *qb_precision_name(qb_precision p) { return (unsigned)p < 3 ? precision_names[p] : "unknown"; }
+
+int qb_precision_parse(const char *s, qb_precision *p) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, precision_names[i]) == 0) return *p = (qb_precision)i, 0;
+    return -1;
+}
+
+int qb_ctx_set_precision(qb_ctx *ctx, qb_precision p) {
+    if ((unsigned)p > QB_PREC_BF16) return qb_errorf(&ctx->err, "precision: unknown GEMM precision %d", (int)p);
+    if (!ctx->k->set_precision && p != QB_PREC_FP32)
+        return qb_errorf(&ctx->err, "precision %s: the %s device computes GEMMs in fp32 only", qb_precision_name(p), ctx->k->name);
+    if (ctx->k->set_precision && QB_KERNEL(ctx, "precision", set_precision, p)) return -1;
+    ctx->precision = p;
+    return 0;
 }
 
 int qb_ctx_step_reset(qb_ctx *ctx) {
@@ -72,7 +123,7 @@ int qb_ctx_step_reset(qb_ctx *ctx) {
 
 void *qb_act_alloc(qb_ctx *ctx, size_t bytes) {
     void *p = qb_arena_alloc(&ctx->act, bytes);
-    if (!p) qb_errorf(&ctx->err, "out of %s memory allocating %zu bytes", qb_device_name(ctx->device), bytes);
+    if (!p) alloc_failed(ctx, bytes);
     return p;
 }
 
@@ -155,7 +206,7 @@ static qb_tensor *persistent_tensor(qb_ctx *ctx, int ndim, const int64_t *shape)
     for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
     qb_set_contiguous_strides(t);
     t->device = ctx->device;
-    t->data = qb_device_malloc(ctx->device, (size_t)qb_numel(t) * sizeof(float));
+    t->data = ctx->k->alloc(ctx->dev, (size_t)qb_numel(t) * sizeof(float));
     if (!t->data) {
         free(t);
         return NULL;
@@ -179,8 +230,8 @@ qb_tensor *qb_param_new(qb_ctx *ctx, const char *name, int ndim, const int64_t *
     qb_tensor *g = t ? persistent_tensor(ctx, ndim, shape) : NULL;
     char *nm = strdup(name ? name : "");
     if (!t || !g || !nm) {
-        if (t) qb_device_free(ctx->device, t->data);
-        if (g) qb_device_free(ctx->device, g->data);
+        if (t) qb_device_release(ctx, t->data);
+        if (g) qb_device_release(ctx, g->data);
         free(t);
         free(g);
         free(nm);
@@ -198,33 +249,87 @@ qb_tensor *qb_param_new(qb_ctx *ctx, const char *name, int ndim, const int64_t *
 
 int qb_params_pack(qb_ctx *ctx) {
     qb_param_list *l = &ctx->params;
-    if (ctx->device != QB_CPU) return qb_errorf(&ctx->err, "params_pack: %s parameters are not supported yet", qb_device_name(ctx->device));
     int64_t total = 0;
     for (int i = 0; i < l->n; i++) total += (qb_numel(l->items[i]) + 15) & ~(int64_t)15;
-    float *data = qb_device_malloc(ctx->device, (size_t)(total ? total : 16) * sizeof(float));
-    float *grad = qb_device_malloc(ctx->device, (size_t)(total ? total : 16) * sizeof(float));
-    if (!data || !grad) {
-        qb_device_free(ctx->device, data);
-        qb_device_free(ctx->device, grad);
-        return qb_errorf(&ctx->err, "params_pack: out of memory for %lld parameters", (long long)total);
-    }
+    float *data = qb_device_alloc(ctx, (size_t)(total ? total : 16) * sizeof(float));
+    float *grad = data ? qb_device_alloc(ctx, (size_t)(total ? total : 16) * sizeof(float)) : NULL;
+    int rc = data && grad ? 0 : qb_err_context(&ctx->err, "params_pack: %lld parameters", (long long)total);
+    if (!rc) rc = QB_KERNEL(ctx, "params_pack", fill, data, total, 0.0f) || QB_KERNEL(ctx, "params_pack", fill, grad, total, 0.0f);
     int64_t off = 0;
+    for (int i = 0; !rc && i < l->n; i++) {
+        const qb_tensor *p = l->items[i];
+        size_t bytes = (size_t)qb_numel(p) * sizeof(float);
+        rc = qb_device_copy(ctx, data + off, p->data, bytes) || qb_device_copy(ctx, grad + off, p->grad->data, bytes);
+        off += (qb_numel(p) + 15) & ~(int64_t)15;
+    }
+    if (rc) {
+        if (data) qb_device_release(ctx, data);
+        if (grad) qb_device_release(ctx, grad);
+        return -1;
+    }
+    off = 0;
     for (int i = 0; i < l->n; i++) {
         qb_tensor *p = l->items[i];
-        int64_t n = qb_numel(p);
-        memcpy(data + off, p->data, (size_t)n * sizeof(float));
-        memcpy(grad + off, p->grad->data, (size_t)n * sizeof(float));
-        free_param_memory(l, p);
+        free_param_memory(ctx, p);
         p->data = data + off;
         p->grad->data = grad + off;
-        off += (n + 15) & ~(int64_t)15;
+        off += (qb_numel(p) + 15) & ~(int64_t)15;
     }
-    qb_device_free(ctx->device, l->block_data);
-    qb_device_free(ctx->device, l->block_grad);
+    if (l->block_data) qb_device_release(ctx, l->block_data);
+    if (l->block_grad) qb_device_release(ctx, l->block_grad);
     l->block_data = data;
     l->block_grad = grad;
     l->block_numel = total;
     return 0;
+}
+
+int qb_params_ensure_packed(qb_ctx *ctx) {
+    const qb_param_list *l = &ctx->params;
+    for (int i = 0; i < l->n; i++)
+        if (!in_block(l, l->block_data, l->items[i]->data)) return qb_params_pack(ctx);
+    return 0;
+}
+
+int qb_params_layout(qb_ctx *ctx, qb_seg_table *t) {
+    if (qb_params_ensure_packed(ctx)) return -1;
+    const qb_param_list *l = &ctx->params;
+    if (l->n > t->cap) {
+        qb_seg_table_free(ctx->k, ctx->dev, t);
+        t->host = calloc((size_t)l->n, sizeof *t->host);
+        t->sent = calloc((size_t)l->n, sizeof *t->sent);
+        t->dev = ctx->k->alloc(ctx->dev, (size_t)l->n * sizeof *t->dev);
+        t->scratch = ctx->k->alloc(ctx->dev, (size_t)l->n * sizeof *t->scratch);
+        if (!t->host || !t->sent || !t->dev || !t->scratch) {
+            qb_seg_table_free(ctx->k, ctx->dev, t);
+            return qb_errorf(&ctx->err, "params: out of memory for %d segments", l->n);
+        }
+        t->cap = l->n;
+        t->n = -1;  /* nothing sent yet */
+    }
+    for (int i = 0; i < l->n; i++) {
+        const qb_tensor *p = l->items[i];
+        t->host[i] = (qb_segment){.offset = p->data - l->block_data, .n = qb_numel(p),
+                                  .flags = p->requires_grad && p->grad ? QB_SEG_GRAD : 0};
+    }
+    if (t->n != l->n) memset(t->sent, 0xff, (size_t)t->cap * sizeof *t->sent);
+    t->n = l->n;
+    return 0;
+}
+
+int qb_seg_table_sync(qb_ctx *ctx, qb_seg_table *t) {
+    size_t bytes = (size_t)t->n * sizeof *t->host;
+    if (t->n <= 0 || memcmp(t->host, t->sent, bytes) == 0) return 0;
+    if (qb_upload(ctx, t->dev, t->host, bytes)) return -1;
+    memcpy(t->sent, t->host, bytes);
+    return 0;
+}
+
+void qb_seg_table_free(const qb_kernels *k, qb_dev *dev, qb_seg_table *t) {
+    free(t->host);
+    free(t->sent);
+    if (t->dev) k->release(dev, t->dev);
+    if (t->scratch) k->release(dev, t->scratch);
+    memset(t, 0, sizeof *t);
 }
 
 qb_tensor *qb_param_find(qb_ctx *ctx, const char *name) {
@@ -234,74 +339,84 @@ qb_tensor *qb_param_find(qb_ctx *ctx, const char *name) {
 }
 
 void qb_zero_grad(qb_ctx *ctx) {
-    for (int i = 0; i < ctx->params.n; i++)
-        if (ctx->params.items[i]->grad) qb_fill(ctx, ctx->params.items[i]->grad, 0.0f);
+    const qb_param_list *l = &ctx->params;
+    if (l->block_grad) QB_KERNEL(ctx, "zero_grad", fill, l->block_grad, l->block_numel, 0.0f);
+    for (int i = 0; i < l->n; i++)
+        if (l->items[i]->grad && !in_block(l, l->block_grad, l->items[i]->grad->data)) qb_fill(ctx, l->items[i]->grad, 0.0f);
 }
 
 int qb_fill(qb_ctx *ctx, qb_tensor *t, float value) {
     if (!qb_is_contiguous(t)) return qb_errorf(&ctx->err, "fill: tensor is not contiguous");
-    int64_t n = qb_numel(t);
-    if (t->device == QB_CUDA) {
-        if (qb_cuda_fill(t->data, n, value)) return qb_errorf(&ctx->err, "fill: cuda failure");
-        return 0;
-    }
-    float *x = t->data;
-#pragma omp parallel for schedule(static) if (n > 32768)
-    for (int64_t i = 0; i < n; i++) x[i] = value;
-    return 0;
+    return QB_KERNEL(ctx, "fill", fill, t->data, qb_numel(t), value);
 }
 
 int qb_fill_normal(qb_ctx *ctx, qb_tensor *t, float mean, float std) {
     if (!qb_is_contiguous(t)) return qb_errorf(&ctx->err, "fill_normal: tensor is not contiguous");
     int64_t n = qb_numel(t);
-    float *host = t->device == QB_CPU ? t->data : malloc((size_t)n * sizeof(float));
+    float *host = malloc((size_t)(n ? n : 1) * sizeof(float));
     if (!host) return qb_errorf(&ctx->err, "fill_normal: out of memory");
     qb_rng_normal(host, n, mean, std, ctx->seed, ctx->rng_counter);
     ctx->rng_counter += 2 * (uint64_t)n;
-    int rc = 0;
-    if (t->device != QB_CPU) {
-        rc = qb_copy_from_host(ctx, t, host);
-        free(host);
-    }
+    int rc = qb_copy_from_host(ctx, t, host);
+    free(host);
     return rc;
 }
 
-/* Copies a strided 4-d view into a dense row-major buffer. */
-static void gather_strided(float *dst, const qb_tensor *t) {
-    int64_t sh[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
-    int off = 4 - t->ndim;
-    for (int d = 0; d < t->ndim; d++) {
-        sh[off + d] = t->shape[d];
-        st[off + d] = t->stride[d];
+int qb_download(qb_ctx *ctx, void *host, const void *device_src, size_t bytes) {
+    return QB_KERNEL(ctx, "download", memcpy_d2h, host, device_src, bytes);
+}
+
+int qb_upload(qb_ctx *ctx, void *device_dst, const void *host, size_t bytes) {
+    return QB_KERNEL(ctx, "upload", memcpy_h2d, device_dst, host, bytes);
+}
+
+int qb_device_copy(qb_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    return QB_KERNEL(ctx, "device copy", memcpy_d2d, dst, src, bytes);
+}
+
+int32_t *qb_upload_i32(qb_ctx *ctx, const int32_t *host, int64_t n) {
+    int32_t *d = qb_act_alloc(ctx, (size_t)n * sizeof(int32_t));
+    return d && !qb_upload(ctx, d, host, (size_t)n * sizeof(int32_t)) ? d : NULL;
+}
+
+float *qb_upload_f32(qb_ctx *ctx, const float *host, int64_t n) {
+    float *d = qb_act_alloc(ctx, (size_t)n * sizeof(float));
+    return d && !qb_upload(ctx, d, host, (size_t)n * sizeof(float)) ? d : NULL;
+}
+
+float qb_item(qb_ctx *ctx, const qb_tensor *t) {
+    float v = NAN;
+    if (qb_numel(t) != 1) {
+        char s[64];
+        qb_errorf(&ctx->err, "item: tensor of shape %s is not one value", qb_shape_str(t, s, sizeof s));
+        return NAN;
     }
-    int64_t k = 0;
-    for (int64_t a = 0; a < sh[0]; a++)
-        for (int64_t b = 0; b < sh[1]; b++)
-            for (int64_t c = 0; c < sh[2]; c++) {
-                const float *src = t->data + a * st[0] + b * st[1] + c * st[2];
-                for (int64_t e = 0; e < sh[3]; e++) dst[k++] = src[e * st[3]];
-            }
+    if (qb_download(ctx, &v, t->data, sizeof v)) return NAN;
+    return v;
+}
+
+qb_tensor qb_view_rows(const qb_tensor *t, int64_t first, int64_t n) {
+    qb_tensor v = *t;
+    int64_t row = t->ndim > 1 ? t->stride[0] : 1;
+    v.data = t->data + first * row;
+    if (v.ndim > 0) v.shape[0] = n;
+    v.grad = NULL;
+    v.node = NULL;
+    v.requires_grad = v.is_param = v.grad_given = false;
+    v.name = NULL;
+    return v;
 }
 
 int qb_to_host(qb_ctx *ctx, const qb_tensor *t, float *out) {
     int64_t n = qb_numel(t);
-    if (t->device == QB_CUDA) {
-        if (!qb_is_contiguous(t)) return qb_errorf(&ctx->err, "to_host: non-contiguous cuda tensor");
-        if (qb_cuda_memcpy_d2h(out, t->data, (size_t)n * sizeof(float))) return qb_errorf(&ctx->err, "to_host: cuda copy failed");
-        return 0;
-    }
-    if (qb_is_contiguous(t)) memcpy(out, t->data, (size_t)n * sizeof(float));
-    else gather_strided(out, t);
-    return 0;
+    if (qb_is_contiguous(t)) return qb_download(ctx, out, t->data, (size_t)n * sizeof(float));
+    if (ctx->k->host_memory) return QB_KERNEL(ctx, "to_host", copy_strided, out, t->data, t->ndim, t->shape, t->stride);
+    float *tmp = qb_act_alloc(ctx, (size_t)n * sizeof(float));
+    if (!tmp || QB_KERNEL(ctx, "to_host", copy_strided, tmp, t->data, t->ndim, t->shape, t->stride)) return -1;
+    return qb_download(ctx, out, tmp, (size_t)n * sizeof(float));
 }
 
 int qb_copy_from_host(qb_ctx *ctx, qb_tensor *t, const float *host) {
     if (!qb_is_contiguous(t)) return qb_errorf(&ctx->err, "copy_from_host: tensor is not contiguous");
-    size_t bytes = (size_t)qb_numel(t) * sizeof(float);
-    if (t->device == QB_CUDA) {
-        if (qb_cuda_memcpy_h2d(t->data, host, bytes)) return qb_errorf(&ctx->err, "copy_from_host: cuda copy failed");
-        return 0;
-    }
-    memcpy(t->data, host, bytes);
-    return 0;
+    return qb_upload(ctx, t->data, host, (size_t)qb_numel(t) * sizeof(float));
 }

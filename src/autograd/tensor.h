@@ -4,12 +4,16 @@
  * and activation gradients live in arenas that qb_ctx_step_reset makes reusable each step.
  * Errors: a function that fails sets ctx->err and returns NULL; an op given a NULL input returns NULL,
  * so a forward pass can be written straight and checked once at the end.
+ * Tensor memory is the context device's: code outside the kernels (src/autograd/cpu/, cuda/) never reads or writes
+ * it through ->data; it calls the kernel table (QB_KERNEL) or the explicit copies below (qb_item, qb_to_host,
+ * qb_copy_from_host, qb_upload*, qb_download).
  */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 #include "base/error.h"
 #include "autograd/arena.h"
+#include "autograd/backend.h"
 #include "autograd/device.h"
 
 #define QB_MAX_DIMS 4
@@ -33,11 +37,21 @@ typedef struct qb_tensor {
     const char *name;             /* parameters only */
 } qb_tensor;
 
+/* A segment layout of the packed blocks with its device copy (see qb_params_layout). */
+typedef struct qb_seg_table {
+    qb_segment *host;  /* [n] */
+    qb_segment *sent;  /* [n] what dev holds */
+    qb_segment *dev;   /* [n] device memory */
+    double *scratch;   /* [n] device memory for per-segment sums */
+    int n, cap;
+} qb_seg_table;
+
 typedef struct qb_param_list {
     qb_tensor **items;
     int n, cap;
     float *block_data, *block_grad;  /* after qb_params_pack: every parameter and gradient, contiguous (else NULL) */
-    int64_t block_numel;             /* floats in each block (parameters padded to 16 floats) */
+    int64_t block_numel;             /* floats in each block (parameters padded to 16 floats, padding zero) */
+    qb_seg_table seg;                /* the parameters' layout (gradient clipping) */
 } qb_param_list;
 
 #define QB_PROFILE_MAX_OPS 48
@@ -64,18 +78,44 @@ typedef struct qb_ctx {
     bool training;           /* true: dropout is active */
     uint64_t seed;
     uint64_t rng_counter;    /* next unused RNG counter; advanced by each random op */
-    void *cuda;              /* backend state when device == QB_CUDA */
+    const qb_kernels *k;     /* the device's kernel table */
+    qb_dev *dev;             /* the device's state (stream, library handles), passed to every kernel; NULL on the CPU */
+    bool owns_dev;           /* qb_ctx_free shuts the CUDA state down */
+    const void *quant_kernels; /* the quant layer's table when it is not the device's own (a test device); else NULL */
+    qb_precision precision;  /* GEMM compute precision (qb_ctx_set_precision; fp32 by default) */
     qb_profile profile;      /* per-op timings when profile.on */
 } qb_ctx;
 
 /* Creates a context on a device with an RNG seed; NULL when the device is unavailable (message in err). */
 qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err);
+/* Creates a context whose tensors are on `device` with a given kernel table and device state (kept by the caller):
+ * qb_ctx_new's table for the device, or a test device's. */
+qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64_t seed, qb_err *err);
 /* Frees the context, its parameters and arenas. */
 void qb_ctx_free(qb_ctx *ctx);
 /* Starts a new step: clears the tape, the error and all activation memory (parameters are kept). */
 int qb_ctx_step_reset(qb_ctx *ctx);
+/* Sets the GEMM compute precision of ctx's device (QB_PREC_FP32, the default, everywhere; TF32 and BF16 on devices that
+ * have them: cuda, not the cpu); the device state's setting, shared by contexts on one state. 0, or -1 with ctx->err. */
+int qb_ctx_set_precision(qb_ctx *ctx, qb_precision p);
+/* "fp32", "tf32", "bf16". */
+const char *qb_precision_name(qb_precision p);
+/* The precision named s (as qb_precision_name spells it); -1 when s names none. */
+int qb_precision_parse(const char *s, qb_precision *p);
 /* Returns true (and leaves ctx->err set) when an error happened since the last reset. */
 static inline bool qb_ctx_failed(const qb_ctx *ctx) { return ctx->err.failed != 0; }
+
+/* Runs kernel `entry` of ctx's table with ctx's device state; evaluates to 0, or -1 with ctx->err naming op and the
+ * device: "<op>: no <device> kernel (<entry>)" for a NULL entry, the device's message for a failure. */
+#define QB_KERNEL(ctx, op, entry, ...) QB_TABLE_CALL(&(ctx)->err, (ctx)->k, (ctx)->k, (ctx)->dev, op, entry, __VA_ARGS__)
+/* The same for any table (`table`; k: the device's memory table, whose error_message explains failures). */
+#define QB_TABLE_CALL(err, table, k, dev, op, entry, ...)                                                     \
+    ((table)->entry ? qb_kernel_status(err, op, #entry, k, dev, (table)->entry(dev, __VA_ARGS__))             \
+                    : qb_kernel_missing(err, op, #entry, (table)->name))
+/* The error of a NULL table entry (one message for every op and device). */
+int qb_kernel_missing(qb_err *err, const char *op, const char *entry, const char *device);
+/* 0 when rc is 0; else an error naming op, the device, the entry and the device's message. */
+int qb_kernel_status(qb_err *err, const char *op, const char *entry, const qb_kernels *k, qb_dev *d, int rc);
 
 /* A new activation tensor (contiguous, uninitialised) in the step arena. */
 qb_tensor *qb_new(qb_ctx *ctx, int ndim, const int64_t *shape);
@@ -86,9 +126,18 @@ qb_tensor *qb_from_host(qb_ctx *ctx, int ndim, const int64_t *shape, const float
 /* A persistent parameter with a zeroed gradient; requires_grad set. name is copied. */
 qb_tensor *qb_param_new(qb_ctx *ctx, const char *name, int ndim, const int64_t *shape);
 /* Moves every parameter and its gradient into one block each (llm.c's single parameter buffer), so that one
- * all-reduce, optimizer pass or checkpoint write covers them all; values are kept. Pointers into the old parameter
- * memory become invalid. Parameters created later get their own memory until the next pack. */
+ * all-reduce, optimizer pass or checkpoint write covers them all; values are kept, padding is zero. Pointers into the
+ * old parameter memory become invalid. Parameters created later get their own memory until the next pack. */
 int qb_params_pack(qb_ctx *ctx);
+/* Packs unless every parameter already lies in the blocks. */
+int qb_params_ensure_packed(qb_ctx *ctx);
+/* Fills t->host with every parameter's segment (creation order; QB_SEG_GRAD when it requires grad), packing first
+ * when needed, and brings t->dev up to date (an upload only when the layout or a flag changed). */
+int qb_params_layout(qb_ctx *ctx, qb_seg_table *t);
+/* Uploads t->host to t->dev when it differs from what dev holds. */
+int qb_seg_table_sync(qb_ctx *ctx, qb_seg_table *t);
+/* Frees a segment table's memory (device memory of table k). */
+void qb_seg_table_free(const qb_kernels *k, qb_dev *dev, qb_seg_table *t);
 /* Finds a parameter by name, or NULL. */
 qb_tensor *qb_param_find(qb_ctx *ctx, const char *name);
 /* Sets every parameter gradient to zero. */
@@ -106,11 +155,28 @@ void qb_set_contiguous_strides(qb_tensor *t);
 int qb_to_host(qb_ctx *ctx, const qb_tensor *t, float *out);
 /* Copies host data (numel floats, row-major) into a contiguous tensor. */
 int qb_copy_from_host(qb_ctx *ctx, qb_tensor *t, const float *host);
+/* The value of a one-element tensor (a device read); NaN with ctx->err set on failure. */
+float qb_item(qb_ctx *ctx, const qb_tensor *t);
+/* bytes of device memory (the context's device) into host memory. */
+int qb_download(qb_ctx *ctx, void *host, const void *device_src, size_t bytes);
+/* bytes of host memory into device memory. */
+int qb_upload(qb_ctx *ctx, void *device_dst, const void *host, size_t bytes);
+/* bytes of device memory into device memory. */
+int qb_device_copy(qb_ctx *ctx, void *dst, const void *src, size_t bytes);
+/* A step-memory copy on the device of n host int32 values (ids, labels); NULL on error. */
+int32_t *qb_upload_i32(qb_ctx *ctx, const int32_t *host, int64_t n);
+/* A step-memory copy on the device of n host floats (amax values); NULL on error. */
+float *qb_upload_f32(qb_ctx *ctx, const float *host, int64_t n);
+/* A view (not recorded) of rows [first, first + n) along dim 0 of a contiguous tensor, sharing its memory. */
+qb_tensor qb_view_rows(const qb_tensor *t, int64_t first, int64_t n);
 /* Fills a contiguous tensor with a constant. */
 int qb_fill(qb_ctx *ctx, qb_tensor *t, float value);
 /* Fills a contiguous tensor with N(mean, std) from the context RNG. */
 int qb_fill_normal(qb_ctx *ctx, qb_tensor *t, float mean, float std);
 
+/* Persistent memory of the context's device (NULL with ctx->err set), freed with qb_device_release. */
+void *qb_device_alloc(qb_ctx *ctx, size_t bytes);
+void qb_device_release(qb_ctx *ctx, void *p);
 /* Allocates `bytes` of step memory on the context device (for ops' saved buffers). */
 void *qb_act_alloc(qb_ctx *ctx, size_t bytes);
 /* Allocates `bytes` of step memory on the host. */

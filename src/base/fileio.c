@@ -153,7 +153,7 @@ int qb_atomic_open(qb_atomic_file *f, const char *path, qb_err *err) {
     snprintf(f->path, sizeof f->path, "%s", path);
     snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%ld", path, (long)getpid());
     f->fp = fopen(f->tmp_path, "wb");
-    if (!f->fp) return qb_errorf(err, "%s: cannot create: %s", f->tmp_path, strerror(errno));
+    if (!f->fp) return qb_errorf(err, "%s: cannot create (as %s): %s", f->path, f->tmp_path, strerror(errno));
     return 0;
 }
 

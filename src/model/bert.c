@@ -188,14 +188,10 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
         else init_const(m, t, 0.0f);
     }
     if (!qb_ctx_failed(ctx) && cfg->pad_token_id >= 0 && cfg->pad_token_id < cfg->vocab_size) {  /* padding row 0 */
-        qb_tensor row = *m->word_emb;
-        row.ndim = 1;
-        row.shape[0] = H;
-        row.stride[0] = 1;
-        row.data = m->word_emb->data + (int64_t)cfg->pad_token_id * H;
+        qb_tensor row = qb_view_rows(m->word_emb, cfg->pad_token_id, 1);
         qb_fill(ctx, &row, 0.0f);
     }
-    if (!qb_ctx_failed(ctx) && ctx->device == QB_CPU) qb_params_pack(ctx);  /* one parameter and one gradient buffer */
+    if (!qb_ctx_failed(ctx)) qb_params_pack(ctx);  /* one parameter and one gradient buffer */
     return qb_ctx_failed(ctx) ? -1 : 0;
 }
 

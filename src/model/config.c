@@ -183,7 +183,8 @@ int qb_bert_config_validate(const qb_bert_config *c, const char *what, qb_err *e
     return 0;
 }
 
-int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const char *path, qb_err *err) {
+/* config.json as a JSON object (model_type "bert", the given HF architecture name); NULL when out of memory. */
+static json_t *config_json(const qb_bert_config *c, const char *architecture) {
     static const char *problem[] = {NULL, "regression", "single_label_classification", "multi_label_classification"};
     json_t *root = json_object();
     json_t *id2label = json_object(), *label2id = json_object();
@@ -191,7 +192,7 @@ int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const
         json_decref(root);
         json_decref(id2label);
         json_decref(label2id);
-        return qb_errorf(err, "%s: out of memory", path);
+        return NULL;
     }
     for (int i = 0; i < c->num_labels; i++) {
         char k[32], v[32];
@@ -221,6 +222,19 @@ int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const
     json_object_set_new(root, "id2label", id2label);
     json_object_set_new(root, "label2id", label2id);
     json_object_set_new(root, "problem_type", problem[c->problem_type] ? json_string(problem[c->problem_type]) : json_null());
+    return root;
+}
+
+char *qb_bert_config_dumps(const qb_bert_config *c, const char *architecture) {
+    json_t *root = config_json(c, architecture);
+    char *text = root ? qb_json_dumps_shortest(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    json_decref(root);
+    return text;
+}
+
+int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const char *path, qb_err *err) {
+    json_t *root = config_json(c, architecture);
+    if (!root) return qb_errorf(err, "%s: out of memory", path);
     int rc = qb_json_save(root, JSON_INDENT(2) | JSON_SORT_KEYS, path, err);
     json_decref(root);
     return rc;

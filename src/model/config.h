@@ -42,6 +42,8 @@ int qb_bert_config_parse(const char *text, size_t len, const char *what, qb_bert
 int qb_bert_config_load(const char *path, qb_bert_config *c, qb_err *err);
 /* Checks sizes and probabilities; `what` names the source in messages. */
 int qb_bert_config_validate(const qb_bert_config *c, const char *what, qb_err *err);
+/* config.json text as qb_bert_config_save writes it (without the final newline), malloc'd; NULL when out of memory. */
+char *qb_bert_config_dumps(const qb_bert_config *c, const char *architecture);
 /* Writes config.json atomically as transformers does (sorted keys, indent 2, reals as the shortest decimal that
  * reads back the same: 0.1, 1e-12), with model_type "bert" and the given HF architecture name. */
 int qb_bert_config_save(const qb_bert_config *c, const char *architecture, const char *path, qb_err *err);

@@ -2,11 +2,8 @@
 #include "quant/calib_histogram.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PAR_MIN 32768
 
 void calib_histogram_init(calib_histogram *h, const quant_desc *d) {
     memset(h, 0, sizeof *h);
@@ -61,42 +58,39 @@ static float torch_arange_elem(double w, int64_t k, int64_t n) {
     return (float)(w * (double)k);
 }
 
-/* max and min of |x| over the elements kept (skip_zeros); count kept; flags NaN/Inf. */
-static void abs_stats(const float *x, int64_t n, bool skip_zeros, float *mx, float *mn, int64_t *kept, bool *bad) {
-    float hi = 0.0f, lo = INFINITY;
-    int64_t cnt = 0;
-    int nonfinite = 0;
-#pragma omp parallel for simd schedule(static) reduction(max : hi) reduction(min : lo) reduction(+ : cnt) \
-    reduction(| : nonfinite) if (n > PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float a = fabsf(x[i]);
-        nonfinite |= !(a <= 3.402823466e38f);
-        int keep = !(skip_zeros && a == 0.0f);
-        cnt += keep;
-        hi = keep && a > hi ? a : hi;
-        lo = keep && a < lo ? a : lo;
+/* Counts the batch x (n elements, ex's memory) into bins b, adding to h->counts[0..b.nbins); edges_f32 (UNIFORM) or
+ * edges (EDGES) are host arrays. A device with host memory counts straight into h; another gets zeroed counts and the
+ * edges uploaded, and its counts are read back and added. */
+static int count_add(calib_histogram *h, const qb_quant_exec *ex, const float *x, int64_t n, qb_hist_bins b, const float *edges_f32,
+                     const double *edges, qb_err *err) {
+    if (ex->k->host_memory) {
+        b.edges_f32 = edges_f32;
+        b.edges = edges;
+        return QB_QKERNEL(err, ex, "histogram", histogram, h->counts, x, n, &b);
     }
-    *mx = hi;
-    *mn = lo;
-    *kept = cnt;
-    *bad = nonfinite != 0;
+    const int64_t nb = b.nbins;
+    const size_t count_bytes = (size_t)nb * sizeof(int64_t);
+    const size_t edge_bytes = b.mode == QB_HIST_UNIFORM ? (size_t)(nb + 1) * sizeof(float) : b.mode == QB_HIST_EDGES ? (size_t)(nb + 1) * sizeof(double) : 0;
+    int64_t *dev = qb_quant_alloc(ex, count_bytes + edge_bytes, "histogram", err);
+    int64_t *host = dev ? calloc((size_t)nb + 1, sizeof(int64_t)) : NULL;
+    int rc = host ? 0 : dev ? qb_errorf(err, "histogram: out of memory for %lld bins", (long long)nb) : -1;
+    if (!rc) rc = qb_quant_upload(ex, dev, host, count_bytes, "histogram", err);
+    if (!rc && edge_bytes)
+        rc = qb_quant_upload(ex, dev + nb, b.mode == QB_HIST_UNIFORM ? (const void *)edges_f32 : (const void *)edges, edge_bytes, "histogram", err);
+    b.edges_f32 = b.mode == QB_HIST_UNIFORM ? (const float *)(dev + nb) : NULL;
+    b.edges = b.mode == QB_HIST_EDGES ? (const double *)(dev + nb) : NULL;
+    if (!rc) rc = QB_QKERNEL(err, ex, "histogram", histogram, dev, x, n, &b);
+    if (!rc) rc = qb_quant_download(ex, host, dev, count_bytes, "histogram", err);
+    for (int64_t k = 0; !rc && k < nb; k++) h->counts[k] += host[k];
+    free(host);
+    if (dev) qb_quant_release(ex, dev);
+    return rc;
 }
 
-/* Per-thread counts (nthreads x nb), zeroed; NULL when out of memory. */
-static int64_t *thread_counts(int64_t nb, int *nthreads) {
-    *nthreads = omp_get_max_threads();
-    return calloc((size_t)(*nthreads) * (size_t)nb, sizeof(int64_t));
-}
-
-static void reduce_thread_counts(int64_t *counts, const int64_t *tc, int nthreads, int64_t nb) {
-    for (int t = 0; t < nthreads; t++)
-        for (int64_t b = 0; b < nb; b++) counts[b] += tc[(int64_t)t * nb + b];
-}
-
-/* counts[nb] += torch.histc(|x|, nb, min=lo, max=hi): float32 index (|x| - lo) * nb / (hi - lo), values outside
- * [lo, hi] skipped, hi in the last bin. lo == hi falls back to the data's range, then to [lo - 1, hi + 1]. */
-static int torch_histc_add(int64_t *counts, int64_t nb, const float *x, int64_t n, bool skip_zeros, float lo, float hi,
-                           float data_min, float data_max) {
+/* h->counts += torch.histc(|x|, nbins, min=lo, max=hi). lo == hi falls back to the data's range, then to
+ * [lo - 1, hi + 1]. */
+static int torch_histc_add(calib_histogram *h, const qb_quant_exec *ex, const float *x, int64_t n, float lo, float hi,
+                           float data_min, float data_max, qb_err *err) {
     if (lo == hi) {
         lo = data_min;
         hi = data_max;
@@ -105,25 +99,8 @@ static int torch_histc_add(int64_t *counts, int64_t nb, const float *x, int64_t 
         lo -= 1.0f;
         hi += 1.0f;
     }
-    const float nbf = (float)nb, width = hi - lo;
-    int nt;
-    int64_t *tc = thread_counts(nb, &nt);
-    if (!tc) return -1;
-#pragma omp parallel if (n > PAR_MIN)
-    {
-        int64_t *loc = tc + (int64_t)omp_get_thread_num() * nb;
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            float a = fabsf(x[i]);
-            if ((skip_zeros && a == 0.0f) || !(a >= lo && a <= hi)) continue;
-            int64_t pos = (int64_t)((a - lo) * nbf / width);
-            if (pos == nb) pos--;
-            loc[pos]++;
-        }
-    }
-    reduce_thread_counts(counts, tc, nt, nb);
-    free(tc);
-    return 0;
+    qb_hist_bins b = {.mode = QB_HIST_LINEAR, .nbins = h->nbins, .skip_zeros = h->skip_zeros, .lo = lo, .hi = hi};
+    return count_add(h, ex, x, n, b, NULL, NULL, err);
 }
 
 /* Growth beyond this many bins of the first batch's width is refused (the range is not representative). */
@@ -174,120 +151,87 @@ static int grow_numpy(calib_histogram *h, float xmax) {
 }
 
 /* np.histogram(|x|, bins=num_bins) over [min, max] of the kept values: float32 index and one-bin correction. */
-static int numpy_first(calib_histogram *h, const float *x, int64_t n, float lo, float hi) {
+static int numpy_first(calib_histogram *h, const qb_quant_exec *ex, const float *x, int64_t n, float lo, float hi, qb_err *err) {
     if (lo == hi) {
         lo = lo - 0.5f;
         hi = hi + 0.5f;
     }
     const int64_t nb = h->num_bins;
     if (resize(h, nb)) return -1;
-    const float denom = hi - lo, step = denom / (float)nb, nbf = (float)nb;
+    const float denom = hi - lo, step = denom / (float)nb;
     float *ef = malloc((size_t)(nb + 1) * sizeof(float));
     if (!ef) return -1;
     for (int64_t k = 0; k <= nb; k++) ef[k] = (float)k * step + lo;
     ef[nb] = hi;
     for (int64_t k = 0; k <= nb; k++) h->edges[k] = ef[k];
     h->edges_f64 = false;
-    int nt;
-    int64_t *tc = thread_counts(nb, &nt);
-    if (!tc) {
-        free(ef);
-        return -1;
-    }
-    const bool skip = h->skip_zeros;
-#pragma omp parallel if (n > PAR_MIN)
-    {
-        int64_t *loc = tc + (int64_t)omp_get_thread_num() * nb;
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            float a = fabsf(x[i]);
-            if ((skip && a == 0.0f) || !(a >= lo && a <= hi)) continue;
-            int64_t k = (int64_t)(((a - lo) / denom) * nbf);
-            if (k == nb) k--;
-            if (a < ef[k]) k--;
-            else if (k != nb - 1 && a >= ef[k + 1]) k++;
-            loc[k]++;
-        }
-    }
-    reduce_thread_counts(h->counts, tc, nt, nb);
-    free(tc);
+    qb_hist_bins b = {.mode = QB_HIST_UNIFORM, .nbins = nb, .skip_zeros = h->skip_zeros, .lo = lo, .hi = hi};
+    int rc = count_add(h, ex, x, n, b, ef, NULL, err);
     free(ef);
-    return 0;
-}
-
-/* Bin of a in edges e[0..nb] with np.histogram's rule [e_k, e_k+1) (last bin closed); a within [e_0, e_nb]. */
-static inline int64_t edge_bin(double a, const double *e, int64_t nb, double inv_w) {
-    int64_t k = (int64_t)((a - e[0]) * inv_w);
-    k = k < 0 ? 0 : k >= nb ? nb - 1 : k;
-    while (k > 0 && a < e[k]) k--;
-    while (k < nb - 1 && a >= e[k + 1]) k++;
-    return k;
+    return rc;
 }
 
 /* np.histogram(|x|, bins=edges) added into the counts. */
-static int numpy_edges_add(calib_histogram *h, const float *x, int64_t n) {
-    const int64_t nb = h->nbins;
-    const double *e = h->edges, lo = e[0], hi = e[nb];
-    const double inv_w = 1.0 / (e[1] - e[0] > 0.0 ? e[1] - e[0] : 1.0);
-    int nt;
-    int64_t *tc = thread_counts(nb, &nt);
-    if (!tc) return -1;
-    const bool skip = h->skip_zeros;
-#pragma omp parallel if (n > PAR_MIN)
-    {
-        int64_t *loc = tc + (int64_t)omp_get_thread_num() * nb;
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            double a = fabsf(x[i]);
-            if ((skip && a == 0.0) || !(a >= lo && a <= hi)) continue;
-            loc[edge_bin(a, e, nb, inv_w)]++;
-        }
-    }
-    reduce_thread_counts(h->counts, tc, nt, nb);
-    free(tc);
-    return 0;
+static int numpy_edges_add(calib_histogram *h, const qb_quant_exec *ex, const float *x, int64_t n, qb_err *err) {
+    qb_hist_bins b = {.mode = QB_HIST_EDGES, .nbins = h->nbins, .skip_zeros = h->skip_zeros};
+    return count_add(h, ex, x, n, b, NULL, h->edges, err);
 }
 
-static int torch_first(calib_histogram *h, const float *x, int64_t n, float xmax, float xmin) {
+static int torch_first(calib_histogram *h, const qb_quant_exec *ex, const float *x, int64_t n, float xmax, float xmin, qb_err *err) {
     const int64_t nb = h->num_bins;
     if (resize(h, nb)) return -1;
     torch_linspace_from0(h->edges, nb + 1, xmax);
     h->hist_hi = xmax;
-    return torch_histc_add(h->counts, nb, x, n, h->skip_zeros, 0.0f, xmax, xmin, xmax);
+    return torch_histc_add(h, ex, x, n, 0.0f, xmax, xmin, xmax, err);
 }
 
 int calib_histogram_collect(calib_histogram *h, const float *x, int64_t n, const char *name, qb_err *err) {
-    float xmax, xmin;
-    int64_t kept;
-    bool bad;
-    abs_stats(x, n, h->skip_zeros, &xmax, &xmin, &kept, &bad);
-    if (bad) return qb_errorf(err, "quantizer %s: NaN or Inf in calibration data", name);
-    if (kept == 0) return 0;
+    qb_quant_exec ex = qb_quant_exec_cpu();
+    return calib_histogram_collect_on(h, &ex, x, n, name, err);
+}
+
+/* Statistics of |x| from the device. */
+static int abs_stats(const qb_quant_exec *ex, const float *x, int64_t n, bool skip_zeros, qb_abs_stats *st, qb_err *err) {
+    if (ex->k->host_memory) return QB_QKERNEL(err, ex, "histogram", abs_stats, st, x, n, skip_zeros);
+    qb_abs_stats *dev = qb_quant_alloc(ex, sizeof *dev, "histogram", err);
+    int rc = dev ? QB_QKERNEL(err, ex, "histogram", abs_stats, dev, x, n, skip_zeros) : -1;
+    if (!rc) rc = qb_quant_download(ex, st, dev, sizeof *st, "histogram", err);
+    if (dev) qb_quant_release(ex, dev);
+    return rc;
+}
+
+int calib_histogram_collect_on(calib_histogram *h, const qb_quant_exec *ex, const float *x, int64_t n, const char *name, qb_err *err) {
+    qb_abs_stats st;
+    if (abs_stats(ex, x, n, h->skip_zeros, &st, err)) return qb_err_context(err, "quantizer %s", name);
+    float xmax = st.max, xmin = st.min;
+    if (st.bad) return qb_errorf(err, "quantizer %s: NaN or Inf in calibration data", name);
+    if (st.kept == 0) return 0;
     int rc = 0;
     if (h->semantics == HIST_PQ21_NUMPY) {
         if (h->nbins == 0) {
-            rc = numpy_first(h, x, n, xmin, xmax);
+            rc = numpy_first(h, ex, x, n, xmin, xmax, err);
         } else {
             if (xmax > h->edges[h->nbins]) rc = grow_numpy(h, xmax);
-            if (!rc) rc = numpy_edges_add(h, x, n);
+            if (!rc) rc = numpy_edges_add(h, ex, x, n, err);
         }
     } else if (h->nbins == 0) {
-        rc = torch_first(h, x, n, xmax, xmin);
+        rc = torch_first(h, ex, x, n, xmax, xmin, err);
     } else if (xmax > h->hist_hi && h->edges[1] == 0.0) {
         /* Every earlier value was zero (zero-width bins; the reference fails here): restart on this batch's range
          * and keep the zeros in bin 0. */
         int64_t zeros = 0;
         for (int64_t k = 0; k < h->nbins; k++) zeros += h->counts[k];
         calib_histogram_free(h);
-        rc = torch_first(h, x, n, xmax, xmin);
+        rc = torch_first(h, ex, x, n, xmax, xmin, err);
         if (!rc) h->counts[0] += zeros;
     } else {
         if (xmax > h->hist_hi) rc = grow_torch(h, xmax);
-        if (!rc) rc = torch_histc_add(h->counts, h->nbins, x, n, h->skip_zeros, 0.0f, (float)h->hist_hi, xmin, xmax);
+        if (!rc) rc = torch_histc_add(h, ex, x, n, 0.0f, (float)h->hist_hi, xmin, xmax, err);
     }
     if (rc == HIST_TOO_WIDE)
         return qb_errorf(err, "quantizer %s: histogram range grew to %g, more than %lld bins of the first batch's bin width "
                               "(calibrate with a more representative first batch)", name, (double)xmax, (long long)HIST_MAX_BINS);
+    if (rc && err->failed) return qb_err_context(err, "quantizer %s", name);
     if (rc) return qb_errorf(err, "quantizer %s: histogram collection failed (out of memory)", name);
     return 0;
 }
@@ -337,7 +281,7 @@ static int rebin_add(calib_histogram *dst, const calib_histogram *src) {
         double a = src->edges[j], b = src->edges[j + 1];
         a = a < e[0] ? e[0] : a > e[nb] ? e[nb] : a;
         b = b < e[0] ? e[0] : b > e[nb] ? e[nb] : b;
-        const int64_t k0 = edge_bin(a, e, nb, inv_w);
+        const int64_t k0 = calib_histogram_edge_bin(a, e, nb, inv_w);
         if (!(b > a)) {
             dst->counts[k0] += c;
             continue;

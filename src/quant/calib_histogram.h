@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include "base/error.h"
 #include "quant/quant_desc.h"
+#include "quant/quant_kernels.h"
 
 typedef struct calib_histogram {
     hist_semantics semantics;
@@ -33,6 +34,8 @@ void calib_histogram_reset(calib_histogram *h);
 /* Adds |x| (n elements) to the histogram; NaN/Inf is an error naming `name`. An empty batch (or all zeros with
  * skip_zeros) changes nothing. */
 int calib_histogram_collect(calib_histogram *h, const float *x, int64_t n, const char *name, qb_err *err);
+/* The same for x in the memory of ex's device: statistics and counts by ex's kernels, the bins decided here. */
+int calib_histogram_collect_on(calib_histogram *h, const qb_quant_exec *ex, const float *x, int64_t n, const char *name, qb_err *err);
 /* Fixes the range before any data (modelopt semantics): num_bins bins over [0, amax], as a first batch whose
  * max is amax. Histograms of several processes given the same range have identical edges, so merging them is
  * exact; the range is agreed by max-merging calib_max calibrators first. */
@@ -59,3 +62,13 @@ int calib_histogram_entropy_amax(const int64_t *counts, int64_t n, const double 
 /* Bin centre (float32) with the first smallest count-weighted squared fake-quant error of the bin centres. */
 int calib_histogram_mse_amax(const int64_t *counts, int64_t n, const double *edges, int num_bits, bool is_unsigned,
                              int stride, int start_bin, float *amax, qb_err *err);
+
+/* Bin of a in edges e[0..nb] with np.histogram's rule [e_k, e_k+1) (last bin closed); a within [e_0, e_nb]; inv_w is
+ * 1 / (e[1] - e[0]) (1 when that is not positive). */
+static inline int64_t calib_histogram_edge_bin(double a, const double *e, int64_t nb, double inv_w) {
+    int64_t k = (int64_t)((a - e[0]) * inv_w);
+    k = k < 0 ? 0 : k >= nb ? nb - 1 : k;
+    while (k > 0 && a < e[k]) k--;
+    while (k < nb - 1 && a >= e[k + 1]) k++;
+    return k;
+}

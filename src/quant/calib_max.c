@@ -19,54 +19,41 @@ void calib_max_free(calib_max *c) {
 
 void calib_max_reset(calib_max *c) { calib_max_free(c); }
 
-void calib_max_reduce(float *amax, const float *x, int64_t outer, int64_t channels, int64_t inner, bool *bad) {
-    int nonfinite = 0;
-    for (int64_t c = 0; c < channels; c++) amax[c] = 0.0f;
-    if (channels == 1) {
-        const int64_t n = outer * inner;
-        float m = 0.0f;
-#pragma omp parallel for simd schedule(static) reduction(max : m) reduction(| : nonfinite) if (n > 32768)
-        for (int64_t i = 0; i < n; i++) {
-            float a = fabsf(x[i]);
-            nonfinite |= !(a <= 3.402823466e38f);
-            m = a > m ? a : m;
-        }
-        amax[0] = m;
-    } else {
-#pragma omp parallel for schedule(static) reduction(| : nonfinite) if (outer * channels * inner > 32768)
-        for (int64_t c = 0; c < channels; c++) {
-            float m = 0.0f;
-            for (int64_t o = 0; o < outer; o++) {
-                const float *row = x + (o * channels + c) * inner;
-                for (int64_t i = 0; i < inner; i++) {
-                    float a = fabsf(row[i]);
-                    nonfinite |= !(a <= 3.402823466e38f);
-                    m = a > m ? a : m;
-                }
-            }
-            amax[c] = m;
-        }
-    }
-    *bad = nonfinite != 0;
+int calib_max_collect(calib_max *c, const float *x, int ndim, const int64_t *shape, const char *name, qb_err *err) {
+    qb_quant_exec ex = qb_quant_exec_cpu();
+    return calib_max_collect_on(c, &ex, x, ndim, shape, name, err);
 }
 
-int calib_max_collect(calib_max *c, const float *x, int ndim, const int64_t *shape, const char *name, qb_err *err) {
+/* local[channels] and the NaN/Inf flag of max|x| by ex's kernel. */
+static int reduce_on(const qb_quant_exec *ex, float *local, int32_t *bad, const float *x, int64_t outer, int64_t channels,
+                     int64_t inner, qb_err *err) {
+    if (ex->k->host_memory) return QB_QKERNEL(err, ex, "calib_max", amax_reduce, local, bad, x, outer, channels, inner);
+    size_t bytes = (size_t)channels * sizeof(float);
+    float *dev = qb_quant_alloc(ex, bytes + sizeof(int32_t), "calib_max", err);
+    int rc = dev ? QB_QKERNEL(err, ex, "calib_max", amax_reduce, dev, (int32_t *)(dev + channels), x, outer, channels, inner) : -1;
+    if (!rc) rc = qb_quant_download(ex, local, dev, bytes, "calib_max", err);
+    if (!rc) rc = qb_quant_download(ex, bad, dev + channels, sizeof *bad, "calib_max", err);
+    if (dev) qb_quant_release(ex, dev);
+    return rc;
+}
+
+int calib_max_collect_on(calib_max *c, const qb_quant_exec *ex, const float *x, int ndim, const int64_t *shape, const char *name,
+                         qb_err *err) {
     if (c->axis >= ndim)
         return qb_errorf(err, "quantizer %s: axis %d out of range for a %d-d tensor", name, c->axis, ndim);
-    int64_t outer = 1, channels = 1, inner = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (c->axis < 0 || d > c->axis) inner *= shape[d];
-        else if (d == c->axis) channels = shape[d];
-        else outer *= shape[d];
-    }
+    int64_t outer, channels, inner;
+    qb_channel_view(ndim, shape, c->axis, &outer, &channels, &inner);
     if (outer * channels * inner == 0) return 0;
     if (c->amax && channels != c->n)
         return qb_errorf(err, "quantizer %s: amax shape changed (%lld channels, was %lld)", name, (long long)channels,
                          (long long)c->n);
     float *local = malloc((size_t)channels * sizeof(float));
     if (!local) return qb_errorf(err, "quantizer %s: out of memory", name);
-    bool bad = false;
-    calib_max_reduce(local, x, outer, channels, inner, &bad);
+    int32_t bad = 0;
+    if (reduce_on(ex, local, &bad, x, outer, channels, inner, err)) {
+        free(local);
+        return qb_err_context(err, "quantizer %s", name);
+    }
     if (bad) {
         free(local);
         return qb_errorf(err, "quantizer %s: NaN or Inf in calibration data", name);

@@ -1,4 +1,4 @@
-/* op_fake_quant.h: fake quantization as autograd ops on any tensor (CPU). */
+/* op_fake_quant.h: fake quantization as autograd ops on any tensor, on the context's device. */
 #pragma once
 #include "autograd/autograd.h"
 #include "quant/quant_desc.h"
@@ -7,7 +7,10 @@
  * x->shape[d->axis] (per channel). Backward: dx = dy where |x| <= amax, else 0 (clipped STE); amax gets none.
  * Errors: negative or NaN amax, wrong amax count, negative x with an unsigned descriptor. */
 qb_tensor *qb_fake_quant(qb_ctx *ctx, qb_tensor *x, const float *amax, int64_t n_amax, const quant_desc *d);
-/* PACT-style learnable amax: y = fake_quant(clip(x, -a, a), a) with a = amax->data[0] (a 1-element tensor).
- * Backward: dx = dy where -a < x < a; da = sum(dy where x >= a) - sum(dy where x <= -a) (pytorch-quantization's
- * Clip gradient with clip_min = -a, clip_max = a); the fake quant inside is straight through. */
+/* The same with amax_dev [n_amax] already in the context's device memory (values not checked: computed, >= 0). */
+qb_tensor *qb_fake_quant_dev(qb_ctx *ctx, qb_tensor *x, const float *amax_dev, int64_t n_amax, const quant_desc *d);
+/* PACT-style learnable amax: y = fake_quant(clip(x, -a, a), a) with a the value of amax (a 1-element tensor on the
+ * context's device; read once to check it). Backward: dx = dy where -a < x < a; da = sum(dy where x >= a) -
+ * sum(dy where x <= -a) (pytorch-quantization's Clip gradient with clip_min = -a, clip_max = a); the fake quant
+ * inside is straight through. */
 qb_tensor *qb_fake_quant_learnable(qb_ctx *ctx, qb_tensor *x, qb_tensor *amax, const quant_desc *d);

@@ -28,10 +28,15 @@ void tensor_quantizer_free(tensor_quantizer *q) {
 }
 
 int tensor_quantizer_collect(tensor_quantizer *q, const float *x, int ndim, const int64_t *shape, qb_err *err) {
-    if (q->desc.calib == CALIB_MAX) return calib_max_collect(&q->max, x, ndim, shape, q->name, err);
+    qb_quant_exec ex = qb_quant_exec_cpu();
+    return tensor_quantizer_collect_on(q, &ex, x, ndim, shape, err);
+}
+
+int tensor_quantizer_collect_on(tensor_quantizer *q, const qb_quant_exec *ex, const float *x, int ndim, const int64_t *shape, qb_err *err) {
+    if (q->desc.calib == CALIB_MAX) return calib_max_collect_on(&q->max, ex, x, ndim, shape, q->name, err);
     int64_t n = 1;
     for (int d = 0; d < ndim; d++) n *= shape[d];
-    return calib_histogram_collect(&q->hist, x, n, q->name, err);
+    return calib_histogram_collect_on(&q->hist, ex, x, n, q->name, err);
 }
 
 int tensor_quantizer_set_amax(tensor_quantizer *q, const float *amax, int64_t n, qb_err *err) {
@@ -86,11 +91,10 @@ int tensor_quantizer_init_learn_amax(qb_ctx *ctx, tensor_quantizer *q) {
 qb_tensor *tensor_quantizer_forward(qb_ctx *ctx, tensor_quantizer *q, qb_tensor *x) {
     if (!x || qb_ctx_failed(ctx)) return NULL;
     if (q->disabled) return x;
+    qb_quant_exec ex = qb_quant_exec_of(ctx);
     if (q->calib_on) {
-        if (x->device != QB_CPU)
-            return qb_errorf(&ctx->err, "quantizer %s: calibration on the CPU only", q->name), NULL;
         qb_tensor *xc = qb_contiguous(ctx, x);
-        if (!xc || tensor_quantizer_collect(q, xc->data, xc->ndim, xc->shape, &ctx->err)) return NULL;
+        if (!xc || tensor_quantizer_collect_on(q, &ex, xc->data, xc->ndim, xc->shape, &ctx->err)) return NULL;
     }
     if (!q->quant_on) return x;
     qb_tensor *y;
@@ -98,22 +102,19 @@ qb_tensor *tensor_quantizer_forward(qb_ctx *ctx, tensor_quantizer *q, qb_tensor 
         y = qb_fake_quant_learnable(ctx, x, q->learned_amax, &q->desc);
     } else if (q->amax) {
         y = qb_fake_quant(ctx, x, q->amax, q->n_amax, &q->desc);
-    } else {
+    } else {  /* dynamic amax, on the device */
         if (quant_desc_check_ndim(&q->desc, x->ndim, &ctx->err)) return NULL;
         qb_tensor *xc = qb_contiguous(ctx, x);
         if (!xc) return NULL;
-        int64_t outer = 1, channels = 1, inner = 1;
-        for (int k = 0; k < xc->ndim; k++) {
-            if (q->desc.axis < 0 || k > q->desc.axis) inner *= xc->shape[k];
-            else if (k == q->desc.axis) channels = xc->shape[k];
-            else outer *= xc->shape[k];
-        }
-        float *dyn = qb_meta_alloc(ctx, (size_t)channels * sizeof(float));
-        if (!dyn) return NULL;
-        bool bad;
-        calib_max_reduce(dyn, xc->data, outer, channels, inner, &bad);
-        if (bad) return qb_errorf(&ctx->err, "quantizer %s: NaN or Inf in input (dynamic amax)", q->name), NULL;
-        y = qb_fake_quant(ctx, x, dyn, channels, &q->desc);
+        int64_t outer, channels, inner;
+        qb_channel_view(xc->ndim, xc->shape, q->desc.axis, &outer, &channels, &inner);
+        float *dyn = qb_act_alloc(ctx, (size_t)channels * sizeof(float));
+        int32_t *bad = qb_act_alloc(ctx, sizeof(int32_t)), bad_host = 0;
+        if (!dyn || !bad || QB_QKERNEL(&ctx->err, &ex, "quantizer", amax_reduce, dyn, bad, xc->data, outer, channels, inner) ||
+            qb_download(ctx, &bad_host, bad, sizeof bad_host))
+            return NULL;
+        if (bad_host) return qb_errorf(&ctx->err, "quantizer %s: NaN or Inf in input (dynamic amax)", q->name), NULL;
+        y = qb_fake_quant_dev(ctx, x, dyn, channels, &q->desc);
     }
     if (!y) qb_err_context(&ctx->err, "quantizer %s", q->name);
     return y;

@@ -37,6 +37,8 @@ static inline void tensor_quantizer_disable_quant(tensor_quantizer *q) { q->quan
 
 /* Feeds a host tensor (row-major, ndim dims) to the calibrator; NaN/Inf is an error naming the quantizer. */
 int tensor_quantizer_collect(tensor_quantizer *q, const float *x, int ndim, const int64_t *shape, qb_err *err);
+/* The same for x in the memory of ex's device (statistics by ex's kernels). */
+int tensor_quantizer_collect_on(tensor_quantizer *q, const qb_quant_exec *ex, const float *x, int ndim, const int64_t *shape, qb_err *err);
 /* Sets amax from the calibrator: max, or a histogram by method (percentile uses `percentile`); an error when the
  * calibrator saw no data. */
 int tensor_quantizer_load_calib_amax(tensor_quantizer *q, hist_amax_method method, double percentile, qb_err *err);

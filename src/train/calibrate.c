@@ -2,11 +2,55 @@
 #include "train/calibrate.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include "model/heads.h"
 #include "train/qa_batch.h"
 #include "train/shuffle.h"
 
 #define CALIB_STREAM 0x63616c6962ull /* "calib": the data-order stream of the seed */
+
+/* A quantizer's switches and amax before calibration. */
+typedef struct saved_state {
+    bool disabled, calib_on, quant_on;
+    float *amax;
+    int64_t n_amax;
+} saved_state;
+
+/* Copies every quantizer's switches and amax; NULL when out of memory. */
+static saved_state *save_quantizers(const qb_bert_model *m) {
+    saved_state *s = calloc((size_t)m->n_quant + 1, sizeof *s);
+    for (int i = 0; s && i < m->n_quant; i++) {
+        const tensor_quantizer *q = &m->quant[i].tq;
+        s[i] = (saved_state){.disabled = q->disabled, .calib_on = q->calib_on, .quant_on = q->quant_on, .n_amax = q->n_amax};
+        if (!q->amax) continue;
+        s[i].amax = malloc((size_t)q->n_amax * sizeof(float));
+        if (!s[i].amax) {
+            while (i-- > 0) free(s[i].amax);
+            free(s);
+            return NULL;
+        }
+        memcpy(s[i].amax, q->amax, (size_t)q->n_amax * sizeof(float));
+    }
+    return s;
+}
+
+/* On failure puts the saved switches and amax back (the calibrators keep what they saw); frees the copies. */
+static void restore_quantizers(qb_bert_model *m, saved_state *s, bool failed) {
+    for (int i = 0; i < m->n_quant; i++) {
+        tensor_quantizer *q = &m->quant[i].tq;
+        if (failed) {
+            q->disabled = s[i].disabled;
+            q->calib_on = s[i].calib_on;
+            q->quant_on = s[i].quant_on;
+            free(q->amax);
+            q->amax = s[i].amax;
+            q->n_amax = s[i].n_amax;
+        } else {
+            free(s[i].amax);
+        }
+    }
+    free(s);
+}
 
 int qb_calibrate(qb_bert_model *m, const qb_squad_features *f, const qb_calib_opts *o, FILE *log, qb_err *err) {
     if (f->n < 1) return qb_errorf(err, "calibrate: no training features");
@@ -22,6 +66,8 @@ int qb_calibrate(qb_bert_model *m, const qb_squad_features *f, const qb_calib_op
     if (!order) return qb_errorf(err, "calibrate: out of memory");
     if (qb_qa_batch_init(&b, o->batch_size, f->max_len, err)) return free(order), -1;
     qb_permutation(order, f->n, o->seed, CALIB_STREAM);
+    saved_state *saved = save_quantizers(m);
+    if (!saved) return qb_qa_batch_free(&b), free(order), qb_errorf(err, "calibrate: out of memory");
     for (int i = 0; i < m->n_quant; i++) {
         tensor_quantizer *q = &m->quant[i].tq;
         tensor_quantizer_enable(q);
@@ -50,6 +96,7 @@ int qb_calibrate(qb_bert_model *m, const qb_squad_features *f, const qb_calib_op
         tensor_quantizer_disable_calib(q);
     }
     if (!rc && log) fprintf(log, "calibrate: %lld features in batches of %d, %d quantizers calibrated\n", (long long)n, o->batch_size, m->n_quant);
+    restore_quantizers(m, saved, rc != 0);
     qb_qa_batch_free(&b);
     free(order);
     return rc;

@@ -16,5 +16,6 @@ typedef struct qb_calib_opts {
 } qb_calib_opts;
 
 /* Calibrates every quantizer of m on features f; statistics add to what the calibrators saw before. Progress goes to
- * log (may be NULL). The context's training and no_grad flags are restored. */
+ * log (may be NULL). The context's training and no_grad flags are restored; on failure so are every quantizer's
+ * switches and amax. */
 int qb_calibrate(qb_bert_model *m, const qb_squad_features *f, const qb_calib_opts *o, FILE *log, qb_err *err);

@@ -1,4 +1,4 @@
-/* optim_adamw.c: see optim_adamw.h. */
+/* optim_adamw.c: see optim_adamw.h (kernel: the table's adamw, cpu/optim.c). */
 #include "train/optim_adamw.h"
 
 #include <math.h>
@@ -10,60 +10,61 @@ static bool ends_with(const char *s, const char *suffix) {
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* The parameters' layout with the decay flags, on the device. */
+static int layout(qb_adamw *opt, qb_ctx *ctx) {
+    if (qb_params_layout(ctx, &opt->seg)) return -1;
+    for (int i = 0; i < opt->n; i++)
+        if (opt->decay[i]) opt->seg.host[i].flags |= QB_SEG_DECAY;
+    return qb_seg_table_sync(ctx, &opt->seg);
+}
+
 int qb_adamw_init(qb_adamw *opt, qb_ctx *ctx, double beta1, double beta2, double eps, double weight_decay, qb_err *err) {
     memset(opt, 0, sizeof *opt);
     opt->beta1 = beta1;
     opt->beta2 = beta2;
     opt->eps = eps;
     opt->weight_decay = weight_decay;
+    opt->k = ctx->k;
+    opt->dev = ctx->dev;
     opt->n = ctx->params.n;
-    opt->m = calloc((size_t)opt->n + 1, sizeof *opt->m);
-    opt->v = calloc((size_t)opt->n + 1, sizeof *opt->v);
     opt->decay = calloc((size_t)opt->n + 1, sizeof *opt->decay);
-    if (!opt->m || !opt->v || !opt->decay) return qb_errorf(err, "adamw: out of memory"), qb_adamw_free(opt), -1;
+    if (!opt->decay) return qb_errorf(err, "adamw: out of memory"), qb_adamw_free(opt), -1;
     for (int i = 0; i < opt->n; i++) {
-        qb_tensor *p = ctx->params.items[i];
-        size_t n = (size_t)qb_numel(p);
-        opt->m[i] = calloc(n ? n : 1, sizeof(float));
-        opt->v[i] = calloc(n ? n : 1, sizeof(float));
-        if (!opt->m[i] || !opt->v[i]) return qb_errorf(err, "adamw: out of memory for %s", p->name), qb_adamw_free(opt), -1;
-        opt->decay[i] = !(ends_with(p->name, "bias") || ends_with(p->name, "LayerNorm.weight"));
+        const char *name = ctx->params.items[i]->name;
+        opt->decay[i] = !(ends_with(name, "bias") || ends_with(name, "LayerNorm.weight"));
     }
+    if (qb_params_ensure_packed(ctx)) return qb_errorf(err, "adamw: %s", ctx->err.msg), qb_adamw_free(opt), -1;
+    opt->numel = ctx->params.block_numel;
+    size_t bytes = (size_t)(opt->numel ? opt->numel : 1) * sizeof(float);
+    opt->m = qb_device_alloc(ctx, bytes);
+    opt->v = opt->m ? qb_device_alloc(ctx, bytes) : NULL;
+    if (!opt->v) return qb_errorf(err, "adamw: moments: %s", ctx->err.msg), qb_adamw_free(opt), -1;
+    if (QB_KERNEL(ctx, "adamw", fill, opt->m, opt->numel, 0.0f) || QB_KERNEL(ctx, "adamw", fill, opt->v, opt->numel, 0.0f) || layout(opt, ctx))
+        return qb_errorf(err, "%s", ctx->err.msg), qb_adamw_free(opt), -1;
     return 0;
 }
 
-void qb_adamw_step(qb_adamw *opt, qb_ctx *ctx, float lr) {
+int qb_adamw_step(qb_adamw *opt, qb_ctx *ctx, float lr) {
+    if (ctx->params.n != opt->n || ctx->params.block_numel != opt->numel)
+        return qb_errorf(&ctx->err, "adamw: the parameters changed since qb_adamw_init (%d then, %d now)", opt->n, ctx->params.n);
+    if (layout(opt, ctx)) return -1;
     opt->step++;
     /* torch.optim.AdamW (single tensor): p *= 1 - lr*wd; m.lerp_(g, 1 - b1); v = v*b2 + (1 - b2)*g*g;
      * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps), the scalars formed in double and used as float */
-    const float w1 = (float)(1.0 - opt->beta1), b2 = (float)opt->beta2, w2 = (float)(1.0 - opt->beta2), eps = (float)opt->eps;
-    const float step_size = (float)((double)lr / (1.0 - pow(opt->beta1, (double)opt->step)));
-    const float bc2_sqrt = (float)sqrt(1.0 - pow(opt->beta2, (double)opt->step));
-    const float decay_factor = (float)(1.0 - (double)lr * opt->weight_decay);
-    for (int i = 0; i < opt->n && i < ctx->params.n; i++) {
-        qb_tensor *p = ctx->params.items[i];
-        if (!p->requires_grad || !p->grad) continue;
-        int64_t n = qb_numel(p);
-        float *w = p->data, *m = opt->m[i], *v = opt->v[i];
-        const float *g = p->grad->data;
-        float keep = opt->decay[i] ? decay_factor : 1.0f;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-        for (int64_t k = 0; k < n; k++) {
-            w[k] *= keep;
-            m[k] += w1 * (g[k] - m[k]);  /* lerp with weight < 0.5, as torch's CPU kernel */
-            v[k] = v[k] * b2 + w2 * g[k] * g[k];
-            w[k] -= step_size * m[k] / (sqrtf(v[k]) / bc2_sqrt + eps);
-        }
-    }
+    qb_adamw_hyper h = {.w1 = (float)(1.0 - opt->beta1), .b2 = (float)opt->beta2, .w2 = (float)(1.0 - opt->beta2), .eps = (float)opt->eps,
+                        .step_size = (float)((double)lr / (1.0 - pow(opt->beta1, (double)opt->step))),
+                        .bc2_sqrt = (float)sqrt(1.0 - pow(opt->beta2, (double)opt->step)),
+                        .decay_factor = (float)(1.0 - (double)lr * opt->weight_decay)};
+    return QB_KERNEL(ctx, "adamw", adamw, ctx->params.block_data, opt->m, opt->v, ctx->params.block_grad, opt->numel, opt->seg.dev,
+                     opt->seg.n, &h);
 }
 
+float *qb_adamw_moment(const qb_adamw *opt, int i, bool second) { return (second ? opt->v : opt->m) + opt->seg.host[i].offset; }
+
 void qb_adamw_free(qb_adamw *opt) {
-    for (int i = 0; i < opt->n; i++) {
-        if (opt->m) free(opt->m[i]);
-        if (opt->v) free(opt->v[i]);
-    }
-    free(opt->m);
-    free(opt->v);
+    if (opt->m) opt->k->release(opt->dev, opt->m);
+    if (opt->v) opt->k->release(opt->dev, opt->v);
+    if (opt->k) qb_seg_table_free(opt->k, opt->dev, &opt->seg);
     free(opt->decay);
     memset(opt, 0, sizeof *opt);
 }

@@ -142,15 +142,23 @@ int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_st
     int rc = qb_bert_question_answering(t->m, &view, b->start_positions, b->end_positions, &out);
     if (!rc) rc = qb_backward(ctx, out.loss);
     if (rc) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
-    s->loss = out.loss->data[0];
-    s->grad_norm = t->o.max_grad_norm > 0 ? qb_clip_grad_norm(ctx, t->o.max_grad_norm) : qb_grad_norm(ctx);
+    /* the step's one host synchronisation: loss and gradient norm side by side, read together; clipping runs after the
+     * check, so that a non-finite gradient is found where it arose */
+    float *stats = qb_act_alloc(ctx, 2 * sizeof(float)), host[2];
+    rc = !stats || qb_device_copy(ctx, stats, out.loss->data, sizeof(float)) || qb_grad_norm_dev(ctx, stats + 1) ||
+         qb_download(ctx, host, stats, sizeof host);
+    if (rc) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
+    s->loss = host[0];
+    s->grad_norm = host[1];
     if (!isfinite(s->loss) || !isfinite(s->grad_norm)) {
         char what[400];
         first_non_finite(ctx, !isfinite(s->loss), what, sizeof what);
         return qb_errorf(err, "train step %lld: loss %g, gradient norm %g (not finite); first non-finite tensor: %s", (long long)t->opt.step + 1,
                          (double)s->loss, s->grad_norm, what);
     }
-    qb_adamw_step(&t->opt, ctx, (float)lr);
+    if (t->o.max_grad_norm > 0 && qb_grad_clip_dev(ctx, t->o.max_grad_norm, stats + 1))
+        return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
+    if (qb_adamw_step(&t->opt, ctx, (float)lr)) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
     return 0;
 }
 

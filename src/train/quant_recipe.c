@@ -187,17 +187,15 @@ static void recalibrate_weights(qb_bert_model *m, FILE *log, qb_err *err) {
             qb_errorf(err, "recalibrate weights: no weight for %s", q->tq.name);
             break;
         }
-        int64_t rows = w->shape[0], cols = qb_numel(w) / rows;
-        bool per_row = qb_quantizer_per_channel(q) && q->channels == rows;
-        float *amax = calloc((size_t)rows, sizeof(float));
-        if (!amax) {
-            qb_errorf(err, "recalibrate weights: out of memory");
-            break;
+        bool per_row = qb_quantizer_per_channel(q) && q->channels == w->shape[0];
+        calib_max cm;  /* max|W| per row (or over W) on W's device */
+        calib_max_init(&cm, per_row ? 0 : -1);
+        qb_quant_exec ex = qb_quant_exec_of(m->ctx);
+        if (!calib_max_collect_on(&cm, &ex, w->data, w->ndim, w->shape, q->tq.name, err)) {
+            if (cm.amax) qb_quantizer_set_amax(q, cm.amax, cm.n, err);
+            else qb_errorf(err, "recalibrate weights: %s is empty", w->name);
         }
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t c = 0; c < cols; c++) amax[per_row ? r : 0] = fmaxf(amax[per_row ? r : 0], fabsf(w->data[r * cols + c]));
-        qb_quantizer_set_amax(q, amax, per_row ? rows : 1, err);
-        free(amax);
+        calib_max_free(&cm);
         done++;
     }
     if (log && !err->failed) fprintf(log, "quant: recalibrated %d weight ranges from max|W|\n", done);

@@ -46,21 +46,28 @@ int qb_copy_tokenizer_files(const char *src_dir, const char *dst_dir, qb_err *er
     return copied ? write_tokenizer_config(src_dir, dst_dir, err) : 0;
 }
 
-static int save_optimizer(const char *path, const qb_ctx *ctx, const qb_adamw *opt, qb_err *err) {
+static int save_optimizer(const char *path, qb_ctx *ctx, const qb_adamw *opt, qb_err *err) {
     int n = opt->n < ctx->params.n ? opt->n : ctx->params.n;
     qb_st_entry *e = calloc((size_t)(2 * n) + 1, sizeof *e);
     char (*names)[300] = calloc((size_t)(2 * n) + 1, sizeof *names);
-    int rc = e && names ? 0 : qb_errorf(err, "%s: out of memory", path);
+    float **host = calloc((size_t)(2 * n) + 1, sizeof *host);
+    int rc = e && names && host ? 0 : qb_errorf(err, "%s: out of memory", path);
     for (int i = 0; !rc && i < n; i++) {
         const qb_tensor *p = ctx->params.items[i];
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; !rc && k < 2; k++) {
             int j = 2 * i + k;
+            size_t bytes = (size_t)qb_numel(p) * sizeof(float);
+            host[j] = malloc(bytes + 1);
+            if (!host[j]) rc = qb_errorf(err, "%s: out of memory", path);
+            else if (qb_download(ctx, host[j], qb_adamw_moment(opt, i, k), bytes)) rc = qb_errorf(err, "%s: %s", path, ctx->err.msg);
             snprintf(names[j], sizeof names[j], "%s.%s", p->name, k ? "exp_avg_sq" : "exp_avg");
-            e[j] = (qb_st_entry){.name = names[j], .ndim = p->ndim, .f32 = k ? opt->v[i] : opt->m[i]};
+            e[j] = (qb_st_entry){.name = names[j], .ndim = p->ndim, .f32 = host[j]};
             for (int d = 0; d < p->ndim; d++) e[j].shape[d] = p->shape[d];
         }
     }
     if (!rc) rc = qb_st_write(path, e, 2 * n, err);
+    for (int j = 0; host && j < 2 * n; j++) free(host[j]);
+    free(host);
     free(names);
     free(e);
     return rc;
@@ -121,15 +128,20 @@ static int load_optimizer(const char *path, qb_ctx *ctx, qb_adamw *opt, qb_err *
     int rc = 0;
     for (int i = 0; !rc && i < opt->n && i < ctx->params.n; i++) {
         const qb_tensor *p = ctx->params.items[i];
+        size_t bytes = (size_t)qb_numel(p) * sizeof(float);
+        float *buf = malloc(bytes + 1);
+        if (!buf) rc = qb_errorf(err, "%s: out of memory", path);
         for (int k = 0; !rc && k < 2; k++) {
             char name[300];
             snprintf(name, sizeof name, "%s.%s", p->name, k ? "exp_avg_sq" : "exp_avg");
             const qb_st_tensor *t = qb_st_find(&f, name);
             if (!t) rc = qb_errorf(err, "%s: tensor %s missing", path, name);
             else if (t->numel != qb_numel(p)) rc = qb_errorf(err, "%s: tensor %s: %lld values, the parameter has %lld", path, name, (long long)t->numel, (long long)qb_numel(p));
-            else rc = qb_st_read_f32(&f, t, k ? opt->v[i] : opt->m[i], err);
-            if (!rc) rc = qb_check_finite(k ? opt->v[i] : opt->m[i], t->numel, path, name, "optimizer moments", err);
+            else rc = qb_st_read_f32(&f, t, buf, err);
+            if (!rc) rc = qb_check_finite(buf, t->numel, path, name, "optimizer moments", err);
+            if (!rc && qb_upload(ctx, qb_adamw_moment(opt, i, k), buf, bytes)) rc = qb_errorf(err, "%s: %s", path, ctx->err.msg);
         }
+        free(buf);
     }
     qb_st_close(&f);
     return rc;

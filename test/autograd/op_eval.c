@@ -1,6 +1,7 @@
 /* op_eval.c: see op_eval.h. */
 #include "op_eval.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,4 +47,19 @@ void op_eval_result_free(op_eval_result *r) {
     free(r->out);
     for (int i = 0; i < OP_CASE_MAX_IN; i++) free(r->grads[i]);
     memset(r, 0, sizeof *r);
+}
+
+void op_case_fill_inputs(const op_case *c, float **in, uint64_t seed) {
+    for (int i = 0; i < c->n_in; i++) {
+        int64_t n = op_case_numel(c, i);
+        qb_rng_normal(in[i], n, 0.0f, 1.0f, seed, 1000u * (uint64_t)i);
+        if (c->kinked)
+            for (int64_t k = 0; k < n; k++) in[i][k] = in[i][k] >= 0 ? in[i][k] + 0.1f : in[i][k] - 0.1f;
+        if (!c->differentiable[i]) {
+            if (strcmp(c->name, "softmax_masked") == 0)  /* additive mask: keep or drop each key */
+                for (int64_t k = 0; k < n; k++) in[i][k] = (k % 5 >= 3 && k / 5 == 0) ? -1e9f : 0.0f;
+            else  /* bce targets in [0, 1] */
+                for (int64_t k = 0; k < n; k++) in[i][k] = 0.5f + 0.5f * tanhf(in[i][k]);
+        }
+    }
 }

@@ -17,3 +17,6 @@ int op_eval(qb_ctx *ctx, const op_case *c, float *const *host_in, const op_case_
 void op_eval_result_free(op_eval_result *r);
 /* numel of input i of case c. */
 int64_t op_case_numel(const op_case *c, int i);
+/* Fills the inputs of case c (buffers of op_case_numel floats) with N(0, 1) values from seed, kept away from kinks for
+ * kinked cases; a mask or bce targets for non-differentiable inputs. */
+void op_case_fill_inputs(const op_case *c, float **in, uint64_t seed);

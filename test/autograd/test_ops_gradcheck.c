@@ -21,21 +21,6 @@ static double loss_of(qb_ctx *ctx, const op_case *c, float **in, const op_case_a
     return l;
 }
 
-static void fill_inputs(const op_case *c, float **in, uint64_t seed) {
-    for (int i = 0; i < c->n_in; i++) {
-        int64_t n = op_case_numel(c, i);
-        qb_rng_normal(in[i], n, 0.0f, 1.0f, seed, 1000u * (uint64_t)i);
-        if (c->kinked)
-            for (int64_t k = 0; k < n; k++) in[i][k] = in[i][k] >= 0 ? in[i][k] + 0.1f : in[i][k] - 0.1f;
-        if (!c->differentiable[i]) {
-            if (strcmp(c->name, "softmax_masked") == 0)  /* additive mask: keep or drop each key */
-                for (int64_t k = 0; k < n; k++) in[i][k] = (k % 5 >= 3 && k / 5 == 0) ? -1e9f : 0.0f;
-            else  /* bce targets in [0, 1] */
-                for (int64_t k = 0; k < n; k++) in[i][k] = 0.5f + 0.5f * tanhf(in[i][k]);
-        }
-    }
-}
-
 int main(void) {
     qb_check chk = {0};
     qb_err err = {0};
@@ -46,7 +31,7 @@ int main(void) {
         op_case_aux aux = op_case_default_aux(c);
         float *in[OP_CASE_MAX_IN] = {NULL};
         for (int i = 0; i < c->n_in; i++) in[i] = malloc((size_t)op_case_numel(c, i) * sizeof(float));
-        fill_inputs(c, in, 7 + (uint64_t)ci);
+        op_case_fill_inputs(c, in, 7 + (uint64_t)ci);
         op_eval_result fwd;
         if (op_eval(ctx, c, in, &aux, NULL, &fwd)) {
             CHECK(&chk, false, "%s: forward failed: %s", c->name, ctx->err.msg);

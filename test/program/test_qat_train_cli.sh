@@ -3,12 +3,8 @@
 # give one-line errors naming the file, line and key, exit non-zero, and leave earlier outputs intact.
 set -u
 exe="$1"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0 skipped=0
-check() {  # check NAME CONDITION-EXIT-STATUS
-  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi
-}
+. "$(dirname "$0")/../common/check.sh"
+skipped=0
 expect_error() {  # expect_error NAME PATTERN ARGS...
   local name="$1" pattern="$2"; shift 2
   "$exe" "$@" >"$tmp/stdout" 2>"$tmp/err"

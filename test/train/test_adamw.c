@@ -1,5 +1,5 @@
 /* test_adamw.c: AdamW against torch.optim.AdamW over 5 steps (weight decay on "layer.weight", none on
- * "layer.bias"); tolerance 1e-6 absolute. */
+ * "layer.bias"); tolerance 1e-6 absolute. The moments are one block each in the parameter block's layout. */
 #include <stdlib.h>
 #include "autograd/autograd.h"
 #include "check.h"
@@ -23,6 +23,9 @@ int main(void) {
     qb_adamw opt;
     if (qb_adamw_init(&opt, ctx, 0.9, 0.999, 1e-8, 0.01, &err)) qb_die("test_adamw", &err);
     CHECK(&chk, opt.decay[0] && !opt.decay[1], "weight decays, bias does not");
+    CHECK(&chk, w->data == ctx->params.block_data && b->data == ctx->params.block_data + 32 && opt.numel == 48 &&
+                    qb_adamw_moment(&opt, 1, false) == opt.m + 32 && qb_adamw_moment(&opt, 1, true) == opt.v + 32,
+          "parameters packed; each moment one block in the parameters' layout");
     json_t *steps = json_object_get(root, "steps");
     for (size_t s = 0; s < json_array_size(steps); s++) {
         json_t *st = json_array_get(steps, s);

@@ -1,10 +1,12 @@
 /* test_quant_recipe.c: quant_trainer's options on a small random QDQBert model: descriptors (--wprec/--aprec,
  * --quant-per-tensor, --calibrator), --quant-disable, --quant-disable-keyword (module and quantizer names, regex),
  * --quant-disable-layer-module / --quant-enable-layer-module ("layer.\d+." prefix), --recalibrate-weights, --fuse-qkv,
- * --clip-gelu, and bad options naming the key. */
+ * --clip-gelu, bad options naming the key, and a failed calibration leaving the quantizers as they were. */
 #include <math.h>
 #include <string.h>
 #include "check.h"
+#include "train/calibrate.h"
+#include "tiny_qdqbert.h"
 #include "train/quant_recipe.h"
 
 static bool enabled(qb_bert_model *m, const char *name) {
@@ -18,22 +20,6 @@ static int count_enabled(qb_bert_model *m) {
     return e;
 }
 
-static int build(qb_bert_model *m, qb_ctx *ctx, const qb_quant_recipe *r, qb_err *err) {
-    qb_bert_config cfg;
-    qb_bert_config_default(&cfg);
-    cfg.vocab_size = 40;
-    cfg.hidden_size = 8;
-    cfg.num_hidden_layers = 2;
-    cfg.num_attention_heads = 2;
-    cfg.intermediate_size = 16;
-    cfg.max_position_embeddings = 16;
-    quant_defaults d;
-    if (qb_quant_recipe_defaults(r, &d, err)) return -1;
-    qb_bert_options opt = {.quant = &d};
-    if (qb_bert_init(m, ctx, &cfg, QB_BERT_QUESTION_ANSWERING, &opt)) return qb_errorf(err, "%s", ctx->err.msg);
-    return 0;
-}
-
 static void set_all_amax(qb_bert_model *m, float v) {
     qb_err err = {0};
     for (int i = 0; i < m->n_quant; i++) {
@@ -41,6 +27,44 @@ static void set_all_amax(qb_bert_model *m, float v) {
         for (int k = 0; k < 16; k++) a[k] = v + 0.01f * (float)i;
         qb_quantizer_set_amax(&m->quant[i], a, m->quant[i].channels, &err);
     }
+}
+
+/* A calibration that fails (an input id outside the vocabulary) puts every quantizer's switches and amax back. */
+static void calibrate_failure(qb_check *c, qb_ctx *ctx) {
+    qb_err err = {0};
+    qb_quant_recipe r;
+    qb_quant_recipe_default(&r);
+    qb_bert_model m;
+    if (!CHECK(c, tiny_qdqbert_build(&m, ctx, &r, &err) == 0, "build for calibration: %s", err.msg)) return;
+    set_all_amax(&m, 2.0f);
+    qb_bert_quant_enable(&m, "*", true);
+    qb_bert_quant_enable(&m, "*.attention.self.key.*", false);
+    enum { ROWS = 2, LEN = 8 };
+    int32_t ids[ROWS * LEN], types[ROWS * LEN] = {0}, mask[ROWS * LEN], pos[ROWS] = {0, 0};
+    for (int i = 0; i < ROWS * LEN; i++) {
+        ids[i] = 1 + i % 30;
+        mask[i] = 1;
+    }
+    ids[LEN + 3] = 99;  /* the vocabulary has 40 ids */
+    qb_squad_features f = {.max_len = LEN, .n = ROWS, .input_ids = ids, .token_type_ids = types, .attention_mask = mask,
+                           .start_positions = pos, .end_positions = pos};
+    bool was_disabled[64];
+    float was_amax[64];
+    for (int i = 0; i < m.n_quant && i < 64; i++) {
+        was_disabled[i] = m.quant[i].tq.disabled;
+        was_amax[i] = m.quant[i].tq.amax[0];
+    }
+    qb_calib_opts o = {.num_samples = ROWS, .batch_size = 1, .seed = 1, .method = HIST_AMAX_PERCENTILE, .percentile = 99.9};
+    int rc = qb_calibrate(&m, &f, &o, NULL, &err);
+    CHECK(c, rc != 0 && strstr(err.msg, "embedding: id 99"), "calibration on a bad id fails: %s", err.msg);
+    int changed = 0;
+    for (int i = 0; i < m.n_quant && i < 64; i++) {
+        const tensor_quantizer *q = &m.quant[i].tq;
+        changed += q->disabled != was_disabled[i] || q->calib_on || !q->quant_on || q->amax[0] != was_amax[i];
+    }
+    CHECK(c, m.n_quant <= 64 && changed == 0, "after a failed calibration every quantizer is as before (%d of %d changed)", changed,
+          m.n_quant);
+    qb_bert_free(&m);
 }
 
 int main(void) {
@@ -54,7 +78,7 @@ int main(void) {
     r.wprec = 6;
     r.aprec = 4;
     qb_bert_model m;
-    if (!CHECK(&c, build(&m, ctx, &r, &err) == 0, "build: %s", err.msg)) return qb_check_finish(&c, "quant recipe");
+    if (!CHECK(&c, tiny_qdqbert_build(&m, ctx, &r, &err) == 0, "build: %s", err.msg)) return qb_check_finish(&c, "quant recipe");
     qb_quantizer *wq = qb_bert_quantizer(&m, "bert.encoder.layer.0.attention.self.query._weight_quantizer");
     qb_quantizer *aq = qb_bert_quantizer(&m, "bert.encoder.layer.0.attention.self.matmul_a_input_quantizer");
     qb_quantizer *rq = qb_bert_quantizer(&m, "bert.encoder.layer.1.output.add_residual_input_quantizer");
@@ -120,7 +144,7 @@ int main(void) {
     qb_quant_recipe_default(&r);
     r.per_tensor = true;
     r.fuse_qkv = true;
-    if (CHECK(&c, build(&m, ctx, &r, &err) == 0, "build per tensor: %s", err.msg)) {
+    if (CHECK(&c, tiny_qdqbert_build(&m, ctx, &r, &err) == 0, "build per tensor: %s", err.msg)) {
         set_all_amax(&m, 1.0f);
         CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) == 0, "%s", err.msg);
         float wqv = qb_bert_quantizer(&m, "bert.encoder.layer.1.attention.self.query._weight_quantizer")->tq.amax[0];
@@ -130,7 +154,7 @@ int main(void) {
     }
     r.clip_gelu = 1.0;
     r.fuse_qkv = false;
-    if (build(&m, ctx, &r, &err) == 0) {
+    if (tiny_qdqbert_build(&m, ctx, &r, &err) == 0) {
         CHECK(&c, qb_quant_configure(&m, &r, NULL, &err) != 0 && strstr(err.msg, "quant.clip_gelu") && strstr(err.msg, "no amax"),
               "clip-gelu before calibration: %s", err.msg);
         qb_bert_free(&m);
@@ -149,6 +173,7 @@ int main(void) {
     qb_err e4 = {0};
     CHECK(&c, qb_calibrator_parse("entropy", &cal, &e4) == 0 && cal == QB_CALIBRATOR_ENTROPY && qb_calibrator_parse("minmax", &cal, &e4) != 0 &&
               strstr(e4.msg, "'minmax'"), "calibrator names: %s", e4.msg);
+    calibrate_failure(&c, ctx);
     qb_ctx_free(ctx);
     return qb_check_finish(&c, "quant recipe");
 }

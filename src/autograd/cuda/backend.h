@@ -1,8 +1,11 @@
-/* backend.h: the CUDA runtime side of the engine (memory, copies, cuBLAS/cuBLASLt handles).
- * Built from backend.cu when CUDA is enabled, else from backend_stub.c whose calls all fail cleanly. */
+/* backend.h: the CUDA runtime side of the engine: device state (stream, cuBLAS and cuBLASLt handles, workspace) and
+ * memory. Built from backend.cu when CUDA is enabled, else from backend_stub.c whose calls all fail cleanly. The
+ * device's kernels are in kernels.h (its table in kernels.c). */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+#include "autograd/backend.h"
+#include "autograd/cuda/kernels.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -12,17 +15,16 @@ extern "C" {
 int qb_cuda_device_count(void);
 /* One line describing the runtime, driver and library versions, into buf. */
 void qb_cuda_describe(char *buf, size_t n);
-/* Creates the backend state (stream, cuBLAS and cuBLASLt handles) on device 0; NULL with a message on failure. */
-void *qb_cuda_init(char *msg, size_t n);
-/* Destroys the backend state. */
-void qb_cuda_shutdown(void *state);
-/* Device memory. */
+/* Creates the device state (stream, cuBLAS and cuBLASLt handles, workspace) on device 0; NULL with a message
+ * (cudaGetErrorString / cublasGetStatusString included) on failure. */
+qb_dev *qb_cuda_init(char *msg, size_t n);
+/* Destroys the device state. */
+void qb_cuda_shutdown(qb_dev *d);
+/* Device memory (NULL on failure: qb_cuda_last_error says why). */
 void *qb_cuda_malloc(size_t bytes);
 void qb_cuda_free(void *p);
-int qb_cuda_memcpy_h2d(void *dst, const void *src, size_t bytes);
-int qb_cuda_memcpy_d2h(void *dst, const void *src, size_t bytes);
-/* Fills n floats of device memory with value. */
-int qb_cuda_fill(float *dst, int64_t n, float value);
+/* cudaGetErrorString of the last runtime error (and clears it), for messages about calls without a state. */
+const char *qb_cuda_last_error(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,74 @@
+/* matmul.c: batched sgemm (OpenBLAS), bias rows and bias column sums, on host memory. */
+#include <cblas.h>
+#include "autograd/cpu/kernels.h"
+
+/* Batches of small products run one sgemm per thread (OpenBLAS runs single-threaded inside a parallel region)
+ * instead of one multi-threaded sgemm after another; each batch writes its own output. */
+#define SMALL_GEMM_FLOPS (1 << 22)
+
+/* Row-major sgemm: C = alpha * op(A) op(B) + beta * C. */
+/* C = beta * C (m x n, leading dim ldc): a product with no inner dim. */
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
+    if (beta == 1.0f) return;
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < n; j++) c[r * ldc + j] = beta == 0.0f ? 0.0f : beta * c[r * ldc + j];
+}
+
+static void gemm1(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                  int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    if (lda < 1) lda = 1;
+    if (ldb < 1) ldb = 1;
+    if (ldc < 1) ldc = 1;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,
+                (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+/* Offset of product p along two batch dims of count[1] inner products each. */
+static inline int64_t batch_off(const int64_t *off, const int64_t *count, int64_t p) {
+    return (p / count[1]) * off[0] + (p % count[1]) * off[1];
+}
+
+int qb_cpu_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *bt) {
+    (void)d;
+    int64_t batch = bt->count[0] * bt->count[1];
+    bool shared_c = bt->c[0] == 0 && bt->c[1] == 0;
+    if (batch == 1) {
+        gemm1(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    } else if (shared_c) {  /* every product adds into one C, in order */
+        if (batch == 0) scale_c(m, n, beta, c, ldc);
+        for (int64_t p = 0; p < batch; p++)
+            gemm1(ta, tb, m, n, k, alpha, a + batch_off(bt->a, bt->count, p), lda, b + batch_off(bt->b, bt->count, p), ldb,
+                  p == 0 ? beta : 1.0f, c, ldc);
+    } else {
+#pragma omp parallel for schedule(static) if (batch > 1 && m * n * k < SMALL_GEMM_FLOPS)
+        for (int64_t p = 0; p < batch; p++)
+            gemm1(ta, tb, m, n, k, alpha, a + batch_off(bt->a, bt->count, p), lda, b + batch_off(bt->b, bt->count, p), ldb, beta,
+                  c + batch_off(bt->c, bt->count, p), ldc);
+    }
+    return 0;
+}
+
+int qb_cpu_bias_rows(qb_dev *d, float *yp, const float *bp, int64_t rows, int64_t out) {
+    (void)d;
+#pragma omp parallel for schedule(static) if (rows * out > 65536)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < out; o++) yp[r * out + o] = bp[o];
+    return 0;
+}
+
+int qb_cpu_col_sum(qb_dev *d, float *dbp, const float *dy, int64_t rows, int64_t out) {
+    (void)d;
+#pragma omp parallel for schedule(static) if (rows * out > 65536)
+    for (int64_t o0 = 0; o0 < out; o0 += 64) {
+        int64_t o1 = o0 + 64 < out ? o0 + 64 : out;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t o = o0; o < o1; o++) dbp[o] += dy[r * out + o];
+    }
+    return 0;
+}

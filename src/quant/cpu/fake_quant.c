@@ -1,0 +1,142 @@
+/* fake_quant.c: fake quantization, its clipped-STE gradient and the learnable (PACT) form on host memory: the CPU
+ * kernels of the quant table and fake_quant.h. Rounding is half to even in the default FE_TONEAREST mode. */
+#include "quant/fake_quant.h"
+
+#include <math.h>
+#include "quant/cpu/kernels.h"
+
+#define PAR_MIN 32768
+
+/* bound / amax, or 0 when amax <= 2^-24. */
+static inline float scale_of(float amax, float bound) {
+    if (amax <= FAKE_QUANT_TINY_AMAX) return 0.0f;
+    return bound / amax;
+}
+
+float fake_quant_scale(float amax, const quant_desc *d) { return scale_of(amax, quant_desc_bound(d)); }
+
+#define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: adding and subtracting it rounds |v| < 2^22 to an integer */
+
+/* One element. v is clamped to [lo - 1, hi + 1] first (rint is monotone and lo, hi are integers, so the result
+ * is clamp(rint(v), lo, hi)), which keeps it in the magic-number rounding range; copysign restores the sign of a
+ * zero as rintf gives it; the comparisons keep NaN as torch.clamp does. Vectorises without SSE4.1. */
+static inline float fq1(float x, float s, float div, float lo, float hi) {
+    float v = x * s;
+    v = v < lo - 1.0f ? lo - 1.0f : v;
+    v = v > hi + 1.0f ? hi + 1.0f : v;
+    float q = copysignf((fabsf(v) + ROUND_MAGIC) - ROUND_MAGIC, v);
+    q = q < lo ? lo : q;
+    q = q > hi ? hi : q;
+    return q / div;
+}
+
+static void fq_per_tensor(float *out, const float *x, int64_t n, float amax, float lo, float hi) {
+    const float s = scale_of(amax, hi), div = s == 0.0f ? 1.0f : s;
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) out[i] = fq1(x[i], s, div, lo, hi);
+}
+
+static void fq_per_channel(float *out, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax, float lo,
+                           float hi) {
+    const int64_t rows = outer * channels;
+#pragma omp parallel for schedule(static) if (rows * inner > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float s = scale_of(amax[r % channels], hi), div = s == 0.0f ? 1.0f : s;
+        const float *xr = x + r * inner;
+        float *yr = out + r * inner;
+#pragma omp simd
+        for (int64_t i = 0; i < inner; i++) yr[i] = fq1(xr[i], s, div, lo, hi);
+    }
+}
+
+void fake_quant_per_tensor(float *out, const float *x, int64_t n, float amax, const quant_desc *d) {
+    fq_per_tensor(out, x, n, amax, quant_desc_qmin(d), quant_desc_bound(d));
+}
+
+void fake_quant_per_channel(float *out, const float *x, int64_t outer, int64_t channels, int64_t inner,
+                            const float *amax, const quant_desc *d) {
+    fq_per_channel(out, x, outer, channels, inner, amax, quant_desc_qmin(d), quant_desc_bound(d));
+}
+
+void fake_quant_ste_mask(uint8_t *mask, const float *x, int64_t n, float amax) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) mask[i] = fabsf(x[i]) <= amax;
+}
+
+void fake_quant_ste_backward_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax, float keep) {
+    /* two loops rather than keep * gx: a clipped element must give 0 even when its upstream gradient is not finite */
+    if (keep != 0.0f) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) gx[i] += fabsf(x[i]) <= amax ? gy[i] : 0.0f;
+    } else {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) gx[i] = fabsf(x[i]) <= amax ? gy[i] : 0.0f;
+    }
+}
+
+void fake_quant_ste_backward_per_channel(float *gx, const float *gy, const float *x, int64_t outer, int64_t channels,
+                                         int64_t inner, const float *amax, float keep) {
+    const int64_t rows = outer * channels;
+#pragma omp parallel for schedule(static) if (rows * inner > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float a = amax[r % channels];
+        const int64_t o = r * inner;
+        if (keep != 0.0f) {
+#pragma omp simd
+            for (int64_t i = 0; i < inner; i++) gx[o + i] += fabsf(x[o + i]) <= a ? gy[o + i] : 0.0f;
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < inner; i++) gx[o + i] = fabsf(x[o + i]) <= a ? gy[o + i] : 0.0f;
+        }
+    }
+}
+
+int qb_cpu_fake_quant(qb_dev *d, float *y, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax,
+                      float qmin, float qmax) {
+    (void)d;
+    if (channels == 1) fq_per_tensor(y, x, outer * inner, amax[0], qmin, qmax);
+    else fq_per_channel(y, x, outer, channels, inner, amax, qmin, qmax);
+    return 0;
+}
+
+int qb_cpu_fake_quant_grad(qb_dev *d, float *dx, float keep, const float *dy, const float *x, int64_t outer, int64_t channels,
+                           int64_t inner, const float *amax) {
+    (void)d;
+    if (channels == 1) fake_quant_ste_backward_per_tensor(dx, dy, x, outer * inner, amax[0], keep);
+    else fake_quant_ste_backward_per_channel(dx, dy, x, outer, channels, inner, amax, keep);
+    return 0;
+}
+
+int qb_cpu_fake_quant_learnable(qb_dev *d, float *yp, const float *xp, int64_t cnt, const float *amax, float qmin, float qmax) {
+    (void)d;
+    const float a = amax[0];
+#pragma omp parallel for simd schedule(static) if (cnt > 32768)
+    for (int64_t i = 0; i < cnt; i++) yp[i] = xp[i] < -a ? -a : xp[i] > a ? a : xp[i];
+    fq_per_tensor(yp, yp, cnt, a, qmin, qmax);
+    return 0;
+}
+
+int qb_cpu_fake_quant_learnable_grad(qb_dev *d, float *g, float *da, const float *dy, const float *xp, int64_t cnt, const float *amaxp) {
+    (void)d;
+    const float amax = amaxp[0];
+    if (g) {
+#pragma omp parallel for simd schedule(static) if (cnt > 32768)
+        for (int64_t i = 0; i < cnt; i++) g[i] += xp[i] > -amax && xp[i] < amax ? dy[i] : 0.0f;
+    }
+    if (da) {
+        double acc = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : acc) if (cnt > 32768)
+        for (int64_t i = 0; i < cnt; i++) acc += xp[i] >= amax ? dy[i] : xp[i] <= -amax ? -dy[i] : 0.0f;
+        da[0] += (float)acc;
+    }
+    return 0;
+}
+
+int qb_cpu_any_negative(qb_dev *d, int32_t *flag, const float *x, int64_t n) {
+    (void)d;
+    int neg = 0;
+#pragma omp parallel for simd schedule(static) reduction(| : neg) if (n > 32768)
+    for (int64_t i = 0; i < n; i++) neg |= x[i] < 0.0f;
+    flag[0] = neg != 0;
+    return 0;
+}

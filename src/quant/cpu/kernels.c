@@ -1,0 +1,14 @@
+/* kernels.c: the CPU quant kernel table. */
+#include "quant/cpu/kernels.h"
+
+const qb_quant_kernels qb_quant_cpu_kernels = {
+    .name = "cpu",
+    .fake_quant = qb_cpu_fake_quant,
+    .fake_quant_grad = qb_cpu_fake_quant_grad,
+    .fake_quant_learnable = qb_cpu_fake_quant_learnable,
+    .fake_quant_learnable_grad = qb_cpu_fake_quant_learnable_grad,
+    .amax_reduce = qb_cpu_amax_reduce,
+    .any_negative = qb_cpu_any_negative,
+    .abs_stats = qb_cpu_abs_stats,
+    .histogram = qb_cpu_histogram,
+};

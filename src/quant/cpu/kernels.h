@@ -1,0 +1,15 @@
+/* kernels.h: the CPU kernels of the quant table (entry types in quant/quant_kernels.h; the table is cpu/kernels.c). */
+#pragma once
+#include "quant/quant_kernels.h"
+
+/* fake_quant.c */
+qb_qk_fake_quant qb_cpu_fake_quant;
+qb_qk_fake_quant_grad qb_cpu_fake_quant_grad;
+qb_qk_fake_quant_learnable qb_cpu_fake_quant_learnable;
+qb_qk_fake_quant_learnable_grad qb_cpu_fake_quant_learnable_grad;
+qb_qk_any_negative qb_cpu_any_negative;
+/* calib_max.c */
+qb_qk_amax_reduce qb_cpu_amax_reduce;
+/* calib_histogram.c */
+qb_qk_abs_stats qb_cpu_abs_stats;
+qb_qk_histogram qb_cpu_histogram;

@@ -1,0 +1,105 @@
+/* quant_kernels.h: the quantization layer's kernel table, one per device (conventions of autograd/backend.h: device
+ * state first, pointers into the device's memory, descriptors and shapes on the host, 0 or -1). Fake quantization of
+ * x [outer, channels, inner] uses amax[c] for channel c (channels 1: per tensor), levels [qmin, qmax], scale
+ * qmax / amax (0 when amax <= 2^-24), numerics of fake_quant.h. The histogram's growth and range logic stays on the
+ * host (calib_histogram.c); the counting of a batch into given bins is the kernel. */
+#pragma once
+#include "autograd/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Statistics of |x| over the kept elements (not exact zeros when skip_zeros). */
+typedef struct qb_abs_stats {
+    float max, min;   /* 0 and +inf when nothing is kept */
+    int64_t kept;
+    int32_t bad;      /* NaN or Inf seen */
+    int32_t unused;
+} qb_abs_stats;
+
+typedef enum {
+    QB_HIST_LINEAR = 0,  /* torch.histc over [lo, hi]: bin (|x| - lo) * nbins / (hi - lo) in float32, hi in the last bin */
+    QB_HIST_UNIFORM,     /* np.histogram, uniform float32 edges over [lo, hi]: float32 index, one-bin correction by edges_f32 */
+    QB_HIST_EDGES,       /* np.histogram with float64 edges [nbins + 1]: bin by search ([e_k, e_k+1), last closed) */
+} qb_hist_mode;
+
+typedef struct qb_hist_bins {
+    qb_hist_mode mode;
+    int64_t nbins;
+    bool skip_zeros;
+    float lo, hi;              /* LINEAR, UNIFORM: values outside are skipped */
+    const float *edges_f32;    /* UNIFORM: [nbins + 1], device memory */
+    const double *edges;       /* EDGES: [nbins + 1], device memory; values outside [edges[0], edges[nbins]] skipped */
+} qb_hist_bins;
+
+/* y = fake_quant(x) per channel (y may be x). */
+typedef int qb_qk_fake_quant(qb_dev *d, float *y, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax,
+                             float qmin, float qmax);
+/* dx = keep * dx + (dy where |x| <= amax[c], else 0): the clipped straight-through gradient (a clipped element gives 0
+ * even when dy is not finite). */
+typedef int qb_qk_fake_quant_grad(qb_dev *d, float *dx, float keep, const float *dy, const float *x, int64_t outer,
+                                  int64_t channels, int64_t inner, const float *amax);
+/* y = fake_quant(clip(x, -a, a), a), a = amax[0] (PACT). */
+typedef int qb_qk_fake_quant_learnable(qb_dev *d, float *y, const float *x, int64_t n, const float *amax, float qmin, float qmax);
+/* dx += dy where -a < x < a (dx may be NULL); damax[0] += sum(dy where x >= a) - sum(dy where x <= -a), summed in double
+ * (damax may be NULL). */
+typedef int qb_qk_fake_quant_learnable_grad(qb_dev *d, float *dx, float *damax, const float *dy, const float *x, int64_t n,
+                                            const float *amax);
+/* amax[c] = max |x| over outer and inner for each channel (0 for none); bad[0] = 1 when NaN or Inf was seen, else 0. */
+typedef int qb_qk_amax_reduce(qb_dev *d, float *amax, int32_t *bad, const float *x, int64_t outer, int64_t channels, int64_t inner);
+/* flag[0] = 1 when some x[i] < 0, else 0. */
+typedef int qb_qk_any_negative(qb_dev *d, int32_t *flag, const float *x, int64_t n);
+/* out[0] = statistics of |x|. */
+typedef int qb_qk_abs_stats(qb_dev *d, qb_abs_stats *out, const float *x, int64_t n, bool skip_zeros);
+/* counts[0..nbins) += the histogram of |x| in the given bins (exact zeros skipped when skip_zeros). */
+typedef int qb_qk_histogram(qb_dev *d, int64_t *counts, const float *x, int64_t n, const qb_hist_bins *bins);
+
+typedef struct qb_quant_kernels {
+    const char *name;
+    qb_qk_fake_quant *fake_quant;
+    qb_qk_fake_quant_grad *fake_quant_grad;
+    qb_qk_fake_quant_learnable *fake_quant_learnable;
+    qb_qk_fake_quant_learnable_grad *fake_quant_learnable_grad;
+    qb_qk_amax_reduce *amax_reduce;
+    qb_qk_any_negative *any_negative;
+    qb_qk_abs_stats *abs_stats;
+    qb_qk_histogram *histogram;
+} qb_quant_kernels;
+
+/* The tables: the CPU's (src/quant/cpu/) and CUDA's (src/quant/cuda/kernels.c). */
+extern const qb_quant_kernels qb_quant_cpu_kernels;
+extern const qb_quant_kernels qb_quant_cuda_kernels;
+
+#ifndef __cplusplus /* the host side (C only: kernel files include the types above) */
+#include "autograd/tensor.h"
+
+/* Where quantization kernels run: a device's quant and memory tables (alloc, copies, error messages) and its state. */
+typedef struct qb_quant_exec {
+    const qb_quant_kernels *qk;
+    const qb_kernels *k;
+    qb_dev *dev;
+} qb_quant_exec;
+
+/* The CPU (host memory, no context). */
+qb_quant_exec qb_quant_exec_cpu(void);
+/* The device of a context. */
+qb_quant_exec qb_quant_exec_of(const qb_ctx *ctx);
+
+/* Runs quant kernel `entry` on ex; 0, or -1 with err naming op and the device (as QB_KERNEL). */
+#define QB_QKERNEL(err, ex, op, entry, ...) QB_TABLE_CALL(err, (ex)->qk, (ex)->k, (ex)->dev, op, entry, __VA_ARGS__)
+
+/* Temporary device memory of ex (released with qb_quant_release); NULL with err set. */
+void *qb_quant_alloc(const qb_quant_exec *ex, size_t bytes, const char *op, qb_err *err);
+void qb_quant_release(const qb_quant_exec *ex, void *p);
+/* Copies between host and ex's device memory. */
+int qb_quant_download(const qb_quant_exec *ex, void *host, const void *src, size_t bytes, const char *op, qb_err *err);
+int qb_quant_upload(const qb_quant_exec *ex, void *dst, const void *host, size_t bytes, const char *op, qb_err *err);
+
+/* x [ndim dims] viewed as [outer, channels, inner] around axis (-1: one channel). */
+void qb_channel_view(int ndim, const int64_t *shape, int axis, int64_t *outer, int64_t *channels, int64_t *inner);
+#endif
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# test_blas_core_cli.sh: qat-train names its BLAS core in --version and in a run's first line; a user's
+# OPENBLAS_CORETYPE wins (with a note when the CPU runs a faster family); one the CPU cannot run is refused.
+set -u
+exe="$1"
+. "$(dirname "$0")/../common/check.sh"
+user_core="${OPENBLAS_CORETYPE:-}"
+unset OPENBLAS_CORETYPE
+
+"$exe" --version >"$tmp/version" 2>&1
+check "--version exits 0" $?
+for key in "qat-train [0-9]" "build: buildtype" "BLAS: OpenBLAS" "BLAS core: [A-Za-z0-9_]* (" "BLAS cores this CPU runs: [A-Z]" \
+           "CPU: .*OpenMP threads" "CUDA: "; do
+  grep -q "^$key" "$tmp/version"
+  check "--version has '$key'" $?
+done
+cores=$(sed -n 's/^BLAS cores this CPU runs: //p' "$tmp/version")
+best=${cores##* }
+generic=${cores%% *}
+grep -q "^BLAS core: .*(chosen by OpenBLAS, the best family\|^BLAS core: .*re-executed with the best" "$tmp/version"
+check "without OPENBLAS_CORETYPE the core is the best family for this CPU (best: $best)" $?
+
+OPENBLAS_CORETYPE="$generic" "$exe" --version >"$tmp/forced" 2>&1
+grep -q "^BLAS core: $generic (set by OPENBLAS_CORETYPE" "$tmp/forced"
+check "the user's OPENBLAS_CORETYPE=$generic wins" $?
+if [ "$generic" != "$best" ]; then
+  grep -q "this CPU runs $best: unset OPENBLAS_CORETYPE" "$tmp/forced"
+  check "a forced weaker core is noted, naming $best" $?
+fi
+
+flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+unrunnable=""
+for c in SkylakeX Haswell Sandybridge; do
+  case " $cores " in *" $c "*) ;; *) unrunnable=$c; break ;; esac
+done
+[ -z "$unrunnable" ] && [[ "$flags" != *" fma4 "* ]] && unrunnable=Bulldozer
+if [ -n "$unrunnable" ]; then
+  OPENBLAS_CORETYPE=$unrunnable "$exe" --version >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "OPENBLAS_CORETYPE=$unrunnable needs .*, which this CPU lacks" "$tmp/err"
+  check "OPENBLAS_CORETYPE=$unrunnable (not runnable here) refused: exit $rc, $(head -c 200 "$tmp/err")" $?
+fi
+
+printf '[run]\ntask = demo\noutput_dir = %s/run\n[demo]\nsteps = 2\ntarget_loss = 100\n' "$tmp" >"$tmp/demo.ini"
+[ -n "$user_core" ] && export OPENBLAS_CORETYPE="$user_core"
+"$exe" "$tmp/demo.ini" >"$tmp/log" 2>&1
+check "demo run exits 0" $?
+head -n 1 "$tmp/log" | grep -q "^qat-train [0-9.]*: OpenBLAS [0-9.]* core [A-Za-z0-9_]* (.*); CPU .*threads$"
+check "a run's first line names the BLAS core: $(head -n 1 "$tmp/log" | head -c 300)" $?
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
