@@ -125,6 +125,7 @@ static int load_param(qb_bert_model *m, hid_t file, const qb_tensor *p, const ch
         if (!rc && na != 1 && na != p->shape[0]) rc = qb_errorf(err, "%s: %s: %lld values for %lld rows", fpath, apath, (long long)na, (long long)p->shape[0]);
         if (!rc) qb_int8_dequantize_exact(q, p->shape[0], p->shape[1], amax, na, &d, host);
     }
+    if (!rc) rc = qb_check_finite(host, n, fpath, path, "parameters", err);
     if (!rc && qb_copy_from_host(m->ctx, (qb_tensor *)p, host)) rc = qb_errorf(err, "%s: %s: %s", fpath, path, m->ctx->err.msg);
     free(host);
     free(q);

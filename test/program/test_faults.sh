@@ -2,8 +2,9 @@
 # test_faults.sh: qat-train under faults, on the tiny model: SIGKILL at many moments of a training run (file-system
 # events chosen through the fault shim, and timed kills), then resume from the last checkpoint and compare the final
 # model, optimizer and trainer state with an uninterrupted run byte for byte; a full disk (the shim's ENOSPC, and a
-# small tmpfs when this machine lets us mount one) while calibrating over an earlier good output; two runs on one
-# output directory. Every checkpoint under a final name is complete at every moment.
+# small tmpfs when this machine lets us mount one) while calibrating over an earlier good output; SIGKILL at every
+# event of an export and a full disk during one; a NaN stop; two runs on one output directory. Every checkpoint under
+# a final name is complete at every moment.
 set -u
 exe="$1"
 shim="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
@@ -171,6 +172,64 @@ if [ $rc -eq 77 ] || { [ $rc -ne 0 ] && echo "$tmpfs_msg" | grep -q -i -E "unsha
   skipped=$((skipped + 1)); echo "skip full tmpfs (cannot mount here: $(echo "$tmpfs_msg" | tail -1))"
 else
   check "full 480 KiB tmpfs while calibrating over a good output: ENOSPC reported, earlier output intact $tmpfs_msg" $rc
+fi
+
+# ---- an export (model.h5 + model.onnx in run.output_dir) replaces an earlier one as a unit: SIGKILL at every
+# file-system event of the export, then a full disk; the pair is always the old one or the new one
+mkdir -p "$tmp/modelC" && cp "$tmp/model/config.json" "$tmp/model/vocab.txt" "$tmp/modelC/"  # other weights
+python3 "$src/test/program/st_edit.py" "$tmp/model/model.safetensors" "$tmp/modelC/model.safetensors" row bert.embeddings.word_embeddings.weight 15 0.5
+"$exe" "$ini" run.task=calibrate model.path="$tmp/modelC" run.output_dir="$tmp/calibC" >/dev/null 2>&1
+"$exe" "$ini" run.task=export model.path="$tmp/calibC" run.output_dir="$tmp/exp_old" >"$tmp/exp_old.log" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "this build has no" "$tmp/exp_old.log"; then
+  skipped=$((skipped + 1)); echo "skip export as a unit ($(tail -1 "$tmp/exp_old.log"))"
+else
+  "$exe" "$ini" run.task=export model.path="$tmp/calib" run.output_dir="$tmp/exp_new" >/dev/null 2>&1
+  cp -r "$tmp/exp_old" "$tmp/exp_count"
+  LD_PRELOAD="$shim" QB_FAULT_COUNT_FILE="$tmp/exp_events" "$exe" "$ini" run.task=export model.path="$tmp/calib" \
+    run.output_dir="$tmp/exp_count" >/dev/null 2>&1
+  exp_events=$(cat "$tmp/exp_events" 2>/dev/null || echo 0)
+  # old or new pair (HDF5 files carry creation times: h5diff compares their contents)
+  same_pair() {
+    local d="$1"
+    if cmp -s "$d/model.onnx" "$tmp/exp_old/model.onnx"; then cmp -s "$d/model.h5" "$tmp/exp_old/model.h5" || echo "  old model.onnx with a new model.h5"
+    elif cmp -s "$d/model.onnx" "$tmp/exp_new/model.onnx"; then h5diff -q "$d/model.h5" "$tmp/exp_new/model.h5" >/dev/null 2>&1 || echo "  new model.onnx with another model.h5"
+    else echo "  model.onnx is neither the old nor the new one"; fi
+  }
+  kill_fail=0 msgs=""
+  cmp -s "$tmp/exp_old/model.onnx" "$tmp/exp_new/model.onnx" && { kill_fail=1; msgs="\n  the old and new exports are the same"; }
+  for k in $(seq 1 "$exp_events"); do
+    out="$tmp/expk$k"
+    cp -r "$tmp/exp_old" "$out"
+    ( QB_FAULT_KILL_AT=$k LD_PRELOAD="$shim" "$exe" "$ini" run.task=export model.path="$tmp/calib" run.output_dir="$out" >/dev/null 2>&1; exit $? ) 2>/dev/null
+    rc=$?
+    why=$( { [ $rc -eq 137 ] || echo "  exit $rc, not killed"; same_pair "$out"
+      "$exe" "$ini" run.task=export model.path="$tmp/none" run.output_dir="$out" >/dev/null 2>&1  # the next start repairs
+      same_pair "$out"
+      stale=$(ls -A "$out" "$tmp" | grep -E "^\.expk$k\.|\.tmp\.[0-9]+\$")
+      [ -z "$stale" ] || echo "  left behind: $stale"; } 2>&1 )
+    if [ -n "$why" ]; then kill_fail=$((kill_fail + 1)); msgs="$msgs\n  kill at event $k:\n$why"; fi
+  done
+  [ "$exp_events" -gt 10 ] && [ $kill_fail -eq 0 ]
+  st=$?
+  check "export: SIGKILL at each of its $exp_events file-system events: model.h5 and model.onnx are both the old or both the new export$(printf "$msgs" | head -20)" $st
+  full_fail=0 msgs=""
+  h5_size=$(stat -c %s "$tmp/exp_old/model.h5")
+  for budget in 0 1000 $((h5_size + 1000)); do
+    out="$tmp/expfull$budget"
+    cp -r "$tmp/exp_old" "$out"
+    faulty env QB_FAULT_ENOSPC_AFTER=$budget "$exe" "$ini" run.task=export model.path="$tmp/calib" run.output_dir="$out" >/dev/null 2>"$tmp/expfull.err"
+    rc=$?
+    why=""
+    [ $rc -ne 0 ] && [ "$(wc -l <"$tmp/expfull.err")" -eq 1 ] && grep -q "No space left on device" "$tmp/expfull.err" || why="  exit $rc: $(head -c 300 "$tmp/expfull.err")\n"
+    diff -r "$out" "$tmp/exp_old" >/dev/null || why="$why  the earlier export changed\n"
+    stale=$(ls -A "$tmp" | grep -E "^\.expfull$budget\.")
+    [ -z "$stale" ] || why="$why  left behind: $stale\n"
+    if [ -n "$why" ]; then full_fail=$((full_fail + 1)); msgs="$msgs\n  ENOSPC after $budget bytes:\n$why"; fi
+  done
+  [ $full_fail -eq 0 ]
+  st=$?
+  check "export on a full disk (after 0, 1000, $((h5_size + 1000)) bytes): one line with strerror, the earlier export unchanged$(printf "$msgs" | head -20)" $st
 fi
 
 # ---- a resumed run starts past the trainer's first block of per-step records
