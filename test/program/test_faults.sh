@@ -121,6 +121,11 @@ done
 st=$?
 check "SIGKILL after 7 delays over the run: complete checkpoints, identical after resume$(printf "$msgs" | head -20)" $st
 
+# What is wrong with a failed run's exit status RC and stderr FILE, when it is not one line with ENOSPC's strerror.
+enospc_error() {
+  [ "$1" -ne 0 ] && [ "$(wc -l <"$2")" -eq 1 ] && grep -q "No space left on device" "$2" || printf '  exit %s: %s\\n' "$1" "$(head -c 300 "$2")"
+}
+
 # ---- full disk while calibrating over an earlier good output (model B: another config, same shapes)
 mkdir -p "$tmp/modelB" && cp "$tmp/model/model.safetensors" "$tmp/model/vocab.txt" "$tmp/modelB/"
 sed 's/"hidden_dropout_prob": 0.1/"hidden_dropout_prob": 0.2/' "$tmp/model/config.json" >"$tmp/modelB/config.json"
@@ -132,9 +137,7 @@ for budget in 0 200 2000 100000 300000; do
   faulty env QB_FAULT_ENOSPC_AFTER=$budget "$exe" "$ini" run.task=calibrate model.path="$tmp/modelB" run.output_dir="$good" \
     output.overwrite=true >"$tmp/full.log" 2>"$tmp/full.err"
   rc=$?
-  why=""
-  [ $rc -ne 0 ] || why="$why  exit 0\n"
-  [ "$(wc -l <"$tmp/full.err")" -eq 1 ] && grep -q "No space left on device" "$tmp/full.err" || why="$why  message: $(head -c 300 "$tmp/full.err")\n"
+  why=$(enospc_error $rc "$tmp/full.err")
   diff -r "$good" "$tmp/good.copy" >/dev/null || why="$why  the earlier output changed: $(diff -rq "$good" "$tmp/good.copy" | head -3)\n"
   "$exe" "$ini" run.task=eval model.path="$good" run.output_dir="$tmp/eval_good$budget" >"$tmp/eval.log" 2>&1 || why="$why  the earlier output no longer loads: $(tail -1 "$tmp/eval.log")\n"
   stale=$(ls -A "$good" "$tmp" | grep -E '\.tmp-|\.old-|\.tmp\.[0-9]+$|\.lock$')
@@ -220,8 +223,7 @@ else
     cp -r "$tmp/exp_old" "$out"
     faulty env QB_FAULT_ENOSPC_AFTER=$budget "$exe" "$ini" run.task=export model.path="$tmp/calib" run.output_dir="$out" >/dev/null 2>"$tmp/expfull.err"
     rc=$?
-    why=""
-    [ $rc -ne 0 ] && [ "$(wc -l <"$tmp/expfull.err")" -eq 1 ] && grep -q "No space left on device" "$tmp/expfull.err" || why="  exit $rc: $(head -c 300 "$tmp/expfull.err")\n"
+    why=$(enospc_error $rc "$tmp/expfull.err")
     diff -r "$out" "$tmp/exp_old" >/dev/null || why="$why  the earlier export changed\n"
     stale=$(ls -A "$tmp" | grep -E "^\.expfull$budget\.")
     [ -z "$stale" ] || why="$why  left behind: $stale\n"
