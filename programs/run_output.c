@@ -26,6 +26,7 @@ static void parent_of(const char *path, char *out, size_t n) {
 int run_output_open(run_output *o, const qat_config *c, const qat_config_source *src, qb_err *err) {
     memset(o, 0, sizeof *o);
     o->lock.fd = -1;
+    o->export_lock.fd = -1;
     const char *dir = c->output_dir;
     snprintf(o->dir, sizeof o->dir, "%s", dir);
     char top[4096], parent[4096];
@@ -55,6 +56,23 @@ int run_output_open(run_output *o, const qat_config *c, const qat_config_source 
         run_output_close(o, true);
         BAD("%s", why);
     }
+    bool exports = !strcmp(c->task, "export") || !strcmp(c->task, "ptq") || !strcmp(c->task, "qat");
+    if (exports && c->export_path[0]) {  /* two runs must not write one export.path either (with format both: a pair) */
+        char what[4096];
+        snprintf(what, sizeof what, "%s", c->export_path);
+        size_t len = strlen(what);
+        if (!strcmp(c->export_format, "both") && len > 3 && !strcmp(what + len - 3, ".h5")) what[len - 3] = '\0';
+        else if (!strcmp(c->export_format, "both") && len > 5 && !strcmp(what + len - 5, ".onnx")) what[len - 5] = '\0';
+        parent_of(what, o->export_dir, sizeof o->export_dir);
+        qb_missing_ancestor(o->export_dir, o->export_top, sizeof o->export_top);
+        if (qb_dir_lock_take(&o->export_lock, what, err)) {
+            char why[QB_ERR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
+            qb_err_clear(err);
+            run_output_close(o, true);
+            return qat_config_error(src, "export", "path", err, "%s", why);
+        }
+    }
     int removed = 0;
     if (qb_stage_clean(dir, &removed, err)) {
         run_output_close(o, true);
@@ -66,5 +84,7 @@ int run_output_open(run_output *o, const qat_config *c, const qat_config_source 
 
 void run_output_close(run_output *o, bool failed) {
     qb_dir_lock_release(&o->lock);
+    qb_dir_lock_release(&o->export_lock);
     if (failed && o->created_top[0]) qb_rmdir_empty(o->dir, o->created_top);
+    if (failed && o->export_top[0]) qb_rmdir_empty(o->export_dir, o->export_top);
 }

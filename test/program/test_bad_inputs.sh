@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_bad_inputs.sh: qat-train on the tiny model (test/model/fixtures/tiny, vocab and SQuAD from fixtures/) with bad
 # inputs: values out of range, duplicates, wrong JSON types, defective safetensors, non-finite parameters and logits,
-# special files, unusable output directories. Each gives one line naming the file and line/key/offset (or the config
-# key), a non-zero exit, no work done before a check that could have come first, and no output directory left behind.
+# special files, unusable output directories, a busy export.path. Each gives one line naming the file and
+# line/key/offset (or the config key), a non-zero exit, no work done before a check that could have come first, and no
+# output directory left behind.
 set -u
 exe="$1"
 src="${QB_SOURCE_ROOT:-.}"
@@ -127,6 +128,19 @@ fi
 expect_error "missing train file" "no-train.json: cannot open: No such file or directory" "$ini" data.train_file="$tmp/no-train.json" run.output_dir="$tmp/deep/er/out"
 out="$tmp/deep"
 no_output "missing train file"
+# ---- an export.path in use by another run (its lock held here) is refused before any work, naming the key
+exec 9>"$tmp/.busy.h5.lock"
+flock -n 9
+expect_error "export.path in use" "command line: export.path: '$tmp/busy.h5' is in use by another run" "$ini" run.task=export \
+  model.path="$tmp/good" export.format=hdf5 export.path="$tmp/busy.h5"
+exec 9>&-
+! grep -q "^model:" "$tmp/stdout" && [ ! -e "$tmp/busy.h5" ]
+check "export.path in use: refused before loading the model" $?
+rm -f "$tmp/.busy.h5.lock"
+expect_error "export.path's lock made no directories" "model.path: $tmp/none: cannot open" "$ini" run.task=export model.path="$tmp/none" \
+  export.path="$tmp/exp/sub/model"
+[ ! -e "$tmp/exp" ]
+check "a failed export leaves no directory for export.path" $?
 [ -z "$(ls -A "$tmp" | grep -E '\.lock$|\.tmp-')" ]
 check "no lock or staging files left beside the output directories" $?
 
