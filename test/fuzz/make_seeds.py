@@ -87,6 +87,9 @@ for name in sorted(os.listdir(os.path.join(root, "configs"))):
 put("ini", "squad", "[run]\ntask = qat\noutput_dir = out\n[model]\npath = m\n[data]\ntrain_file = t.json\ndev_file = d.json\n"
                     "max_seq_length = 64\ndoc_stride = 16\n[quant]\ndisable_keyword = final_input\n[train]\nmax_steps = 3\n"
                     "\0data.max_query_length=8\neval.n_best_size=5")
+# a found input: stacked repetitions once made regcomp allocate 2 GB
+put("ini", "regex-repeats", "[run]\ntask = qat\noutput_dir = out\n[model]\npath = m\n[data]\ntrain_file = t.json\n"
+                            "dev_file = d.json\n[quant]\ndisable_keyword = pr" + "+" * 60 + " ((a{9}){9}){9}\n")
 
 # ---- SQuAD, plain and gzip
 small = read("test/program/fixtures/squad_tiny.json")
