@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# pack.sh [BUILD_DIR [PACK_DIR]]: collects what bench/gpu/run.sh needs on a GPU machine that has CUDA but no package
+# pack.sh [--tar] [BUILD_DIR [PACK_DIR]]: collects what bench/gpu/run.sh needs on a GPU machine that has CUDA but no package
 # registry: the built qat-train and every test binary of the 'cuda' suite (with the suite's commands, environments and
 # timeouts in tests.json), the non-CUDA shared libraries they load (OpenBLAS, HDF5, protobuf-c, jansson, ... as ldd
 # resolves them here; glibc's own under lib/glibc/, used only where the machine's glibc is older than the binaries
 # need), a SQuAD v1.1 dev file and MiniLM's config and vocabulary. bin/NAME wrappers set LD_LIBRARY_PATH (the pack's
 # lib/, then the machine's CUDA libraries: CUDA_HOME, /usr/local/cuda, PyTorch's nvidia wheels) and run libexec/NAME.
 # CUDA's libraries (cudart, cuBLAS, cuBLASLt, the driver) are not packed: the GPU machine's are used.
-# Defaults: BUILD_DIR = build (an nvcc build: -Dcuda=enabled), PACK_DIR = build-pack (git-ignored).
+# Defaults: BUILD_DIR = build (an nvcc build: -Dcuda=enabled), PACK_DIR = build-pack (git-ignored). --tar also writes
+# PACK_DIR.tar.gz (about 26 MB; the folder is about 75 MB), which run.sh --pack unpacks.
 # pack.sh --check PACK_DIR: every packed binary and library resolves, through the packed loader and libraries,
 # to files inside the pack except CUDA's libraries; prints what is missing and exits 1 otherwise.
 set -euo pipefail
@@ -55,6 +56,8 @@ if [ "${1:-}" = "--check" ]; then
   exit $?
 fi
 
+tar=0
+if [ "${1:-}" = "--tar" ]; then tar=1; shift; fi
 build=$(cd "${1:-$root/build}" && pwd) || exit 1
 pack=${2:-$root/build-pack}
 [ -f "$build/meson-info/intro-tests.json" ] || { echo "pack.sh: $build is not a configured meson build" >&2; exit 1; }
@@ -164,4 +167,9 @@ check_pack "$tmp" >"$tmp/check.txt" || { cat "$tmp/check.txt" >&2; exit 1; }
 rm -rf "$pack"
 mv "$tmp" "$pack"
 trap - EXIT
+if [ $tar -eq 1 ]; then
+  tar -C "$(dirname "$pack")" -czf "$pack.tar.gz.tmp" "$(basename "$pack")" && mv "$pack.tar.gz.tmp" "$pack.tar.gz" ||
+    { echo "pack.sh: cannot write $pack.tar.gz" >&2; exit 1; }
+  echo "pack.sh: $pack.tar.gz: $(du -h "$pack.tar.gz" | cut -f1)"
+fi
 echo "pack.sh: $pack: $(ls "$pack/libexec" | wc -l) binaries, $(ls "$pack/lib" | wc -l) libraries (+$(ls "$pack/lib/glibc" | wc -l) glibc), $(du -sh "$pack" | cut -f1); $(tail -1 "$pack/check.txt" | sed 's/^pack check: //')"
