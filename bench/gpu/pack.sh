@@ -136,6 +136,7 @@ cat >>"$tmp/env.sh" <<'SH'
 qb_cuda_dirs=""
 for d in ${CUDA_HOME:+"$CUDA_HOME/lib64"} ${CUDA_PATH:+"$CUDA_PATH/lib64"} /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 \
          /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
+  case "$qb_cuda_dirs:" in *":$d:"*) continue ;; esac
   [ -e "$d/libcublasLt.so.13" ] && qb_cuda_dirs="$qb_cuda_dirs:$d"
 done
 if [ -z "$qb_cuda_dirs" ] && command -v python3 >/dev/null; then  # PyTorch's CUDA 13 wheels (nvidia-*-cu13)

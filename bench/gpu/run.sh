@@ -101,6 +101,7 @@ qat_pair() {
     log "qat $name on $d (at most $limit s)"
     timeout "$limit" "$qat" "$OUT/qat-$name.ini" "run.device=$d" "run.output_dir=$dir" "model.path=$model" "$@" >"$dir.log" 2>&1
     local r=$?
+    echo "$r" >"$dir.rc"
     [ $r -eq 0 ] || { log "qat $name on $d: exit $r: $(grep -m1 -E 'error|Terminated' "$dir.log" || tail -1 "$dir.log")"; rc=1; }
     grep -E "^(calibrate|train|eval|export|qat): " "$dir.log" | tee -a "$OUT/run.log" >/dev/null
   done

@@ -22,6 +22,12 @@ def read_run(d):
     r["threads"], r["device"] = (int(m.group(1)), m.group(2)) if m else (None, None)
     err = re.search(r"error: (.*)", log)
     r["error"] = err.group(1)[:300] if err else None
+    rc = open(d + ".rc").read().strip() if os.path.exists(d + ".rc") else ""
+    r["exit_status"] = int(rc) if rc.isdigit() else None
+    if r["exit_status"] == 124:
+        r["error"] = "stopped by run.sh's time budget"
+    elif r["exit_status"] and not r["error"]:
+        r["error"] = "exit status %d" % r["exit_status"]
     if r["ok"]:
         e = json.load(open(os.path.join(d, "eval_results.json")))
         r["exact_match"], r["f1"] = e.get("eval_exact_match"), e.get("eval_f1")
