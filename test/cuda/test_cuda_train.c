@@ -4,7 +4,9 @@
  * - step 1, written out (dropout on): loss, start and end logits, every parameter's gradient, the gradient norm, and
  *   every weight after clipping and the AdamW update;
  * - step 2 through the trainer (qb_qa_train_step): loss, norm and weights.
- * fp32 within 1e-5 relative (to the largest value of each tensor, and per element); each line prints the largest
+ * fp32 within 1e-5 relative (to the largest value of each tensor, and per element); gradients that are zero up to
+ * rounding (the losses do not depend on qa_outputs.bias, the last LayerNorm bias or the key biases) within 1e-5 of the
+ * largest gradient, and their weights within AdamW's step bound (compare_weights). Each line prints the largest
  * difference, and a summary gives the largest relative ones. The quantizers-on case needs the quant layer's CUDA kernels:
  * a missing one fails, naming it (QB_CUDA_ALLOW_MISSING=1: reported as skipped). `--quant off|on|both` picks the cases
  * (both by default). Runs on a real GPU or under the CUDA emulator; exits 77 where neither is there. */
