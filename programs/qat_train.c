@@ -53,13 +53,9 @@ int main(int argc, char **argv) {
     if (c.threads > 0) omp_set_num_threads((int)c.threads);
     char blas[768];
     qb_blas_core_summary(blas, sizeof blas);
-<<<<<<< HEAD
-    printf("qat-train %s: %s; %d threads\n", QB_VERSION, blas, omp_get_max_threads());
+    printf("qat-train %s: %s; %d threads; device %s\n", QB_VERSION, blas, omp_get_max_threads(), c.device);
     run_output out;
     if (run_output_open(&out, &c, &src, &err)) qb_die("qat-train", &err);
-=======
-    printf("qat-train %s: %s; %d threads; device %s\n", QB_VERSION, blas, omp_get_max_threads(), c.device);
->>>>>>> cuda-int
     int rc = strcmp(c.task, "demo") == 0 ? demo_task_run(&c, &err) : squad_task_run(&c, &src, &err);
     run_output_close(&out, rc != 0);
     if (rc) qb_die("qat-train", &err);
