@@ -6,6 +6,7 @@
 #include "autograd/cuda/backend.h"
 #include "base/blas_core.h"
 #include "demo_task.h"
+#include "dist/comm.h"
 #include "qat_config.h"
 #include "squad_tasks.h"
 
@@ -30,6 +31,19 @@ static void print_version(void) {
     printf("CUDA: %s\n", cuda);
 }
 
+/* Several ranks: rank 0 alone prints progress (the others' stdout goes to /dev/null); errors stay on stderr. */
+static void dist_start(qb_comm *comm) {
+    if (comm->rank != 0 && !freopen("/dev/null", "w", stdout)) fprintf(stderr, "qat-train: rank %d: cannot silence stdout\n", comm->rank);
+    printf("qat-train: %d ranks (%s, %s backend), %d on this host\n", comm->size, comm->launcher, comm->be->name, comm->local_size);
+}
+
+/* The error of this rank; on several ranks it names the rank and ends the whole job (MPI_Abort). */
+static _Noreturn void dist_die(qb_comm *comm, const qb_err *err) {
+    if (comm->size == 1) qb_die("qat-train", err);
+    fprintf(stderr, "qat-train: rank %d/%d: %s\n", comm->rank, comm->size, err->msg);
+    qb_comm_abort(comm, 1);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -45,15 +59,19 @@ int main(int argc, char **argv) {
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     qb_err err = {0};
+    qb_comm comm;
+    if (qb_comm_open(&comm, &err)) qb_die("qat-train", &err);
+    if (comm.size > 1) dist_start(&comm);
     qat_config c;
     qat_config_defaults(&c);
     qat_config_source src = {.path = argv[1], .argc = argc - 2, .argv = argv + 2};
-    if (qat_config_load(&c, &src, &err) || qat_config_validate(&c, &src, &err)) qb_die("qat-train", &err);
+    if (qat_config_load(&c, &src, &err) || qat_config_validate(&c, &src, &err)) dist_die(&comm, &err);
     if (c.threads > 0) omp_set_num_threads((int)c.threads);
     char blas[768];
     qb_blas_core_summary(blas, sizeof blas);
     printf("qat-train %s: %s; %d threads\n", QB_VERSION, blas, omp_get_max_threads());
-    int rc = strcmp(c.task, "demo") == 0 ? demo_task_run(&c, &err) : squad_task_run(&c, &src, &err);
-    if (rc) qb_die("qat-train", &err);
+    int rc = strcmp(c.task, "demo") == 0 ? demo_task_run(&c, &err) : squad_task_run(&c, &src, &comm, &err);
+    if (rc) dist_die(&comm, &err);
+    qb_comm_close(&comm);
     return 0;
 }

@@ -84,6 +84,8 @@ typedef struct squad_run {
     qb_squad_features train;
     bool have_train;
     bool from_export;  /* the model last loaded came from an HDF5 export: its quantizer state is the file's */
+    qb_comm *comm;
+    bool writer;       /* rank 0: the one that writes files */
 } squad_run;
 
 /* model.tokenizer, else the checkpoint the run starts from (a resumed one carries its tokenizer files). */
@@ -198,10 +200,11 @@ static int run_calibrate(squad_run *r, const char *from, const char *to, qb_err 
     if (load_model(r, from, &ctx, &m, err)) return -1;
     double t0 = now();
     qb_calib_opts o = {.num_samples = c->calib_samples, .batch_size = (int)c->calib_batch_size, .seed = (uint64_t)c->seed,
-                       .method = qb_calibrator_hist_method(r->recipe.calibrator), .percentile = c->percentile};
+                       .method = qb_calibrator_hist_method(r->recipe.calibrator), .percentile = c->percentile, .comm = r->comm};
     int rc = qb_calibrate(&m, &r->train, &o, stdout, err);
-    if (!rc) rc = qb_bert_save_pretrained(&m, to, err);
-    if (!rc) rc = qb_copy_tokenizer_files(tokenizer_dir(c), to, err);
+    if (!rc && r->writer) rc = qb_bert_save_pretrained(&m, to, err);
+    if (!rc && r->writer) rc = qb_copy_tokenizer_files(tokenizer_dir(c), to, err);
+    rc = qb_comm_agree(r->comm, rc != 0, "saving the calibrated model", err);
     if (!rc) {
         int total, enabled, with_amax;
         qb_quant_count(&m, &total, &enabled, &with_amax);
@@ -239,7 +242,8 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
                           .warmup_ratio = c->warmup_ratio, .weight_decay = c->weight_decay, .adam_beta1 = c->adam_beta1,
                           .adam_beta2 = c->adam_beta2, .adam_epsilon = c->adam_epsilon, .max_grad_norm = c->max_grad_norm,
                           .seed = (uint64_t)c->seed, .logging_steps = c->logging_steps, .save_steps = c->save_steps,
-                          .output_dir = c->output_dir, .tokenizer_dir = tokenizer_dir(c), .log = stdout};
+                          .output_dir = c->output_dir, .tokenizer_dir = tokenizer_dir(c), .log = stdout,
+                          .comm = r->comm};
     qb_qa_trainer t;
     int rc = configure(r, &m, resume, err);
     if (!rc) rc = qb_qa_trainer_init(&t, &m, &r->train, &o, err);
@@ -248,6 +252,7 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
         if (!rc) rc = qb_qa_train(&t, 0, err);
         qb_qa_trainer_free(&t);
     }
+    rc = qb_comm_agree(r->comm, rc != 0, "training", err);
     unload_model(ctx, &m);
     return rc;
 }
@@ -269,7 +274,7 @@ static int run_eval(squad_run *r, const char *from, qb_err *err) {
     if (!rc) {
         qb_qa_eval_opts o = {.batch_size = (int)c->eval_batch_size,
                              .post = {.n_best_size = (int)c->n_best_size, .max_answer_length = (int)c->max_answer_length},
-                             .output_dir = c->output_dir};
+                             .output_dir = c->output_dir, .comm = r->comm};
         qb_qa_eval_result res;
         rc = configure(r, &m, false, err);
         if (!rc) rc = qb_qa_evaluate(&m, &dev, &f, &o, &res, err);
@@ -314,6 +319,7 @@ static void export_path(const qat_config *c, const char *ext, char *out, size_t 
 
 static int run_export(squad_run *r, const char *from, qb_err *err) {
     const qat_config *c = r->c;
+    if (!r->writer) return 0; /* one export, by rank 0 */
     qb_ctx *ctx;
     qb_bert_model m;
     if (load_model(r, from, &ctx, &m, err)) return -1;
@@ -342,12 +348,13 @@ static int run_export(squad_run *r, const char *from, qb_err *err) {
     return rc;
 }
 
-int squad_task_run(const qat_config *c, const qat_config_source *src, qb_err *err) {
-    squad_run r = {.c = c, .src = src};
+int squad_task_run(const qat_config *c, const qat_config_source *src, qb_comm *comm, qb_err *err) {
+    squad_run r = {.c = c, .src = src, .comm = comm, .writer = comm->rank == 0};
     recipe_from_config(c, &r.recipe);
     /* an export only adds model.h5 / model.onnx (atomically), so it may go into an existing run directory */
     bool exporting = strcmp(c->task, "export") == 0;
-    if ((!exporting && check_output_dir(c, src, err)) || qb_mkdir_p(c->output_dir, err)) return -1;
+    bool bad = r.writer && ((!exporting && check_output_dir(c, src, err)) || qb_mkdir_p(c->output_dir, err));
+    if (qb_comm_agree(comm, bad, "checking run.output_dir", err)) return -1;
     double t0 = now();
     int rc;
     if (strcmp(c->task, "calibrate") == 0) {

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# test_dist.sh PART DIST_RANK: data-parallel runs with mpirun -np 2 on the CPU against one process (dist_rank.c).
+#   train   2 ranks x batch 2 == 1 rank x batch 4: parameters and losses after 5 steps within 1e-6 relative
+#   calib   2 ranks == 1 rank on the union (range first), every calibrator, bit for bit
+#   resume  a checkpoint of 2 ranks resumed on 1 rank continues with the same losses
+#   faults  a SIGKILLed rank, a stopped (hung) rank and a NaN on one rank end the job non-zero within 60 s
+set -u
+part=$1
+bin=$2
+command -v mpirun >/dev/null || { echo "SKIP: mpirun not found (apt-get install openmpi-bin)"; exit 77; }
+tmp=$(mktemp -d /tmp/qb_dist_XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export OMP_NUM_THREADS=1
+# root in CI; 2 ranks on 2 cores; shared memory without CMA (containers), TCP on loopback only
+export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_btl=self,vader,tcp OMPI_MCA_btl_tcp_if_include=lo \
+  OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_mpi_yield_when_idle=1
+mpi() { mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$@"; }
+fail=0
+check() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
+
+case $part in
+train)
+  # Adam with epsilon 1: the update is proportional to the gradient, so the parameters show the all-reduced gradient's
+  # rounding (with epsilon 1e-8 Adam turns the rounding noise of gradients that are zero in exact arithmetic, those of
+  # qa_outputs.bias and the last LayerNorm bias, into steps of the size of the learning rate; printed, not asserted)
+  check mpi 2 "$bin" train "$tmp/two" 2 5 0 1
+  check "$bin" train "$tmp/one" 4 5 0 1
+  check "$bin" compare-train "$tmp/two" "$tmp/one" 1e-6
+  echo "AdamW epsilon 1e-8 (informational):"
+  mpi 2 "$bin" train "$tmp/two8" 2 5 0 1e-8 >/dev/null && "$bin" train "$tmp/one8" 4 5 0 1e-8 >/dev/null &&
+    "$bin" compare-train "$tmp/two8" "$tmp/one8" 1 | head -2
+  ;;
+calib)
+  check mpi 2 "$bin" calib "$tmp/two" 0
+  check "$bin" calib "$tmp/one" 1
+  check "$bin" compare-calib "$tmp/two" "$tmp/one"
+  echo "one process, reference single pass vs range first (informational):"
+  "$bin" calib "$tmp/single" 0 >/dev/null && "$bin" compare-calib "$tmp/single" "$tmp/one" || true
+  ;;
+resume)
+  check mpi 2 "$bin" train "$tmp/two" 2 8 4 1e-8
+  check test -f "$tmp/two/checkpoint-4/trainer_state.json"
+  check grep -q '"train_batch_size": 4' "$tmp/two/checkpoint-4/trainer_state.json"
+  check "$bin" train "$tmp/resumed" 4 8 0 1e-8 "$tmp/two/checkpoint-4"
+  check "$bin" compare-resume "$tmp/two" "$tmp/resumed" 1e-6
+  # the global batch must match: 1 rank x batch 2 is refused with the file named
+  if "$bin" train "$tmp/bad" 2 8 0 1e-8 "$tmp/two/checkpoint-4" 2>"$tmp/bad.err"; then echo "FAIL: resume with another global batch"; fail=1; fi
+  check grep -q "checkpoint-4/trainer_state.json: train_batch_size" "$tmp/bad.err"
+  ;;
+faults)
+  # the rank with OMPI_COMM_WORLD_RANK=1 among mpirun's children
+  rank1() {
+    local p
+    for p in $(pgrep -P "$1"); do
+      tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && { echo "$p"; return; }
+    done
+  }
+  # start a long run, wait for step 2 on rank 0, then do $1 to rank 1; prints the seconds until mpirun ended
+  fault_run() {
+    local sig=$1 out=$2
+    mpi 2 "$bin" train "$tmp/f" 2 100000 0 1e-8 >"$out" 2>&1 &
+    local job=$! p="" t0 i
+    for i in $(seq 600); do grep -q "step      2/" "$out" && break; sleep 0.1; done
+    for i in $(seq 50); do p=$(rank1 "$job"); [ -n "$p" ] && break; sleep 0.1; done
+    [ -n "$p" ] || { echo "FAIL: no rank 1 under mpirun $job"; kill "$job"; return 1; }
+    t0=$(date +%s.%N)
+    kill -s "$sig" "$p"
+    for i in $(seq 900); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$job" 2>/dev/null; then echo "FAIL: still running 90 s after SIG$sig"; kill -KILL "$p" 2>/dev/null; kill "$job"; wait "$job"; return 1; fi
+    wait "$job"
+    local rc=$? dt
+    dt=$(echo "$(date +%s.%N) - $t0" | bc)
+    kill -KILL "$p" 2>/dev/null
+    echo "SIG$sig to rank 1: mpirun exited $rc after $dt s"
+    [ "$rc" -ne 0 ] && [ "$(echo "$dt < 60" | bc)" = 1 ]
+  }
+  check fault_run KILL "$tmp/kill.log"
+  tail -n 3 "$tmp/kill.log"
+  # a hung rank: the collective deadline (here 5 s) ends rank 0 with a message naming the collective
+  QB_COMM_TIMEOUT=5 check fault_run STOP "$tmp/stop.log"
+  check grep -q "did not complete within 5 s: another rank died or hangs" "$tmp/stop.log"
+  grep "did not complete" "$tmp/stop.log"
+  # NaN on rank 1 only: every rank sees the non-finite all-reduced gradient and stops
+  if mpi 2 "$bin" nan "$tmp/nan" 2 5 0 1e-8 >"$tmp/nan.log" 2>&1; then echo "FAIL: NaN run succeeded"; fail=1; fi
+  check grep -q "rank 0/2: train step 1: loss .* over 2 ranks (not finite)" "$tmp/nan.log"
+  grep "not finite" "$tmp/nan.log" | head -2
+  ;;
+*) echo "unknown part $part"; exit 2 ;;
+esac
+exit $fail
