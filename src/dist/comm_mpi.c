@@ -17,7 +17,7 @@ static int mpi_fail(qb_comm *c, int code, const char *what, qb_err *err) {
     char text[MPI_MAX_ERROR_STRING] = "";
     int len = 0;
     MPI_Error_string(code, text, &len);
-    return qb_errorf(err, "rank %d/%d: %s: MPI error: %s (a rank may have died)", c->rank, c->size, what, text);
+    return qb_errorf(err, "%s: MPI error: %s (a rank may have died)", what, text);
 }
 
 static MPI_Datatype mpi_type(qb_comm_type t) { return t == QB_COMM_F32 ? MPI_FLOAT : t == QB_COMM_F64 ? MPI_DOUBLE : MPI_INT64_T; }
@@ -36,8 +36,8 @@ static int wait_request(qb_comm *c, MPI_Request *r, const char *what, qb_err *er
             continue;
         }
         if (qb_comm_now() > deadline)
-            return qb_errorf(err, "rank %d/%d: %s did not complete within %.0f s: another rank died or hangs (QB_COMM_TIMEOUT sets the limit)",
-                             c->rank, c->size, what, c->timeout_s);
+            return qb_errorf(err, "%s did not complete within %.0f s: another rank died or hangs (QB_COMM_TIMEOUT sets the limit)", what,
+                             c->timeout_s);
         nap_ns = nap_ns < 1000000 ? nap_ns + 10000 : 1000000;
         struct timespec ts = {0, nap_ns};
         nanosleep(&ts, NULL);

@@ -59,11 +59,12 @@ int qb_qa_trainer_resume(qb_qa_trainer *t, const char *checkpoint_dir, qb_err *e
     int64_t got = 0, want = 0;
     if (info.seed != (int64_t)t->o.seed) what = "seed", got = info.seed, want = (int64_t)t->o.seed;
     else if (info.train_batch_size != (int64_t)t->o.batch_size * t->world)
-        what = "train_batch_size (the global batch: per-device batch x ranks)", got = info.train_batch_size, want = (int64_t)t->o.batch_size * t->world;
+        what = "train_batch_size", got = info.train_batch_size, want = (int64_t)t->o.batch_size * t->world;
     else if (info.num_train_features != t->f->n) what = "num_train_features", got = info.num_train_features, want = t->f->n;
     if (what)
-        return qb_errorf(err, "%s/trainer_state.json: %s %lld but this run has %lld (resume needs the same data order)", checkpoint_dir,
-                         what, (long long)got, (long long)want);
+        return qb_errorf(err, "%s/trainer_state.json: %s %lld but this run has %lld (resume needs the same data order%s)", checkpoint_dir,
+                         what, (long long)got, (long long)want,
+                         strcmp(what, "train_batch_size") ? "" : "; it is the global batch, per-device batch x ranks");
     if (info.global_step > t->total_steps)
         return qb_errorf(err, "%s/trainer_state.json: global_step %lld is past this run's %lld steps", checkpoint_dir,
                          (long long)info.global_step, (long long)t->total_steps);

@@ -86,7 +86,7 @@ static int train(qb_comm *c, int argc, char **argv, bool poison, qb_err *err) {
     int rc = 0;
     if (poison && c->rank == 1) {
         float nan = NAN;
-        rc = qb_upload(ctx, m.params[0]->data, &nan, sizeof nan) ? qb_errorf(err, "%s", ctx->err.msg) : 0;
+        rc = qb_upload(ctx, m.params[m.n_params - 1]->data, &nan, sizeof nan) ? qb_errorf(err, "%s", ctx->err.msg) : 0; /* qa_outputs.bias */
     }
     qb_qa_train_opts o = {.batch_size = batch, .max_steps = steps, .learning_rate = 1e-4, .scheduler = QB_LR_LINEAR, .warmup_steps = 1,
                           .weight_decay = 0.01, .adam_beta1 = 0.9, .adam_beta2 = 0.999, .adam_epsilon = eps, .max_grad_norm = 1.0,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# test_dist.sh PART DIST_RANK: data-parallel runs with mpirun -np 2 on the CPU against one process (dist_rank.c).
+# test_dist.sh PART DIST_RANK [QAT_TRAIN]: data-parallel runs with mpirun -np 2 on the CPU against one process (dist_rank.c).
 #   train   2 ranks x batch 2 == 1 rank x batch 4: parameters and losses after 5 steps within 1e-6 relative
 #   calib   2 ranks == 1 rank on the union (range first), every calibrator, bit for bit
 #   resume  a checkpoint of 2 ranks resumed on 1 rank continues with the same losses
+#   cli     qat-train's qat task on 2 ranks (MiniLM, a few SQuAD questions): rank 0 alone prints and writes
 #   faults  a SIGKILLed rank, a stopped (hung) rank and a NaN on one rank end the job non-zero within 60 s
 set -u
 part=$1
@@ -58,7 +59,7 @@ faults)
   # start a long run, wait for step 2 on rank 0, then do $1 to rank 1; prints the seconds until mpirun ended
   fault_run() {
     local sig=$1 out=$2
-    mpi 2 "$bin" train "$tmp/f" 2 100000 0 1e-8 >"$out" 2>&1 &
+    mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 "$bin" train "$tmp/f" 2 100000 0 1e-8 >"$out" 2>&1 &
     local job=$! p="" t0 i
     for i in $(seq 600); do grep -q "step      2/" "$out" && break; sleep 0.1; done
     for i in $(seq 50); do p=$(rank1 "$job"); [ -n "$p" ] && break; sleep 0.1; done
@@ -84,6 +85,29 @@ faults)
   if mpi 2 "$bin" nan "$tmp/nan" 2 5 0 1e-8 >"$tmp/nan.log" 2>&1; then echo "FAIL: NaN run succeeded"; fail=1; fi
   check grep -q "rank 0/2: train step 1: loss .* over 2 ranks (not finite)" "$tmp/nan.log"
   grep "not finite" "$tmp/nan.log" | head -2
+  ;;
+cli)
+  # qat-train calibrate -> train -> eval -> export on 2 ranks: rank 0 alone prints and writes
+  exe=$3 model="${QB_SOURCE_ROOT:-.}/.cache/minilm" squad="${QB_SQUAD_DIR:-}"
+  if [ ! -f "$model/model.safetensors" ] || [ ! -f "$squad/dev-v1.1.json.gz" ]; then
+    echo "SKIP: needs .cache/minilm (scripts/fetch_minilm.sh) and the SQuAD dev set"; exit 77
+  fi
+  printf '[run]\ntask = qat\noutput_dir = %s\n[model]\npath = %s\n[data]\ntrain_file = %s\ndev_file = %s\n' \
+    "$tmp/qat" "$model" "$squad/dev-v1.1.json.gz" "$squad/dev-v1.1.json.gz" >"$tmp/qat.ini"
+  args=(data.max_seq_length=64 data.doc_stride=16 data.max_train_samples=4 data.max_eval_samples=2 quant.calib_samples=4
+        quant.calib_batch_size=2 train.max_steps=2 train.batch_size=2 train.save_steps=1 eval.batch_size=4 export.format=hdf5)
+  check mpi 2 "$exe" "$tmp/qat.ini" "${args[@]}" >"$tmp/qat.log" 2>"$tmp/qat.err"
+  cat "$tmp/qat.err"
+  check grep -q "qat-train: 2 ranks (mpirun, mpi backend)" "$tmp/qat.log"
+  check grep -q "global batch 4 (2 per device x 2 ranks)" "$tmp/qat.log"
+  check test "$(grep -c '^eval: ' "$tmp/qat.log")" -eq 1
+  check test "$(grep -c '^qat-train [0-9]' "$tmp/qat.log")" -eq 1
+  check grep -q '"train_batch_size": 4' "$tmp/qat/checkpoint-1/trainer_state.json"
+  check grep -q '"eval_exact_match"' "$tmp/qat/eval_results.json"
+  check test -f "$tmp/qat/predictions.json"
+  check test -f "$tmp/qat/model.h5"
+  check test "$(wc -l <"$tmp/qat/metrics.jsonl")" -eq 2
+  grep -E "^(train:|eval:|calibrate:)" "$tmp/qat.log"
   ;;
 *) echo "unknown part $part"; exit 2 ;;
 esac
