@@ -3,8 +3,9 @@
  * Backends sit behind one table: "self" (one process, no runtime), "mpi" (Open MPI, CPU buffers), and the place for
  * "nccl" (device buffers, the unique id broadcast over MPI). qb_comm_open picks MPI only when a launcher started the
  * process (mpirun/mpiexec, srun, or any PMI/PMIx launcher), so a plain run never initialises MPI.
- * Every collective has a deadline (timeout_s): a rank that died or hangs makes the others fail with a clear error
- * instead of waiting forever; qb_comm_abort then ends every rank of the job. */
+ * Every collective has a deadline (timeout_s): when a rank died or hangs, a watchdog prints on each waiting rank which
+ * collective did not complete and ends it (exit status 3) instead of waiting forever; the launcher then ends the rest.
+ * qb_comm_abort ends every rank of the job (after an error of this rank). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,7 +59,7 @@ _Noreturn void qb_comm_abort(qb_comm *c, int code);
 /* Starts an in-place all-reduce of count elements of buf (which must stay untouched until qb_comm_wait). */
 int qb_comm_allreduce_start(qb_comm *c, void *buf, int64_t count, qb_comm_type t, qb_comm_op op, const char *what, qb_comm_req *req,
                             qb_err *err);
-/* Waits for an all-reduce; an error naming `what` when it does not finish within the deadline or MPI fails. */
+/* Waits for an all-reduce; an error naming `what` when MPI fails (past the deadline the watchdog ends the process). */
 int qb_comm_wait(qb_comm *c, qb_comm_req *req, qb_err *err);
 /* In-place all-reduce (start + wait). */
 int qb_comm_allreduce(qb_comm *c, void *buf, int64_t count, qb_comm_type t, qb_comm_op op, const char *what, qb_err *err);

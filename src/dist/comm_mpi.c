@@ -1,16 +1,32 @@
-/* comm_mpi.c: the MPI backend of comm.h (host buffers). Every collective is non-blocking and waited for with a
- * deadline (MPI_Test polling, yielding the core while it waits), on a private duplicate of MPI_COMM_WORLD whose
- * errors return to us (MPI_ERRORS_RETURN) so that a failed peer becomes a message, not a silent hang. */
+/* comm_mpi.c: the MPI backend of comm.h (host buffers): blocking collectives on a private duplicate of
+ * MPI_COMM_WORLD whose errors return to us (MPI_ERRORS_RETURN), so a failed peer becomes a message, and a watchdog
+ * thread that prints which collective outlived the deadline and ends the process (exit status 3) when a rank died or
+ * hangs; the launcher then ends the other ranks. The watchdog locks a mutex twice per collective and else sleeps. */
 #include <mpi.h>
-#include <sched.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "dist/comm_backend.h"
 
+typedef struct watchdog watchdog;
+static void *watchdog_main(void *arg);
+
 typedef struct mpi_state {
     MPI_Comm comm;
+    struct watchdog {
+        pthread_t thread;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        uint64_t generation;   /* of the collective in progress */
+        double since;          /* its start on the monotonic clock (0: none) */
+        char what[128];
+        bool stop;
+        qb_comm *c;
+    } dog;
 } mpi_state;
 
 static int mpi_fail(qb_comm *c, int code, const char *what, qb_err *err) {
@@ -23,52 +39,67 @@ static int mpi_fail(qb_comm *c, int code, const char *what, qb_err *err) {
 static MPI_Datatype mpi_type(qb_comm_type t) { return t == QB_COMM_F32 ? MPI_FLOAT : t == QB_COMM_F64 ? MPI_DOUBLE : MPI_INT64_T; }
 static MPI_Op mpi_op(qb_comm_op op) { return op == QB_COMM_SUM ? MPI_SUM : op == QB_COMM_MAX ? MPI_MAX : MPI_MIN; }
 
-/* Waits for r until the deadline: spins briefly, then sleeps in growing steps (at most 1 ms) between tests. */
-static int wait_request(qb_comm *c, MPI_Request *r, const char *what, qb_err *err) {
-    double start = qb_comm_now(), deadline = start + c->timeout_s;
-    long nap_ns = 0;
-    for (int polls = 0;; polls++) {
-        int done = 0, code = MPI_Test(r, &done, MPI_STATUS_IGNORE);
-        if (code != MPI_SUCCESS) return mpi_fail(c, code, what, err);
-        if (done) return 0;
-        if (polls < 64) {
-            sched_yield();
+/* The watchdog: sleeps while no collective runs; prints and ends the process when one outlives the deadline. */
+static void *watchdog_main(void *arg) {
+    watchdog *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        if (w->since == 0.0) {
+            pthread_cond_wait(&w->cv, &w->mu);
             continue;
         }
-        if (qb_comm_now() > deadline)
-            return qb_errorf(err, "%s did not complete within %.0f s: another rank died or hangs (QB_COMM_TIMEOUT sets the limit)", what,
-                             c->timeout_s);
-        nap_ns = nap_ns < 1000000 ? nap_ns + 10000 : 1000000;
-        struct timespec ts = {0, nap_ns};
-        nanosleep(&ts, NULL);
+        uint64_t gen = w->generation;
+        double deadline = w->since + w->c->timeout_s;
+        struct timespec ts;
+        ts.tv_sec = (time_t)deadline;
+        ts.tv_nsec = (long)((deadline - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        if (!w->stop && w->since != 0.0 && w->generation == gen && qb_comm_now() >= deadline) {
+            fprintf(stderr, "qdqbert: rank %d/%d: %s did not complete within %.0f s: another rank died or hangs (QB_COMM_TIMEOUT sets the limit)\n",
+                    w->c->rank, w->c->size, w->what, w->c->timeout_s);
+            fflush(stderr);
+            _exit(3);
+        }
     }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
 }
 
+static void watch_begin(qb_comm *c, const char *what) {
+    watchdog *w = &((mpi_state *)c->impl)->dog;
+    pthread_mutex_lock(&w->mu);
+    w->generation++;
+    w->since = qb_comm_now();
+    snprintf(w->what, sizeof w->what, "%s", what);
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void watch_end(qb_comm *c) {
+    watchdog *w = &((mpi_state *)c->impl)->dog;
+    pthread_mutex_lock(&w->mu);
+    w->since = 0.0;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Open MPI has no asynchronous progress on the CPU, so a started all-reduce runs at once (blocking, the tuned
+ * algorithms) and waiting is free; buckets go one after another. */
 static int mpi_allreduce_start(qb_comm *c, void *buf, int64_t count, qb_comm_type t, qb_comm_op op, qb_comm_req *req, qb_err *err) {
     mpi_state *s = c->impl;
-    MPI_Request *r = malloc(sizeof *r);
-    if (!r) return qb_errorf(err, "%s: out of memory", req->what);
-    int code = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, mpi_type(t), mpi_op(op), s->comm, r);
-    if (code != MPI_SUCCESS) return free(r), mpi_fail(c, code, req->what, err);
-    req->impl = r;
-    return 0;
+    watch_begin(c, req->what);
+    int code = MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, mpi_type(t), mpi_op(op), s->comm);
+    watch_end(c);
+    return code != MPI_SUCCESS ? mpi_fail(c, code, req->what, err) : 0;
 }
 
-static int mpi_wait(qb_comm *c, qb_comm_req *req, qb_err *err) {
-    MPI_Request *r = req->impl;
-    if (!r) return 0;
-    int rc = wait_request(c, r, req->what, err);
-    free(r);
-    req->impl = NULL;
-    return rc;
-}
+static int mpi_wait(qb_comm *c, qb_comm_req *req, qb_err *err) { return 0; }
 
 static int mpi_broadcast(qb_comm *c, void *buf, int64_t bytes, int root, const char *what, qb_err *err) {
     mpi_state *s = c->impl;
-    MPI_Request r;
-    int code = MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, s->comm, &r);
-    if (code != MPI_SUCCESS) return mpi_fail(c, code, what, err);
-    return wait_request(c, &r, what, err);
+    watch_begin(c, what);
+    int code = MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, s->comm);
+    watch_end(c);
+    return code != MPI_SUCCESS ? mpi_fail(c, code, what, err) : 0;
 }
 
 static int mpi_gatherv(qb_comm *c, const void *send, int64_t bytes, void *recv, const int64_t *counts, const int64_t *displs, int root,
@@ -81,12 +112,12 @@ static int mpi_gatherv(qb_comm *c, const void *send, int64_t bytes, void *recv, 
         if (!ic || !id) return free(ic), free(id), qb_errorf(err, "%s: out of memory", what);
         for (int r = 0; r < c->size; r++) ic[r] = (int)counts[r], id[r] = (int)displs[r];
     }
-    MPI_Request r;
-    int code = MPI_Igatherv(send, (int)bytes, MPI_BYTE, recv, ic, id, MPI_BYTE, root, s->comm, &r);
-    int rc = code != MPI_SUCCESS ? mpi_fail(c, code, what, err) : wait_request(c, &r, what, err);
+    watch_begin(c, what);
+    int code = MPI_Gatherv(send, (int)bytes, MPI_BYTE, recv, ic, id, MPI_BYTE, root, s->comm);
+    watch_end(c);
     free(ic);
     free(id);
-    return rc;
+    return code != MPI_SUCCESS ? mpi_fail(c, code, what, err) : 0;
 }
 
 static _Noreturn void mpi_abort(qb_comm *c, int code) {
@@ -97,6 +128,13 @@ static _Noreturn void mpi_abort(qb_comm *c, int code) {
 static void mpi_close(qb_comm *c) {
     mpi_state *s = c->impl;
     if (!s) return;
+    pthread_mutex_lock(&s->dog.mu);
+    s->dog.stop = true;
+    pthread_cond_signal(&s->dog.cv);
+    pthread_mutex_unlock(&s->dog.mu);
+    pthread_join(s->dog.thread, NULL);
+    pthread_cond_destroy(&s->dog.cv);
+    pthread_mutex_destroy(&s->dog.mu);
     MPI_Comm_free(&s->comm);
     free(s);
     c->impl = NULL;
@@ -129,5 +167,17 @@ int qb_comm_mpi_open(qb_comm *c, qb_err *err) {
     MPI_Comm_free(&local);
     c->be = &mpi_backend;
     c->impl = s;
+    s->dog.c = c;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int bad = pthread_mutex_init(&s->dog.mu, NULL) || pthread_cond_init(&s->dog.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (bad || pthread_create(&s->dog.thread, NULL, watchdog_main, &s->dog)) {
+        c->impl = NULL;
+        MPI_Comm_free(&s->comm);
+        free(s);
+        return qb_errorf(err, "MPI: cannot start the collective watchdog thread");
+    }
     return 0;
 }
