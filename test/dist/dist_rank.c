@@ -181,7 +181,7 @@ static int compare_train(char **argv) {
     float *xa = read_floats(argv[2], "losses.bin", &la), *xb = read_floats(argv[3], "losses.bin", &lb);
     double rtol = atof(argv[4]), amax_p, amax_l;
     bool same_p, same_l;
-    if (na != nb || la != lb) return fprintf(stderr, "FAIL: sizes differ (%lld/%lld params, %lld/%lld steps)\n", (long long)na, (long long)nb, (long long)la, (long long)lb), 1;
+    if (na != nb || la != lb) return free(pa), free(pb), free(xa), free(xb), fprintf(stderr, "FAIL: sizes differ (%lld/%lld params, %lld/%lld steps)\n", (long long)na, (long long)nb, (long long)la, (long long)lb), 1;
     double rp = max_rel(pa, pb, na, 1e-4, &same_p, &amax_p), rl = max_rel(xa, xb, la, 1e-6, &same_l, &amax_l);
     printf("parameters (%lld floats): max relative difference %.3g (max abs %.3g)%s\n", (long long)na, rp, amax_p, same_p ? ", bit-identical" : "");
     printf("losses (%lld steps): max relative difference %.3g%s\n", (long long)la, rl, same_l ? ", bit-identical" : "");
@@ -189,6 +189,10 @@ static int compare_train(char **argv) {
     int bad = !(rp <= rtol) || !(rl <= rtol);
     for (int64_t s = 0; s < la; s++) bad |= !isfinite(xa[s]);
     printf("%s: within %.0e relative\n", bad ? "FAIL" : "ok", rtol);
+    free(pa);
+    free(pb);
+    free(xa);
+    free(xb);
     return bad;
 }
 
@@ -223,6 +227,8 @@ static int compare_resume(char **argv) {
     }
     bad |= resumed == 0 || !(worst <= rtol);
     printf("%s: %d resumed steps, max relative loss difference %.3g\n", bad ? "FAIL" : "ok", resumed, worst);
+    free(full);
+    free(res);
     return bad;
 }
 
