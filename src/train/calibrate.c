@@ -113,7 +113,9 @@ int qb_calibrate(qb_bert_model *m, const qb_squad_features *f, const qb_calib_op
         tensor_quantizer_enable_quant(q);
         tensor_quantizer_disable_calib(q);
     }
-    if (!rc && log) fprintf(log, "calibrate: %lld features in batches of %d, %d quantizers calibrated\n", (long long)n, o->batch_size, m->n_quant);
+    if (!rc && log)
+        fprintf(log, "calibrate: %lld features in batches of %d%s, %d quantizers calibrated\n", (long long)n, o->batch_size,
+                world > 1 ? " over the ranks (histogram ranges agreed first)" : "", m->n_quant);
     restore_quantizers(m, saved, rc != 0);
     qb_qa_batch_free(&b);
     free(order);

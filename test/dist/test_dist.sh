@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_dist.sh PART DIST_RANK [QAT_TRAIN]: data-parallel runs with mpirun -np 2 on the CPU against one process (dist_rank.c).
-#   train   2 ranks x batch 2 == 1 rank x batch 4: parameters and losses after 5 steps within 1e-6 relative
+#   train   2 ranks x batch 2 == 1 rank x batch 4: parameters and losses after 5 steps within 1e-6 relative; the same
+#           with a short last batch that leaves rank 1 without rows
 #   calib   2 ranks == 1 rank on the union (range first), every calibrator, bit for bit
 #   resume  a checkpoint of 2 ranks resumed on 1 rank continues with the same losses
 #   cli     qat-train's qat task on 2 ranks (MiniLM, a few SQuAD questions): rank 0 alone prints and writes
@@ -30,6 +31,10 @@ train)
   check mpi 2 "$bin" train "$tmp/two" 2 5 0 1
   check "$bin" train "$tmp/one" 4 5 0 1
   check "$bin" compare-train "$tmp/two" "$tmp/one" 1e-6
+  # 24 features, 2 x 5 rows: the third global batch has 4 rows, all on rank 0 (rank 1 has none and adds zeros)
+  check mpi 2 "$bin" train "$tmp/two5" 5 4 0 1
+  check "$bin" train "$tmp/one10" 10 4 0 1
+  check "$bin" compare-train "$tmp/two5" "$tmp/one10" 1e-6
   echo "AdamW epsilon 1e-8 (informational):"
   mpi 2 "$bin" train "$tmp/two8" 2 5 0 1e-8 >/dev/null && "$bin" train "$tmp/one8" 4 5 0 1e-8 >/dev/null &&
     "$bin" compare-train "$tmp/two8" "$tmp/one8" 1 | head -2
