@@ -59,9 +59,11 @@ resume)
 faults)
   # the rank with OMPI_COMM_WORLD_RANK=1 among mpirun's children
   rank1() {
-    local p
-    for p in $(pgrep -P "$1"); do
-      tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && { echo "$p"; return; }
+    local d p
+    for d in /proc/[0-9]*; do
+      p=${d#/proc/}
+      [ "$(awk '/^PPid:/ {print $2}' "$d/status" 2>/dev/null)" = "$1" ] || continue
+      tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && { echo "$p"; return; }
     done
   }
   # start a long run, wait for step 2 on rank 0, then do $1 to rank 1; prints the seconds until mpirun ended
@@ -72,16 +74,15 @@ faults)
     for i in $(seq 600); do grep -q "step      2/" "$out" && break; sleep 0.1; done
     for i in $(seq 50); do p=$(rank1 "$job"); [ -n "$p" ] && break; sleep 0.1; done
     [ -n "$p" ] || { echo "FAIL: no rank 1 under mpirun $job"; kill "$job"; return 1; }
-    t0=$(date +%s.%N)
+    t0=$(date +%s%N)
     kill -s "$sig" "$p"
     for i in $(seq 900); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$job" 2>/dev/null; then echo "FAIL: still running 90 s after SIG$sig"; kill -KILL "$p" 2>/dev/null; kill "$job"; wait "$job"; return 1; fi
     wait "$job"
-    local rc=$? dt
-    dt=$(echo "$(date +%s.%N) - $t0" | bc)
+    local rc=$? ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     kill -KILL "$p" 2>/dev/null
-    echo "SIG$sig to rank 1: mpirun exited $rc after $dt s"
-    [ "$rc" -ne 0 ] && [ "$(echo "$dt < 60" | bc)" = 1 ]
+    echo "SIG$sig to rank 1: mpirun exited $rc after $((ms / 1000)).$(printf %03d $((ms % 1000))) s"
+    [ "$rc" -ne 0 ] && [ "$ms" -lt 60000 ]
   }
   check fault_run KILL "$tmp/kill.log"
   tail -n 3 "$tmp/kill.log"
