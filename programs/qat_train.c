@@ -2,6 +2,7 @@
  * calibrate, train, eval, qat (calibrate -> train -> eval) on SQuAD, or demo. */
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "autograd/cuda/backend.h"
 #include "base/blas_core.h"
@@ -67,6 +68,12 @@ int main(int argc, char **argv) {
     qat_config_source src = {.path = argv[1], .argc = argc - 2, .argv = argv + 2};
     if (qat_config_load(&c, &src, &err) || qat_config_validate(&c, &src, &err)) dist_die(&comm, &err);
     if (c.threads > 0) omp_set_num_threads((int)c.threads);
+    else if (comm.local_size > 1 && !getenv("OMP_NUM_THREADS")) /* the host's cores shared by its ranks */
+        omp_set_num_threads(omp_get_num_procs() > comm.local_size ? omp_get_num_procs() / comm.local_size : 1);
+    if (comm.size > 1 && strcmp(c.task, "demo") == 0) {
+        qb_errorf(&err, "run.task: demo runs in one process (started on %d ranks)", comm.size);
+        dist_die(&comm, &err);
+    }
     char blas[768];
     qb_blas_core_summary(blas, sizeof blas);
     printf("qat-train %s: %s; %d threads\n", QB_VERSION, blas, omp_get_max_threads());
