@@ -14,7 +14,7 @@ tmp=$(mktemp -d /tmp/qb_dist_XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS=1
 # root in CI; 2 ranks on 2 cores; shared memory without CMA (containers), TCP on loopback only
-export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_btl=self,vader,tcp OMPI_MCA_btl_tcp_if_include=lo \
+export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader,tcp OMPI_MCA_btl_tcp_if_include=lo \
   OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_mpi_yield_when_idle=1
 # sanitizer builds: ranks under mpirun run without LeakSanitizer (Open MPI keeps allocations until exit in plugins it
 # unloads, which no suppression can name); the one-process runs, which never start MPI, keep it
