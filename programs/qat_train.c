@@ -9,6 +9,7 @@
 #include "demo_task.h"
 #include "dist/comm.h"
 #include "qat_config.h"
+#include "run_output.h"
 #include "squad_tasks.h"
 
 static void usage(FILE *out) {
@@ -77,7 +78,11 @@ int main(int argc, char **argv) {
     char blas[768];
     qb_blas_core_summary(blas, sizeof blas);
     printf("qat-train %s: %s; %d threads\n", QB_VERSION, blas, omp_get_max_threads());
+    run_output out;
+    bool bad = comm.rank == 0 && run_output_open(&out, &c, &src, &err); /* rank 0 writes and holds the lock */
+    if (qb_comm_agree(&comm, bad, "opening run.output_dir", &err)) dist_die(&comm, &err);
     int rc = strcmp(c.task, "demo") == 0 ? demo_task_run(&c, &err) : squad_task_run(&c, &src, &comm, &err);
+    if (comm.rank == 0) run_output_close(&out, rc != 0);
     if (rc) dist_die(&comm, &err);
     qb_comm_close(&comm);
     return 0;

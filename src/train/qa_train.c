@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "base/fileio.h"
+#include "base/staging.h"
 #include "model/heads.h"
 #include "train/clip_grad.h"
 #include "train/metrics_log.h"
@@ -37,15 +38,20 @@ int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_featur
     if (o->max_steps <= 0 && !(o->epochs > 0)) return qb_errorf(err, "train.epochs: %g must be positive (or set train.max_steps)", o->epochs);
     if (o->warmup_steps < 0 || !(o->warmup_ratio >= 0 && o->warmup_ratio <= 1))
         return qb_errorf(err, "train.warmup_steps / train.warmup_ratio: must be >= 0 (ratio <= 1)");
+    if (o->max_steps > QB_QA_MAX_STEPS || o->warmup_steps > QB_QA_MAX_STEPS)
+        return qb_errorf(err, "train.max_steps / train.warmup_steps: %lld / %lld is above %lld", (long long)o->max_steps,
+                         (long long)o->warmup_steps, (long long)QB_QA_MAX_STEPS);
     int64_t global_batch = (int64_t)o->batch_size * t->world;
     t->steps_per_epoch = (f->n + global_batch - 1) / global_batch;
-    t->total_steps = o->max_steps > 0 ? o->max_steps : (int64_t)ceil(o->epochs * (double)t->steps_per_epoch);
+    double epoch_steps = o->max_steps > 0 ? 0.0 : ceil(o->epochs * (double)t->steps_per_epoch);
+    if (!(epoch_steps <= (double)QB_QA_MAX_STEPS))
+        return qb_errorf(err, "train.epochs: %g epochs of %lld steps is above %lld steps", o->epochs, (long long)t->steps_per_epoch,
+                         (long long)QB_QA_MAX_STEPS);
+    t->total_steps = o->max_steps > 0 ? o->max_steps : (int64_t)epoch_steps;
     t->sched = (qb_lr_schedule){.kind = o->scheduler, .base_lr = o->learning_rate, .total_steps = t->total_steps,
                                 .warmup_steps = qb_lr_warmup_steps(o->warmup_steps, o->warmup_ratio, t->total_steps)};
     t->order = malloc((size_t)f->n * sizeof *t->order);
-    t->losses = malloc((size_t)t->total_steps * sizeof *t->losses);
-    if (!t->order || !t->losses) return qb_qa_trainer_free(t), qb_errorf(err, "train: out of memory");
-    for (int64_t i = 0; i < t->total_steps; i++) t->losses[i] = NAN;
+    if (!t->order) return qb_qa_trainer_free(t), qb_errorf(err, "train: out of memory");
     if (qb_qa_batch_init(&t->batch, o->batch_size, f->max_len, err)) return qb_qa_trainer_free(t), -1;
     if (qb_adamw_init(&t->opt, m->ctx, o->adam_beta1, o->adam_beta2, o->adam_epsilon, o->weight_decay, err))
         return qb_qa_trainer_free(t), -1;
@@ -116,6 +122,53 @@ static int data_parallel_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr,
     return 0;
 }
 
+/* Index of the first non-finite element of t, -1 when all are finite or t cannot be read. */
+static int64_t non_finite_at(qb_ctx *ctx, const qb_tensor *t) {
+    int64_t n = qb_numel(t);
+    float *host = malloc((size_t)(n ? n : 1) * sizeof *host);
+    int64_t at = -1;
+    if (host && qb_to_host(ctx, t, host) == 0)
+        for (int64_t i = 0; i < n && at < 0; i++)
+            if (!isfinite(host[i])) at = i;
+    free(host);
+    return at;
+}
+
+/* Names the first tensor that went bad: with a non-finite loss, the first op output of the forward pass (in tape
+ * order), else the first parameter gradient (in parameter order). */
+static void first_non_finite(qb_ctx *ctx, bool in_forward, char *what, size_t n) {
+    snprintf(what, n, "none found");
+    for (int i = 0; i < ctx->params.n; i++) {  /* a parameter itself (cannot be after a finite update, but say so) */
+        int64_t at = non_finite_at(ctx, ctx->params.items[i]);
+        if (at >= 0) {
+            snprintf(what, n, "parameter %s (element %lld)", ctx->params.items[i]->name, (long long)at);
+            return;
+        }
+    }
+    if (in_forward) {
+        for (int k = 0; k < ctx->n_tape; k++) {
+            const qb_node *node = ctx->tape[k];
+            int64_t at = non_finite_at(ctx, node->out);
+            if (at < 0) continue;
+            const char *param = NULL;
+            for (int j = 0; j < node->n_in && !param; j++)
+                if (node->in[j] && node->in[j]->is_param) param = node->in[j]->name;
+            snprintf(what, n, "output of forward op %d of %d, %s%s%s (element %lld)", k + 1, ctx->n_tape, node->op, param ? " of " : "",
+                     param ? param : "", (long long)at);
+            return;
+        }
+        return;
+    }
+    for (int i = 0; i < ctx->params.n; i++) {
+        const qb_tensor *p = ctx->params.items[i];
+        int64_t at = p->grad ? non_finite_at(ctx, p->grad) : -1;
+        if (at >= 0) {
+            snprintf(what, n, "gradient of %s (element %lld)", p->name, (long long)at);
+            return;
+        }
+    }
+}
+
 int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err) {
     qb_ctx *ctx = t->m->ctx;
     qb_ctx_step_reset(ctx);
@@ -129,26 +182,43 @@ int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_st
     int rc = qb_bert_question_answering(t->m, &view, b->start_positions, b->end_positions, &out);
     if (!rc) rc = qb_backward(ctx, out.loss);
     if (rc) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
-    /* the step's one host synchronisation: loss and gradient norm side by side, read together */
+    /* the step's one host synchronisation: loss and gradient norm side by side, read together; clipping runs after the
+     * check, so that a non-finite gradient is found where it arose */
     float *stats = qb_act_alloc(ctx, 2 * sizeof(float)), host[2];
-    rc = !stats || qb_device_copy(ctx, stats, out.loss->data, sizeof(float)) ||
-         (t->o.max_grad_norm > 0 ? qb_clip_grad_norm_dev(ctx, t->o.max_grad_norm, stats + 1) : qb_grad_norm_dev(ctx, stats + 1)) ||
+    rc = !stats || qb_device_copy(ctx, stats, out.loss->data, sizeof(float)) || qb_grad_norm_dev(ctx, stats + 1) ||
          qb_download(ctx, host, stats, sizeof host);
     if (rc) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
     s->loss = host[0];
     s->grad_norm = host[1];
-    if (!isfinite(s->loss) || !isfinite(s->grad_norm))
-        return qb_errorf(err, "train step %lld: loss %g, gradient norm %g (not finite)", (long long)t->opt.step + 1, (double)s->loss, s->grad_norm);
+    if (!isfinite(s->loss) || !isfinite(s->grad_norm)) {
+        char what[400];
+        first_non_finite(ctx, !isfinite(s->loss), what, sizeof what);
+        return qb_errorf(err, "train step %lld: loss %g, gradient norm %g (not finite); first non-finite tensor: %s", (long long)t->opt.step + 1,
+                         (double)s->loss, s->grad_norm, what);
+    }
+    if (t->o.max_grad_norm > 0 && qb_grad_clip_dev(ctx, t->o.max_grad_norm, stats + 1))
+        return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
     if (qb_adamw_step(&t->opt, ctx, (float)lr)) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
     return 0;
 }
 
-int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err) {
+/* Writes the checkpoint files into dir (a staging directory). */
+static int write_checkpoint(qb_qa_trainer *t, const char *dir, qb_err *err) {
     qb_train_state_info info = {.global_step = t->step, .max_steps = t->total_steps, .seed = (int64_t)t->o.seed,
                                 .train_batch_size = (int64_t)t->o.batch_size * t->world, .num_train_features = t->f->n,
                                 .epoch = (double)t->step / (double)t->steps_per_epoch};
     if (qb_train_state_save(dir, t->m, &t->opt, &info, err)) return -1;
     if (t->o.tokenizer_dir && qb_copy_tokenizer_files(t->o.tokenizer_dir, dir, err)) return -1;
+    return 0;
+}
+
+int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err) {
+    qb_stage st;
+    if (qb_stage_begin(&st, dir, err)) return -1;
+    if (write_checkpoint(t, st.path, err) || qb_stage_commit(&st, err)) {
+        qb_stage_abort(&st);
+        return qb_err_context(err, "%s", dir);
+    }
     return 0;
 }
 
@@ -166,9 +236,9 @@ static int log_record(qb_metrics_log *ml, const qb_qa_trainer *t, double loss, d
     return rc;
 }
 
-static int write_train_results(const qb_qa_trainer *t, double seconds, int64_t examples, double mean_loss, qb_err *err) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/train_results.json", t->o.output_dir);
+static int write_train_results(const qb_qa_trainer *t, const char *dir, double seconds, int64_t examples, double mean_loss, qb_err *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train_results.json", dir);
     json_t *j = json_pack("{s:f, s:I, s:f, s:f, s:I, s:f}", "epoch", (double)t->step / (double)t->steps_per_epoch, "global_step",
                           (json_int_t)t->step, "train_loss", mean_loss, "train_runtime", seconds, "train_samples", (json_int_t)t->f->n,
                           "train_samples_per_second", seconds > 0 ? (double)examples / seconds : 0.0);
@@ -191,9 +261,10 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
         mlp = &ml;
     }
     if (t->o.log)
-        fprintf(t->o.log, "train: %lld features, global batch %lld (%d per device x %d ranks), %lld steps/epoch, %lld steps (%s lr %.3g, warmup %lld)%s\n",
-                (long long)t->f->n, (long long)t->o.batch_size * t->world, t->o.batch_size, t->world, (long long)t->steps_per_epoch, (long long)t->total_steps, qb_lr_kind_name(t->sched.kind),
-                t->sched.base_lr, (long long)t->sched.warmup_steps, t->step ? " resumed" : "");
+        fprintf(t->o.log,
+                "train: %lld features, global batch %lld (%d per device x %d ranks), %lld steps/epoch, %lld steps (%s lr %.3g, warmup %lld)%s\n",
+                (long long)t->f->n, (long long)t->o.batch_size * t->world, t->o.batch_size, t->world, (long long)t->steps_per_epoch,
+                (long long)t->total_steps, qb_lr_kind_name(t->sched.kind), t->sched.base_lr, (long long)t->sched.warmup_steps, t->step ? " resumed" : "");
     double t_start = now(), t_window = t_start, window_loss = 0.0, sum_loss = 0.0;
     int64_t window_steps = 0, window_examples = 0, examples = 0, steps_run = 0;
     int rc = 0;
@@ -202,6 +273,18 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
         qb_qa_step_stats s;
         rc = qb_qa_load_batch(t, t->step, &t->batch, err);
         if (!rc) rc = qb_qa_train_step(t, &t->batch, lr, &s, err);
+        if (!rc && t->step >= t->n_losses) {  /* grown as steps run: memory follows the steps taken, not the plan */
+            int64_t cap = t->n_losses ? 2 * t->n_losses : 1024;
+            while (cap <= t->step) cap *= 2;  /* a resumed run starts past the first block */
+            if (cap > t->total_steps) cap = t->total_steps;
+            float *l = realloc(t->losses, (size_t)cap * sizeof *l);
+            if (!l) rc = qb_errorf(err, "train: out of memory");
+            else {
+                for (int64_t i = t->n_losses; i < cap; i++) l[i] = NAN;
+                t->losses = l;
+                t->n_losses = cap;
+            }
+        }
         if (rc) break;
         t->losses[t->step] = s.loss;
         t->step++;
@@ -228,9 +311,13 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
         }
     }
     double seconds = now() - t_start;
-    if (!rc && t->o.output_dir) {
-        rc = qb_qa_trainer_save(t, t->o.output_dir, err);
-        if (!rc) rc = write_train_results(t, seconds, examples, steps_run ? sum_loss / (double)steps_run : 0.0, err);
+    if (!rc && t->o.output_dir) {  /* the final model replaces the one in output_dir as a unit; the rest is carried over */
+        qb_stage st;
+        rc = qb_stage_begin_update(&st, t->o.output_dir, qb_model_unit_files, err);
+        if (!rc) rc = write_checkpoint(t, st.path, err);
+        if (!rc) rc = write_train_results(t, st.path, seconds, examples, steps_run ? sum_loss / (double)steps_run : 0.0, err);
+        if (!rc) rc = qb_stage_commit(&st, err);
+        if (rc) qb_stage_abort(&st);
         if (!rc && t->o.log) fprintf(t->o.log, "train: saved %s (step %lld)\n", t->o.output_dir, (long long)t->step);
     }
     if (!rc && t->o.log)
@@ -248,4 +335,5 @@ void qb_qa_trainer_free(qb_qa_trainer *t) {
     free(t->losses);
     t->order = NULL;
     t->losses = NULL;
+    t->n_losses = 0;
 }

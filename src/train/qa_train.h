@@ -18,6 +18,9 @@
 #include "train/qa_batch.h"
 #include "train/squad_features.h"
 
+/* Steps a run may plan: dropout streams are (step + 1) << 36 in a 64-bit counter. */
+#define QB_QA_MAX_STEPS ((int64_t)1 << 28)
+
 typedef struct qb_qa_train_opts {
     int batch_size;              /* 12 */
     double epochs;               /* 2 */
@@ -56,7 +59,8 @@ typedef struct qb_qa_trainer {
     int global_rows;             /* rows of the current global batch over all ranks (batch.batch on this one) */
     int world, rank;             /* of o.comm (1, 0 without one) */
     qb_grad_sync sync;
-    float *losses;               /* [total_steps]: each step's loss; NaN before a resume point */
+    float *losses;               /* [n_losses]: each step's loss; NaN before a resume point and after the last step run */
+    int64_t n_losses;
 } qb_qa_trainer;
 
 /* Sets up the optimizer over m's context, the schedule and the data order; checks the options. */
@@ -68,9 +72,11 @@ int qb_qa_trainer_resume(qb_qa_trainer *t, const char *checkpoint_dir, qb_err *e
 int qb_qa_load_batch(qb_qa_trainer *t, int64_t step, qb_qa_batch *b, qb_err *err);
 /* One optimizer step on a batch: forward with dropout, loss, backward, clipping, AdamW at lr. */
 int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err);
-/* Writes a resumable checkpoint of the current state into dir. */
+/* Writes a resumable checkpoint of the current state into dir, as a unit (staged beside it, then renamed in). */
 int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err);
-/* Runs the steps left (to total_steps or stop_at, whichever is first; stop_at <= 0 means total), logging and saving. */
+/* Runs the steps left (to total_steps or stop_at, whichever is first; stop_at <= 0 means total), logging and saving
+ * checkpoint-N units and, at the end, the model in output_dir (one unit with the rest of output_dir carried over). A
+ * non-finite loss or gradient stops the run naming the step and the first tensor that went bad; checkpoints stay. */
 int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err);
 /* Frees the trainer (not the model). */
 void qb_qa_trainer_free(qb_qa_trainer *t);

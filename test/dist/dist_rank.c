@@ -102,7 +102,8 @@ static int train(qb_comm *c, int argc, char **argv, bool poison, qb_err *err) {
                  ? qb_errorf(err, "reading the parameters: %s", ctx->err.msg)
                  : write_floats(out, "params.bin", p, ctx->params.block_numel, err);
         free(p);
-        if (!rc) rc = write_floats(out, "losses.bin", t.losses, t.total_steps, err);
+        if (!rc) rc = t.n_losses < t.total_steps ? qb_errorf(err, "%lld losses for %lld steps", (long long)t.n_losses, (long long)t.total_steps)
+                                                 : write_floats(out, "losses.bin", t.losses, t.total_steps, err);
     }
     qb_qa_trainer_free(&t);
     qb_bert_free(&m);
