@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include "autograd/cuda/backend.h"
 #include "run_config.h"
 #include "train/quant_recipe.h"
 
@@ -15,6 +16,7 @@
 #define MAX_SAMPLES "1099511627776"  /* 2^40 */
 static const qb_cfg_key keys[] = {
     KEY("run", "task", QB_CFG_STRING, task, "calibrate, train, eval, qat (calibrate -> train -> eval -> export), ptq (calibrate -> eval -> export), export, demo"),
+    KEY("run", "device", QB_CFG_STRING, device, "cpu, cuda or cuda:N (the N-th visible GPU; cuda = cuda:0): where every task runs"),
     NUM("run", "seed", QB_CFG_INT, seed, "[0, 4611686018427387904]", "RNG seed (head initialisation, calibration samples, data order, dropout)"),
     NUM("run", "threads", QB_CFG_INT, threads, "[0, 1024]", "OpenMP threads (0 = all cores)"),
     KEY("run", "output_dir", QB_CFG_STRING, output_dir, "directory for checkpoints, metrics and predictions"),
@@ -77,6 +79,7 @@ static const int n_keys = (int)(sizeof keys / sizeof keys[0]);
 void qat_config_defaults(qat_config *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->task, sizeof c->task, "demo");
+    snprintf(c->device, sizeof c->device, "cpu");
     c->seed = 42;
     snprintf(c->output_dir, sizeof c->output_dir, "out/demo");
     c->max_seq_length = 128;
@@ -143,6 +146,33 @@ static bool one_of(const char *v, const char *const *names) {
     return false;
 }
 
+/* run.device: the name, a CUDA build, and the GPU it names. */
+static int validate_device(const qat_config *c, const qat_config_source *src, qb_err *err) {
+    qb_device dev;
+    int ordinal;
+    if (qb_device_parse(c->device, &dev, &ordinal)) BAD("run", "device", "'%s' (expected cpu, cuda or cuda:N)", c->device);
+    if (dev == QB_CPU) return 0;
+#ifndef QB_HAVE_CUDA
+    BAD("run", "device", "%s: this build has no CUDA backend (reconfigure with -Dcuda=enabled, or set run.device = cpu)", c->device);
+#endif
+    int count = qb_cuda_device_count();
+    if (count == 0) BAD("run", "device", "%s: no CUDA device visible (no GPU or no driver; set run.device = cpu)", c->device);
+    if (ordinal >= count) BAD("run", "device", "%s: only %d CUDA device%s visible (cuda:0 to cuda:%d)", c->device, count, count == 1 ? "" : "s", count - 1);
+    return 0;
+}
+
+qb_ctx *qat_config_ctx_new(const qat_config *c, qb_err *err) {
+    qb_device dev = QB_CPU;
+    int ordinal = 0;
+    if (qb_device_parse(c->device, &dev, &ordinal)) {
+        qb_errorf(err, "run.device: '%s' (expected cpu, cuda or cuda:N)", c->device);
+        return NULL;
+    }
+    qb_ctx *ctx = dev == QB_CUDA ? qb_ctx_new_cuda(ordinal, (uint64_t)c->seed, err) : qb_ctx_new(QB_CPU, (uint64_t)c->seed, err);
+    if (!ctx) qb_err_context(err, "run.device %s", c->device);
+    return ctx;
+}
+
 int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_err *err) {
     static const char *const tasks[] = {"calibrate", "train", "eval", "qat", "ptq", "export", "demo", NULL};
     static const char *const formats[] = {"hdf5", "onnx", "both", NULL};
@@ -151,6 +181,7 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     static const char *const histograms[] = {"modelopt", "pq21", NULL};
     static const char *const schedulers[] = {"linear", "cosine", "constant", "constant_with_warmup", NULL};
     if (!one_of(c->task, tasks)) BAD("run", "task", "unknown task '%s' (expected: calibrate, train, eval, qat, ptq, export, demo)", c->task);
+    if (validate_device(c, src, err)) return -1;
     if (!c->output_dir[0]) BAD("run", "output_dir", "must not be empty");
     if (strcmp(c->task, "demo") == 0) return 0;  /* numbers: their ranges are checked as they are set (keys[]) */
     bool calib = !strcmp(c->task, "calibrate") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");

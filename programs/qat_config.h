@@ -3,10 +3,12 @@
 #pragma once
 #include <stdint.h>
 #include <stdio.h>
+#include "autograd/tensor.h"
 #include "base/error.h"
 
 typedef struct qat_config {
     char task[32];
+    char device[32];
     int64_t seed, threads;
     char output_dir[1024];
     char model_path[1024], tokenizer[1024];
@@ -44,5 +46,7 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
 /* Sets err to "<where section.key was set>: section.key: <message>"; returns -1. */
 int qat_config_error(const qat_config_source *src, const char *section, const char *key, qb_err *err, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* A context on run.device (validated) with the run's seed. */
+qb_ctx *qat_config_ctx_new(const qat_config *c, qb_err *err);
 /* Prints every key, its current value and help. */
 void qat_config_print(const qat_config *c, FILE *out);

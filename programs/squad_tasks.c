@@ -162,7 +162,7 @@ static int need_train_features(squad_run *r, qb_err *err) {
 static int load_model(squad_run *r, const char *dir, qb_ctx **ctx, qb_bert_model *m, qb_err *err) {
     quant_defaults d;
     if (qb_quant_recipe_defaults(&r->recipe, &d, err)) return -1;
-    *ctx = qb_ctx_new(QB_CPU, (uint64_t)r->c->seed, err);
+    *ctx = qat_config_ctx_new(r->c, err);
     if (!*ctx) return -1;
     qb_bert_options opt = {.quant = &d};
     qb_bert_load_report rep = {0};

@@ -46,8 +46,8 @@ meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplie
 echo "== sanitizer build, suite cuda (emulated) under a second thread order"
 meson test -C build-asan --setup emu_seed2 --suite cuda --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=1
 
-echo "== fuzz targets (libFuzzer, clang ASan + UBSan, 5 s each)"
-ASAN_OPTIONS=detect_leaks=1 meson test -C build-fuzz --no-rebuild --print-errorlogs --suite fuzz || rc=1
+echo "== fuzz targets (libFuzzer, clang ASan + UBSan, 60 s each, two at a time)"
+ASAN_OPTIONS=detect_leaks=1 meson test -C build-fuzz --no-rebuild --print-errorlogs --num-processes 2 --suite fuzz || rc=1
 
 python3 - build/meson-logs/testlog.json "${core_logs[@]}" build-asan/meson-logs/testlog.json \
   build-asan/meson-logs/testlog-emu_seed2.json build-fuzz/meson-logs/testlog.json <<'PY'

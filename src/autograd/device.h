@@ -5,3 +5,5 @@ typedef enum { QB_CPU = 0, QB_CUDA = 1 } qb_device;
 
 /* Name of a device ("cpu", "cuda"). */
 const char *qb_device_name(qb_device dev);
+/* Parses "cpu", "cuda" (ordinal 0) or "cuda:N" (the N-th visible CUDA device); -1 when s is none of them. */
+int qb_device_parse(const char *s, qb_device *dev, int *ordinal);

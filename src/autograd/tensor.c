@@ -37,8 +37,12 @@ qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64
 
 qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err) {
     if (device != QB_CUDA) return qb_ctx_new_on(&qb_cpu_kernels, NULL, device, seed, err);
+    return qb_ctx_new_cuda(0, seed, err);
+}
+
+qb_ctx *qb_ctx_new_cuda(int ordinal, uint64_t seed, qb_err *err) {
     char msg[512];
-    qb_dev *dev = qb_cuda_init(msg, sizeof msg);
+    qb_dev *dev = qb_cuda_init(ordinal, msg, sizeof msg);
     if (!dev) {
         qb_errorf(err, "cuda: %s", msg);
         return NULL;

@@ -88,6 +88,8 @@ typedef struct qb_ctx {
 
 /* Creates a context on a device with an RNG seed; NULL when the device is unavailable (message in err). */
 qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err);
+/* Creates a context on the visible CUDA device `ordinal` (qb_ctx_new(QB_CUDA) is ordinal 0). */
+qb_ctx *qb_ctx_new_cuda(int ordinal, uint64_t seed, qb_err *err);
 /* Creates a context whose tensors are on `device` with a given kernel table and device state (kept by the caller):
  * qb_ctx_new's table for the device, or a test device's. */
 qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64_t seed, qb_err *err);

@@ -92,10 +92,14 @@ extern "C" void qb_cuda_describe(char *buf, size_t n) {
              qb_cuda_device_count());
 }
 
-extern "C" qb_dev *qb_cuda_init(char *msg, size_t n) {
+extern "C" qb_dev *qb_cuda_init(int ordinal, char *msg, size_t n) {
     int count = qb_cuda_device_count();
     if (count == 0) {
         snprintf(msg, n, "no CUDA device visible");
+        return nullptr;
+    }
+    if (ordinal < 0 || ordinal >= count) {
+        snprintf(msg, n, "device %d: only %d CUDA device%s visible", ordinal, count, count == 1 ? "" : "s");
         return nullptr;
     }
     qb_dev *s = (qb_dev *)calloc(1, sizeof *s);
@@ -103,7 +107,7 @@ extern "C" qb_dev *qb_cuda_init(char *msg, size_t n) {
         snprintf(msg, n, "out of host memory");
         return nullptr;
     }
-    cudaError_t ce = cudaSetDevice(0);
+    cudaError_t ce = cudaSetDevice(ordinal);
     if (ce == cudaSuccess) ce = cudaStreamCreate(&s->stream);
     if (ce != cudaSuccess) {
         snprintf(msg, n, "cuda set-up failed: %s", cudaGetErrorString(ce));

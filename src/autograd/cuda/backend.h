@@ -15,9 +15,10 @@ extern "C" {
 int qb_cuda_device_count(void);
 /* One line describing the runtime, driver and library versions, into buf. */
 void qb_cuda_describe(char *buf, size_t n);
-/* Creates the device state (stream, cuBLAS and cuBLASLt handles, workspace) on device 0; NULL with a message
- * (cudaGetErrorString / cublasGetStatusString included) on failure. */
-qb_dev *qb_cuda_init(char *msg, size_t n);
+/* Creates the device state (stream, cuBLAS and cuBLASLt handles, workspace) on the visible device `ordinal` and makes
+ * it the calling thread's current device; NULL with a message (cudaGetErrorString / cublasGetStatusString included)
+ * on failure. */
+qb_dev *qb_cuda_init(int ordinal, char *msg, size_t n);
 /* Destroys the device state. */
 void qb_cuda_shutdown(qb_dev *d);
 /* Device memory (NULL on failure: qb_cuda_last_error says why). */

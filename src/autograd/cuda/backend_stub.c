@@ -5,7 +5,8 @@
 
 int qb_cuda_device_count(void) { return 0; }
 void qb_cuda_describe(char *buf, size_t n) { snprintf(buf, n, "built without CUDA (meson setup -Dcuda=enabled)"); }
-qb_dev *qb_cuda_init(char *msg, size_t n) {
+qb_dev *qb_cuda_init(int ordinal, char *msg, size_t n) {
+    (void)ordinal;
     snprintf(msg, n, "this build has no CUDA backend (reconfigure with -Dcuda=enabled)");
     return NULL;
 }
