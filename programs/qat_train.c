@@ -2,10 +2,12 @@
  * calibrate, train, eval, qat (calibrate -> train -> eval) on SQuAD, or demo. */
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "autograd/cuda/backend.h"
 #include "base/blas_core.h"
 #include "demo_task.h"
+#include "dist/comm.h"
 #include "qat_config.h"
 #include "run_output.h"
 #include "squad_tasks.h"
@@ -31,6 +33,19 @@ static void print_version(void) {
     printf("CUDA: %s\n", cuda);
 }
 
+/* Several ranks: rank 0 alone prints progress (the others' stdout goes to /dev/null); errors stay on stderr. */
+static void dist_start(qb_comm *comm) {
+    if (comm->rank != 0 && !freopen("/dev/null", "w", stdout)) fprintf(stderr, "qat-train: rank %d: cannot silence stdout\n", comm->rank);
+    printf("qat-train: %d ranks (%s, %s backend), %d on this host\n", comm->size, comm->launcher, comm->be->name, comm->local_size);
+}
+
+/* The error of this rank; on several ranks it names the rank and ends the whole job (MPI_Abort). */
+static _Noreturn void dist_die(qb_comm *comm, const qb_err *err) {
+    if (comm->size == 1) qb_die("qat-train", err);
+    fprintf(stderr, "qat-train: rank %d/%d: %s\n", comm->rank, comm->size, err->msg);
+    qb_comm_abort(comm, 1);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -46,18 +61,29 @@ int main(int argc, char **argv) {
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     qb_err err = {0};
+    qb_comm comm;
+    if (qb_comm_open(&comm, &err)) qb_die("qat-train", &err);
+    if (comm.size > 1) dist_start(&comm);
     qat_config c;
     qat_config_defaults(&c);
     qat_config_source src = {.path = argv[1], .argc = argc - 2, .argv = argv + 2};
-    if (qat_config_load(&c, &src, &err) || qat_config_validate(&c, &src, &err)) qb_die("qat-train", &err);
+    if (qat_config_load(&c, &src, &err) || qat_config_validate(&c, &src, &err)) dist_die(&comm, &err);
     if (c.threads > 0) omp_set_num_threads((int)c.threads);
+    else if (comm.local_size > 1 && !getenv("OMP_NUM_THREADS")) /* the host's cores shared by its ranks */
+        omp_set_num_threads(omp_get_num_procs() > comm.local_size ? omp_get_num_procs() / comm.local_size : 1);
+    if (comm.size > 1 && strcmp(c.task, "demo") == 0) {
+        qb_errorf(&err, "run.task: demo runs in one process (started on %d ranks)", comm.size);
+        dist_die(&comm, &err);
+    }
     char blas[768];
     qb_blas_core_summary(blas, sizeof blas);
     printf("qat-train %s: %s; %d threads; device %s\n", QB_VERSION, blas, omp_get_max_threads(), c.device);
     run_output out;
-    if (run_output_open(&out, &c, &src, &err)) qb_die("qat-train", &err);
-    int rc = strcmp(c.task, "demo") == 0 ? demo_task_run(&c, &err) : squad_task_run(&c, &src, &err);
-    run_output_close(&out, rc != 0);
-    if (rc) qb_die("qat-train", &err);
+    bool bad = comm.rank == 0 && run_output_open(&out, &c, &src, &err); /* rank 0 writes and holds the lock */
+    if (qb_comm_agree(&comm, bad, "opening run.output_dir", &err)) dist_die(&comm, &err);
+    int rc = strcmp(c.task, "demo") == 0 ? demo_task_run(&c, &err) : squad_task_run(&c, &src, &comm, &err);
+    if (comm.rank == 0) run_output_close(&out, rc != 0);
+    if (rc) dist_die(&comm, &err);
+    qb_comm_close(&comm);
     return 0;
 }

@@ -87,6 +87,8 @@ typedef struct squad_run {
     qb_squad_features train;
     bool have_train;
     bool from_export;  /* the model last loaded came from an HDF5 export: its quantizer state is the file's */
+    qb_comm *comm;
+    bool writer;       /* rank 0: the one that writes files */
 } squad_run;
 
 /* model.tokenizer, else the checkpoint the run starts from (a resumed one carries its tokenizer files). */
@@ -203,14 +205,17 @@ static int run_calibrate(squad_run *r, const char *from, const char *to, bool in
     if (load_model(r, from, &ctx, &m, err)) return -1;
     double t0 = now();
     qb_calib_opts o = {.num_samples = c->calib_samples, .batch_size = (int)c->calib_batch_size, .seed = (uint64_t)c->seed,
-                       .method = qb_calibrator_hist_method(r->recipe.calibrator), .percentile = c->percentile};
+                       .method = qb_calibrator_hist_method(r->recipe.calibrator), .percentile = c->percentile, .comm = r->comm};
     int rc = qb_calibrate(&m, &r->train, &o, stdout, err);
     qb_stage st = {0};
-    if (!rc) rc = in_place ? qb_stage_begin_update(&st, to, qb_model_unit_files, err) : qb_stage_begin(&st, to, err);
-    if (!rc) rc = qb_bert_save_pretrained(&m, st.path, err);
-    if (!rc) rc = qb_copy_tokenizer_files(tokenizer_dir(c), st.path, err);
-    if (!rc) rc = qb_stage_commit(&st, err);
-    qb_stage_abort(&st);
+    if (r->writer) { /* rank 0 saves; the others wait for it (the next phase reads the directory) */
+        if (!rc) rc = in_place ? qb_stage_begin_update(&st, to, qb_model_unit_files, err) : qb_stage_begin(&st, to, err);
+        if (!rc) rc = qb_bert_save_pretrained(&m, st.path, err);
+        if (!rc) rc = qb_copy_tokenizer_files(tokenizer_dir(c), st.path, err);
+        if (!rc) rc = qb_stage_commit(&st, err);
+        qb_stage_abort(&st);
+    }
+    rc = qb_comm_agree(r->comm, rc != 0, "saving the calibrated model", err);
     if (!rc) {
         int total, enabled, with_amax;
         qb_quant_count(&m, &total, &enabled, &with_amax);
@@ -248,7 +253,8 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
                           .warmup_ratio = c->warmup_ratio, .weight_decay = c->weight_decay, .adam_beta1 = c->adam_beta1,
                           .adam_beta2 = c->adam_beta2, .adam_epsilon = c->adam_epsilon, .max_grad_norm = c->max_grad_norm,
                           .seed = (uint64_t)c->seed, .logging_steps = c->logging_steps, .save_steps = c->save_steps,
-                          .output_dir = c->output_dir, .tokenizer_dir = tokenizer_dir(c), .log = stdout};
+                          .output_dir = c->output_dir, .tokenizer_dir = tokenizer_dir(c), .log = stdout,
+                          .comm = r->comm};
     qb_qa_trainer t;
     int rc = configure(r, &m, resume, err);
     if (!rc) rc = qb_qa_trainer_init(&t, &m, &r->train, &o, err);
@@ -257,6 +263,7 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
         if (!rc) rc = qb_qa_train(&t, 0, err);
         qb_qa_trainer_free(&t);
     }
+    rc = qb_comm_agree(r->comm, rc != 0, "training", err);
     unload_model(ctx, &m);
     return rc;
 }
@@ -278,13 +285,14 @@ static int run_eval(squad_run *r, const char *from, qb_err *err) {
     if (!rc) {
         qb_stage st = {0};  /* the evaluation's files replace the earlier ones as a unit */
         qb_qa_eval_opts o = {.batch_size = (int)c->eval_batch_size,
-                             .post = {.n_best_size = (int)c->n_best_size, .max_answer_length = (int)c->max_answer_length}};
+                             .post = {.n_best_size = (int)c->n_best_size, .max_answer_length = (int)c->max_answer_length},
+                             .comm = r->comm};
         qb_qa_eval_result res;
         rc = configure(r, &m, false, err);
-        if (!rc) rc = qb_stage_begin_update(&st, c->output_dir, qb_qa_eval_files, err);
-        o.output_dir = st.path;
+        if (!rc && r->writer) rc = qb_stage_begin_update(&st, c->output_dir, qb_qa_eval_files, err);
+        o.output_dir = r->writer ? st.path : NULL;
         if (!rc) rc = qb_qa_evaluate(&m, &dev, &f, &o, &res, err);
-        if (!rc) rc = qb_stage_commit(&st, err);
+        if (!rc && r->writer) rc = qb_stage_commit(&st, err);
         qb_stage_abort(&st);
         if (!rc)
             printf("eval: %lld questions (%lld features): exact_match %.2f  f1 %.2f  in %.1f s; wrote %s/predictions.json, eval_results.json\n",
@@ -330,6 +338,7 @@ static void export_path(const qat_config *c, const char *dir, const char *ext, c
  * entries carried over, elsewhere each file is written atomically. */
 static int run_export(squad_run *r, const char *from, qb_err *err) {
     const qat_config *c = r->c;
+    if (!r->writer) return 0; /* one export, by rank 0 */
     qb_ctx *ctx;
     qb_bert_model m;
     if (load_model(r, from, &ctx, &m, err)) return -1;
@@ -432,14 +441,15 @@ static int run_task(squad_run *r, qb_err *err) {
     return rc;
 }
 
-int squad_task_run(const qat_config *c, const qat_config_source *src, qb_err *err) {
-    squad_run r = {.c = c, .src = src};
+int squad_task_run(const qat_config *c, const qat_config_source *src, qb_comm *comm, qb_err *err) {
+    squad_run r = {.c = c, .src = src, .comm = comm, .writer = comm->rank == 0};
     recipe_from_config(c, &r.recipe);
     /* an export only adds model.h5 / model.onnx (as a unit), so it may go into an existing run directory; output_dir is
      * made by the first write */
     bool exporting = strcmp(c->task, "export") == 0;
     double t0 = now();
-    int rc = (!exporting && check_output_dir(c, src, err)) || preflight(&r, err) ? -1 : run_task(&r, err);
+    bool bad = r.writer && !exporting && check_output_dir(c, src, err);
+    int rc = qb_comm_agree(comm, bad, "checking run.output_dir", err) || preflight(&r, err) ? -1 : run_task(&r, err);
     if (!rc) printf("%s: done in %.1f s\n", c->task, now() - t0);
     if (r.have_train) {
         qb_squad_features_free(&r.train);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/heads.h"
+#include "train/data_parallel.h"
 #include "train/qa_batch.h"
 #include "train/shuffle.h"
 
@@ -77,15 +78,33 @@ int qb_calibrate(qb_bert_model *m, const qb_squad_features *f, const qb_calib_op
     bool training = ctx->training, no_grad = ctx->no_grad;
     ctx->training = false;
     ctx->no_grad = true;
-    int rc = 0;
-    for (int64_t done = 0; done < n && !rc; done += b.batch) {
-        int rows = (int)(n - done < o->batch_size ? n - done : o->batch_size);
-        qb_qa_batch_gather(&b, f, order + done, rows);
-        qb_bert_batch view = qb_qa_batch_view(&b);
-        qb_bert_output out;
-        qb_ctx_step_reset(ctx);
-        if (qb_bert_question_answering(m, &view, NULL, NULL, &out)) rc = qb_errorf(err, "calibrate: %s", ctx->err.msg);
+    int world = o->comm ? o->comm->size : 1, rank = o->comm ? o->comm->rank : 0, rc = 0;
+    int64_t batches = (n + o->batch_size - 1) / o->batch_size;
+    if (batches < world)
+        rc = qb_errorf(err, "calibrate: %lld batches of %d for %d ranks (every rank needs one: lower calib batch size or add samples)",
+                       (long long)batches, o->batch_size, world);
+    bool range_pass = world > 1 || o->range_first;
+    bool *ranging = calloc((size_t)m->n_quant + 1, sizeof *ranging);
+    if (!ranging && !rc) rc = qb_errorf(err, "calibrate: out of memory");
+    for (int pass = range_pass ? 0 : 1; pass < 2 && !rc; pass++) {
+        /* pass 0: the histogram quantizers collect max|x| into their max calibrators, then the ranges are agreed */
+        for (int i = 0; pass == 0 && i < m->n_quant; i++)
+            if ((ranging[i] = m->quant[i].tq.desc.calib == CALIB_HISTOGRAM)) m->quant[i].tq.desc.calib = CALIB_MAX;
+        for (int64_t j = rank; j < batches && !rc; j += world) {
+            int64_t done = j * o->batch_size;
+            int rows = (int)(n - done < o->batch_size ? n - done : o->batch_size);
+            qb_qa_batch_gather(&b, f, order + done, rows);
+            qb_bert_batch view = qb_qa_batch_view(&b);
+            qb_bert_output out;
+            qb_ctx_step_reset(ctx);
+            if (qb_bert_question_answering(m, &view, NULL, NULL, &out)) rc = qb_errorf(err, "calibrate: %s", ctx->err.msg);
+        }
+        for (int i = 0; pass == 0 && i < m->n_quant; i++)
+            if (ranging[i]) m->quant[i].tq.desc.calib = CALIB_HISTOGRAM;
+        if (pass == 0 && !rc) rc = qb_calib_agree_ranges(o->comm, m, err);
     }
+    free(ranging);
+    if (!rc) rc = qb_calib_merge(o->comm, m, err);
     qb_ctx_step_reset(ctx);
     ctx->training = training;
     ctx->no_grad = no_grad;
@@ -95,7 +114,9 @@ int qb_calibrate(qb_bert_model *m, const qb_squad_features *f, const qb_calib_op
         tensor_quantizer_enable_quant(q);
         tensor_quantizer_disable_calib(q);
     }
-    if (!rc && log) fprintf(log, "calibrate: %lld features in batches of %d, %d quantizers calibrated\n", (long long)n, o->batch_size, m->n_quant);
+    if (!rc && log)
+        fprintf(log, "calibrate: %lld features in batches of %d%s, %d quantizers calibrated\n", (long long)n, o->batch_size,
+                world > 1 ? " over the ranks (histogram ranges agreed first)" : "", m->n_quant);
     restore_quantizers(m, saved, rc != 0);
     qb_qa_batch_free(&b);
     free(order);

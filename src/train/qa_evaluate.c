@@ -8,6 +8,7 @@
 #include <time.h>
 #include "base/fileio.h"
 #include "model/heads.h"
+#include "train/data_parallel.h"
 #include "train/qa_batch.h"
 
 static double now(void) {
@@ -18,7 +19,9 @@ static double now(void) {
 
 const char *const qb_qa_eval_files[] = {"predictions.json", "nbest_predictions.json", "null_odds.json", "eval_results.json", NULL};
 
-int qb_qa_logits(qb_bert_model *m, const qb_squad_features *f, int batch_size, float *start, float *end, qb_err *err) {
+/* Logits of features [first, first + count) into start/end [count, max_len]. */
+static int logits_rows(qb_bert_model *m, const qb_squad_features *f, int64_t first, int64_t count, int batch_size, float *start, float *end,
+                       qb_err *err) {
     if (batch_size < 1) return qb_errorf(err, "evaluate: batch size %d", batch_size);
     qb_ctx *ctx = m->ctx;
     qb_qa_batch b;
@@ -29,9 +32,9 @@ int qb_qa_logits(qb_bert_model *m, const qb_squad_features *f, int batch_size, f
     ctx->training = false;
     ctx->no_grad = true;
     int rc = 0;
-    for (int64_t done = 0; done < f->n && !rc; done += b.batch) {
-        int n = (int)(f->n - done < batch_size ? f->n - done : batch_size);
-        for (int r = 0; r < n; r++) rows[r] = done + r;
+    for (int64_t done = 0; done < count && !rc; done += b.batch) {
+        int n = (int)(count - done < batch_size ? count - done : batch_size);
+        for (int r = 0; r < n; r++) rows[r] = first + done + r;
         qb_qa_batch_gather(&b, f, rows, n);
         qb_bert_batch view = qb_qa_batch_view(&b);
         qb_bert_output out;
@@ -46,6 +49,26 @@ int qb_qa_logits(qb_bert_model *m, const qb_squad_features *f, int batch_size, f
     ctx->no_grad = no_grad;
     qb_qa_batch_free(&b);
     free(rows);
+    return rc;
+}
+
+int qb_qa_logits(qb_bert_model *m, const qb_squad_features *f, int batch_size, float *start, float *end, qb_err *err) {
+    return logits_rows(m, f, 0, f->n, batch_size, start, end, err);
+}
+
+/* Every feature's logits on rank 0 of c: each rank computes its contiguous share, rank 0 gathers them. */
+static int logits_shared(qb_comm *c, qb_bert_model *m, const qb_squad_features *f, int batch_size, float *start, float *end, qb_err *err) {
+    int64_t first, count;
+    qb_shard_range(f->n, c->size, c->rank, &first, &count);
+    size_t cells = (size_t)count * (size_t)f->max_len;
+    float *mine = malloc((2 * cells + 1) * sizeof(float));
+    if (!mine) return qb_errorf(err, "evaluate: out of memory");
+    int rc = logits_rows(m, f, first, count, batch_size, mine, mine + cells, err);
+    rc = qb_comm_agree(c, rc != 0, "evaluate (logits)", err);
+    int64_t bytes = (int64_t)(cells * sizeof(float));
+    if (!rc) rc = qb_comm_gather(c, mine, bytes, start, NULL, 0, "evaluate: gather of start logits", err);
+    if (!rc) rc = qb_comm_gather(c, mine + cells, bytes, end, NULL, 0, "evaluate: gather of end logits", err);
+    free(mine);
     return rc;
 }
 
@@ -104,7 +127,16 @@ int qb_qa_evaluate(qb_bert_model *m, const qb_squad_set *set, const qb_squad_fea
     bool v2 = set->version && strncmp(set->version, "v2", 2) == 0;
     qb_squad_postprocess_opts post = o->post;
     post.version_2 = v2;
-    if (!rc) rc = qb_qa_logits(m, f, o->batch_size, start, end, err);
+    bool shared = o->comm && o->comm->size > 1;
+    if (!rc) rc = shared ? logits_shared(o->comm, m, f, o->batch_size, start, end, err) : qb_qa_logits(m, f, o->batch_size, start, end, err);
+    if (!rc && shared && o->comm->rank != 0) {
+        /* rank 0 post-processes, scores and writes */
+        out->n_features = f->n;
+        free(texts);
+        free(start);
+        free(end);
+        return 0;
+    }
     if (!rc) rc = check_logits(set, f, start, end, err);
     if (!rc) rc = qb_squad_postprocess(set, f, start, end, &post, &preds, err);
     for (int64_t i = 0; !rc && i < preds.n; i++) texts[preds.p[i].example] = preds.p[i].text;

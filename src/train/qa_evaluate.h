@@ -2,6 +2,7 @@
  * eval mode (no dropout, no gradients), utils_qa post-processing, the official EM/F1, and predictions.json,
  * nbest_predictions.json and eval_results.json written atomically. */
 #pragma once
+#include "dist/comm.h"
 #include "model/bert.h"
 #include "train/squad_eval.h"
 #include "train/squad_postprocess.h"
@@ -10,6 +11,8 @@ typedef struct qb_qa_eval_opts {
     int batch_size;                  /* features per forward pass */
     qb_squad_postprocess_opts post;  /* n_best_size 20, max_answer_length 30 (version_2 follows the set) */
     const char *output_dir;          /* where the files go; NULL writes none */
+    qb_comm *comm;                   /* features shared out over the ranks, logits gathered, scored and written on rank 0
+                                      * (the others return only n_features); NULL: one process */
 } qb_qa_eval_opts;
 
 typedef struct qb_qa_eval_result {

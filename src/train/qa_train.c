@@ -15,6 +15,7 @@
 #include "train/train_state.h"
 
 #define DROPOUT_STREAM_SHIFT 36 /* each step's dropout counters start at (step + 1) << 36 */
+#define DROPOUT_RANK_SHIFT 56   /* ... plus rank << 56 (256 ranks, 2^20 steps apart) */
 
 static double now(void) {
     struct timespec ts;
@@ -28,6 +29,9 @@ int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_featur
     t->f = f;
     t->o = *o;
     t->order_epoch = -1;
+    t->world = o->comm ? o->comm->size : 1;
+    t->rank = o->comm ? o->comm->rank : 0;
+    if (t->rank != 0) t->o.output_dir = NULL, t->o.log = NULL; /* rank 0 logs and saves */
     if (f->n < 1) return qb_errorf(err, "train: no training features");
     if (o->batch_size < 1) return qb_errorf(err, "train.batch_size: %d must be positive", o->batch_size);
     if (!(o->learning_rate > 0)) return qb_errorf(err, "train.learning_rate: %g must be positive", o->learning_rate);
@@ -37,7 +41,8 @@ int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_featur
     if (o->max_steps > QB_QA_MAX_STEPS || o->warmup_steps > QB_QA_MAX_STEPS)
         return qb_errorf(err, "train.max_steps / train.warmup_steps: %lld / %lld is above %lld", (long long)o->max_steps,
                          (long long)o->warmup_steps, (long long)QB_QA_MAX_STEPS);
-    t->steps_per_epoch = (f->n + o->batch_size - 1) / o->batch_size;
+    int64_t global_batch = (int64_t)o->batch_size * t->world;
+    t->steps_per_epoch = (f->n + global_batch - 1) / global_batch;
     double epoch_steps = o->max_steps > 0 ? 0.0 : ceil(o->epochs * (double)t->steps_per_epoch);
     if (!(epoch_steps <= (double)QB_QA_MAX_STEPS))
         return qb_errorf(err, "train.epochs: %g epochs of %lld steps is above %lld steps", o->epochs, (long long)t->steps_per_epoch,
@@ -59,11 +64,13 @@ int qb_qa_trainer_resume(qb_qa_trainer *t, const char *checkpoint_dir, qb_err *e
     const char *what = NULL;
     int64_t got = 0, want = 0;
     if (info.seed != (int64_t)t->o.seed) what = "seed", got = info.seed, want = (int64_t)t->o.seed;
-    else if (info.train_batch_size != t->o.batch_size) what = "train_batch_size", got = info.train_batch_size, want = t->o.batch_size;
+    else if (info.train_batch_size != (int64_t)t->o.batch_size * t->world)
+        what = "train_batch_size", got = info.train_batch_size, want = (int64_t)t->o.batch_size * t->world;
     else if (info.num_train_features != t->f->n) what = "num_train_features", got = info.num_train_features, want = t->f->n;
     if (what)
-        return qb_errorf(err, "%s/trainer_state.json: %s %lld but this run has %lld (resume needs the same data order)", checkpoint_dir,
-                         what, (long long)got, (long long)want);
+        return qb_errorf(err, "%s/trainer_state.json: %s %lld but this run has %lld (resume needs the same data order%s)", checkpoint_dir,
+                         what, (long long)got, (long long)want,
+                         strcmp(what, "train_batch_size") ? "" : "; it is the global batch, per-device batch x ranks");
     if (info.global_step > t->total_steps)
         return qb_errorf(err, "%s/trainer_state.json: global_step %lld is past this run's %lld steps", checkpoint_dir,
                          (long long)info.global_step, (long long)t->total_steps);
@@ -73,13 +80,45 @@ int qb_qa_trainer_resume(qb_qa_trainer *t, const char *checkpoint_dir, qb_err *e
 
 int qb_qa_load_batch(qb_qa_trainer *t, int64_t step, qb_qa_batch *b, qb_err *err) {
     if (step < 0) return qb_errorf(err, "train: step %lld", (long long)step);
-    int64_t epoch = step / t->steps_per_epoch, k = step % t->steps_per_epoch, n = t->f->n, bs = t->o.batch_size;
+    int64_t epoch = step / t->steps_per_epoch, k = step % t->steps_per_epoch, n = t->f->n, first;
     if (epoch != t->order_epoch) {
         qb_permutation(t->order, n, t->o.seed, (uint64_t)epoch);
         t->order_epoch = epoch;
     }
-    int64_t first = k * bs, rows = n - first < bs ? n - first : bs;
-    qb_qa_batch_gather(b, t->f, t->order + first, (int)rows);
+    int rows;
+    qb_shard_batch(n, t->o.batch_size, t->world, t->rank, k, &first, &rows, &t->global_rows);
+    qb_qa_batch_gather(b, t->f, t->order + first, rows);
+    return 0;
+}
+
+/* The step on N ranks: this rank's rows (maybe none), gradients and loss weighted by rows / global rows and summed
+ * over the ranks, then the same clipping and update on every rank; a non-finite loss on any rank stops them all. */
+static int data_parallel_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err) {
+    qb_ctx *ctx = t->m->ctx;
+    long long step = (long long)t->opt.step + 1;
+    double loss[1] = {0.0};
+    float weight = (float)b->batch / (float)t->global_rows, host = 0.0f;
+    if (b->batch > 0) {
+        qb_bert_batch view = qb_qa_batch_view(b);
+        qb_bert_output out;
+        if (qb_bert_question_answering(t->m, &view, b->start_positions, b->end_positions, &out) || qb_backward(ctx, out.loss) ||
+            qb_download(ctx, &host, out.loss->data, sizeof host))
+            return qb_errorf(err, "train step %lld: %s", step, ctx->err.msg);
+        loss[0] = (double)host * b->batch / t->global_rows;
+    }
+    if (qb_grad_sync_run(&t->sync, t->o.comm, ctx, weight, (int64_t)step, err) ||
+        qb_comm_allreduce(t->o.comm, loss, 1, QB_COMM_F64, QB_COMM_SUM, "loss all-reduce", err))
+        return -1;
+    float *norm = qb_act_alloc(ctx, sizeof(float)), hnorm = 0.0f;
+    int rc = !norm || (t->o.max_grad_norm > 0 ? qb_clip_grad_norm_dev(ctx, t->o.max_grad_norm, norm) : qb_grad_norm_dev(ctx, norm)) ||
+             qb_download(ctx, &hnorm, norm, sizeof hnorm);
+    if (rc) return qb_errorf(err, "train step %lld: %s", step, ctx->err.msg);
+    s->loss = (float)loss[0];
+    s->grad_norm = hnorm;
+    if (!isfinite(s->loss) || !isfinite(s->grad_norm))
+        return qb_errorf(err, "train step %lld: loss %g, gradient norm %g over %d ranks (not finite)", step, (double)s->loss, s->grad_norm,
+                         t->world);
+    if (qb_adamw_step(&t->opt, ctx, (float)lr)) return qb_errorf(err, "train step %lld: %s", step, ctx->err.msg);
     return 0;
 }
 
@@ -135,8 +174,9 @@ int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_st
     qb_ctx_step_reset(ctx);
     ctx->training = true;
     ctx->no_grad = false;
-    ctx->rng_counter = (uint64_t)(t->opt.step + 1) << DROPOUT_STREAM_SHIFT;
+    ctx->rng_counter = ((uint64_t)(t->opt.step + 1) << DROPOUT_STREAM_SHIFT) | ((uint64_t)t->rank << DROPOUT_RANK_SHIFT);
     qb_zero_grad(ctx);
+    if (t->world > 1) return data_parallel_step(t, b, lr, s, err);
     qb_bert_batch view = qb_qa_batch_view(b);
     qb_bert_output out;
     int rc = qb_bert_question_answering(t->m, &view, b->start_positions, b->end_positions, &out);
@@ -165,7 +205,7 @@ int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_st
 /* Writes the checkpoint files into dir (a staging directory). */
 static int write_checkpoint(qb_qa_trainer *t, const char *dir, qb_err *err) {
     qb_train_state_info info = {.global_step = t->step, .max_steps = t->total_steps, .seed = (int64_t)t->o.seed,
-                                .train_batch_size = t->o.batch_size, .num_train_features = t->f->n,
+                                .train_batch_size = (int64_t)t->o.batch_size * t->world, .num_train_features = t->f->n,
                                 .epoch = (double)t->step / (double)t->steps_per_epoch};
     if (qb_train_state_save(dir, t->m, &t->opt, &info, err)) return -1;
     if (t->o.tokenizer_dir && qb_copy_tokenizer_files(t->o.tokenizer_dir, dir, err)) return -1;
@@ -221,9 +261,10 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
         mlp = &ml;
     }
     if (t->o.log)
-        fprintf(t->o.log, "train: %lld features, batch %d, %lld steps/epoch, %lld steps (%s lr %.3g, warmup %lld)%s\n", (long long)t->f->n,
-                t->o.batch_size, (long long)t->steps_per_epoch, (long long)t->total_steps, qb_lr_kind_name(t->sched.kind),
-                t->sched.base_lr, (long long)t->sched.warmup_steps, t->step ? " resumed" : "");
+        fprintf(t->o.log,
+                "train: %lld features, global batch %lld (%d per device x %d ranks), %lld steps/epoch, %lld steps (%s lr %.3g, warmup %lld)%s\n",
+                (long long)t->f->n, (long long)t->o.batch_size * t->world, t->o.batch_size, t->world, (long long)t->steps_per_epoch,
+                (long long)t->total_steps, qb_lr_kind_name(t->sched.kind), t->sched.base_lr, (long long)t->sched.warmup_steps, t->step ? " resumed" : "");
     double t_start = now(), t_window = t_start, window_loss = 0.0, sum_loss = 0.0;
     int64_t window_steps = 0, window_examples = 0, examples = 0, steps_run = 0;
     int rc = 0;
@@ -251,8 +292,8 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
         window_loss += s.loss;
         sum_loss += s.loss;
         window_steps++;
-        window_examples += t->batch.batch;
-        examples += t->batch.batch;
+        window_examples += t->global_rows;
+        examples += t->global_rows;
         bool last = t->step == end;
         if (t->step == t->resumed_from + 1 || last || (t->o.logging_steps > 0 && t->step % t->o.logging_steps == 0)) {
             double tn = now();
@@ -289,6 +330,7 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
 void qb_qa_trainer_free(qb_qa_trainer *t) {
     qb_adamw_free(&t->opt);
     qb_qa_batch_free(&t->batch);
+    qb_grad_sync_free(&t->sync);
     free(t->order);
     free(t->losses);
     t->order = NULL;

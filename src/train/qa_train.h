@@ -3,10 +3,16 @@
  * no-decay rule, an lr schedule with warmup, global-norm clipping; logs to stdout and dir/metrics.jsonl, checkpoints
  * every save_steps (dir/checkpoint-N) and at the end (dir), each resumable with the same losses.
  * The step (forward, backward, clipping, update) is separate from data loading and logging. Dropout masks depend
- * only on (seed, step), so a resumed run repeats an uninterrupted one bit for bit. */
+ * only on (seed, step), so a resumed run repeats an uninterrupted one bit for bit.
+ * With a communicator of N ranks, a step's global batch is batch_size x N rows of the shared permutation, each rank
+ * its slice; gradients and loss are averaged over the global batch, so every rank takes the same step (rank r draws
+ * dropout from its own stream). Checkpoints record the global batch, so one taken on N ranks resumes on M ranks with
+ * the same global batch. Rank 0 alone logs and writes checkpoints. */
 #pragma once
 #include <stdio.h>
+#include "dist/comm.h"
 #include "model/bert.h"
+#include "train/data_parallel.h"
 #include "train/lr_schedule.h"
 #include "train/optim_adamw.h"
 #include "train/qa_batch.h"
@@ -31,6 +37,7 @@ typedef struct qb_qa_train_opts {
     const char *output_dir;      /* NULL: nothing written */
     const char *tokenizer_dir;   /* tokenizer files copied into every checkpoint (NULL: none) */
     FILE *log;                   /* progress lines (NULL: quiet) */
+    qb_comm *comm;               /* data parallelism: batch_size rows per rank (NULL: one process) */
 } qb_qa_train_opts;
 
 typedef struct qb_qa_step_stats {
@@ -49,6 +56,9 @@ typedef struct qb_qa_trainer {
     int64_t resumed_from;        /* global step the run resumed at (0 for a fresh run) */
     int64_t *order, order_epoch; /* the current epoch's permutation */
     qb_qa_batch batch;
+    int global_rows;             /* rows of the current global batch over all ranks (batch.batch on this one) */
+    int world, rank;             /* of o.comm (1, 0 without one) */
+    qb_grad_sync sync;
     float *losses;               /* [n_losses]: each step's loss; NaN before a resume point and after the last step run */
     int64_t n_losses;
 } qb_qa_trainer;
