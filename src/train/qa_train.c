@@ -1,6 +1,9 @@
 /* qa_train.c: see qa_train.h. */
 #include "train/qa_train.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,8 +12,11 @@
 #include "base/fileio.h"
 #include "model/heads.h"
 #include "train/clip_grad.h"
+#include "model/checkpoint.h"
 #include "train/metrics_log.h"
+#include "train/progress.h"
 #include "train/shuffle.h"
+#include "train/tb_writer.h"
 #include "train/train_state.h"
 
 #define DROPOUT_STREAM_SHIFT 36 /* each step's dropout counters start at (step + 1) << 36 */
@@ -18,6 +24,12 @@
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -33,7 +45,18 @@ int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_featur
     if (o->max_steps <= 0 && !(o->epochs > 0)) return qb_errorf(err, "train.epochs: %g must be positive (or set train.max_steps)", o->epochs);
     if (o->warmup_steps < 0 || !(o->warmup_ratio >= 0 && o->warmup_ratio <= 1))
         return qb_errorf(err, "train.warmup_steps / train.warmup_ratio: must be >= 0 (ratio <= 1)");
-    t->steps_per_epoch = (f->n + o->batch_size - 1) / o->batch_size;
+    if (o->gradient_accumulation_steps < 0)
+        return qb_errorf(err, "train.gradient_accumulation_steps: %d must be positive", o->gradient_accumulation_steps);
+    if (o->eval_steps < 0 || (o->eval_steps > 0 && !o->evaluate)) return qb_errorf(err, "eval.steps: %lld needs an evaluation", (long long)o->eval_steps);
+    if (o->load_best_model_at_end && (o->eval_steps <= 0 || o->save_steps <= 0 || o->save_steps % o->eval_steps != 0))
+        return qb_errorf(err, "train.load_best_model_at_end: needs eval.steps > 0 and train.save_steps a multiple of it (got %lld, %lld)",
+                         (long long)o->eval_steps, (long long)o->save_steps);
+    if (o->save_total_limit < 0) return qb_errorf(err, "train.save_total_limit: %lld must be >= 0", (long long)o->save_total_limit);
+    if (o->teacher && (!(o->kd_alpha >= 0 && o->kd_alpha <= 1) || !(o->kd_temperature > 0)))
+        return qb_errorf(err, "train.kd_alpha / train.kd_temperature: %g must be in [0, 1], %g > 0", o->kd_alpha, o->kd_temperature);
+    t->accum = o->gradient_accumulation_steps > 1 ? o->gradient_accumulation_steps : 1;
+    int64_t rows_per_step = (int64_t)o->batch_size * t->accum;
+    t->steps_per_epoch = (f->n + rows_per_step - 1) / rows_per_step;
     t->total_steps = o->max_steps > 0 ? o->max_steps : (int64_t)ceil(o->epochs * (double)t->steps_per_epoch);
     t->sched = (qb_lr_schedule){.kind = o->scheduler, .base_lr = o->learning_rate, .total_steps = t->total_steps,
                                 .warmup_steps = qb_lr_warmup_steps(o->warmup_steps, o->warmup_ratio, t->total_steps)};
@@ -62,40 +85,57 @@ int qb_qa_trainer_resume(qb_qa_trainer *t, const char *checkpoint_dir, qb_err *e
         return qb_errorf(err, "%s/trainer_state.json: global_step %lld is past this run's %lld steps", checkpoint_dir,
                          (long long)info.global_step, (long long)t->total_steps);
     t->step = t->resumed_from = info.global_step;
+    t->best_step = info.best_step;
+    t->best_metric = info.best_metric;
     return 0;
 }
 
-int qb_qa_load_batch(qb_qa_trainer *t, int64_t step, qb_qa_batch *b, qb_err *err) {
-    if (step < 0) return qb_errorf(err, "train: step %lld", (long long)step);
-    int64_t epoch = step / t->steps_per_epoch, k = step % t->steps_per_epoch, n = t->f->n, bs = t->o.batch_size;
+int qb_qa_load_micro_batch(qb_qa_trainer *t, int64_t step, int k, qb_qa_batch *b, qb_err *err) {
+    if (step < 0 || k < 0 || k >= t->accum) return qb_errorf(err, "train: step %lld, micro-batch %d", (long long)step, k);
+    int64_t epoch = step / t->steps_per_epoch, i = step % t->steps_per_epoch, n = t->f->n, bs = t->o.batch_size;
     if (epoch != t->order_epoch) {
         qb_permutation(t->order, n, t->o.seed, (uint64_t)epoch);
         t->order_epoch = epoch;
     }
-    int64_t first = k * bs, rows = n - first < bs ? n - first : bs;
-    qb_qa_batch_gather(b, t->f, t->order + first, (int)rows);
+    int64_t first = (i * t->accum + k) * bs, rows = first >= n ? 0 : n - first < bs ? n - first : bs;
+    qb_qa_batch_gather(b, t->f, t->order + (first < n ? first : 0), (int)rows);
     return 0;
 }
 
-int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err) {
+int qb_qa_load_batch(qb_qa_trainer *t, int64_t step, qb_qa_batch *b, qb_err *err) { return qb_qa_load_micro_batch(t, step, 0, b, err); }
+
+/* Forward and backward of one micro-batch (k of the step) with its loss scaled by weight; gradients add up. The loss
+ * (unscaled) is left in loss_dev (device). */
+static int micro_step(qb_qa_trainer *t, const qb_qa_batch *b, int k, float weight, float **loss_dev, qb_err *err) {
     qb_ctx *ctx = t->m->ctx;
+    int64_t step = t->opt.step;
     qb_ctx_step_reset(ctx);
-    ctx->training = true;
+    ctx->training = !t->o.disable_dropout;
     ctx->no_grad = false;
-    ctx->rng_counter = (uint64_t)(t->opt.step + 1) << DROPOUT_STREAM_SHIFT;
-    qb_zero_grad(ctx);
+    /* dropout streams: (step + 1) << 36 without accumulation; one stream per micro-batch with it */
+    ctx->rng_counter = (uint64_t)(t->accum == 1 ? step + 1 : step * t->accum + k + 1) << DROPOUT_STREAM_SHIFT;
     qb_bert_batch view = qb_qa_batch_view(b);
     qb_bert_output out;
     int rc = qb_bert_question_answering(t->m, &view, b->start_positions, b->end_positions, &out);
-    if (!rc) rc = qb_backward(ctx, out.loss);
-    if (rc) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
+    qb_tensor *loss = rc ? NULL : out.loss;
+    if (loss && weight != 1.0f) loss = qb_scale(ctx, loss, weight);
+    rc = loss ? qb_backward(ctx, loss) : -1;
+    if (rc) return qb_errorf(err, "train step %lld: %s", (long long)step + 1, ctx->err.msg);
+    *loss_dev = out.loss->data;
+    return 0;
+}
+
+/* Clipping (or the norm alone), the step's host read of loss and norm, the finite check and AdamW. */
+static int finish_step(qb_qa_trainer *t, const float *loss_dev, double loss_prior, float weight, double lr, qb_qa_step_stats *s,
+                       qb_err *err) {
+    qb_ctx *ctx = t->m->ctx;
     /* the step's one host synchronisation: loss and gradient norm side by side, read together */
     float *stats = qb_act_alloc(ctx, 2 * sizeof(float)), host[2];
-    rc = !stats || qb_device_copy(ctx, stats, out.loss->data, sizeof(float)) ||
-         (t->o.max_grad_norm > 0 ? qb_clip_grad_norm_dev(ctx, t->o.max_grad_norm, stats + 1) : qb_grad_norm_dev(ctx, stats + 1)) ||
-         qb_download(ctx, host, stats, sizeof host);
+    int rc = !stats || qb_device_copy(ctx, stats, loss_dev, sizeof(float)) ||
+             (t->o.max_grad_norm > 0 ? qb_clip_grad_norm_dev(ctx, t->o.max_grad_norm, stats + 1) : qb_grad_norm_dev(ctx, stats + 1)) ||
+             qb_download(ctx, host, stats, sizeof host);
     if (rc) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
-    s->loss = host[0];
+    s->loss = weight == 1.0f ? host[0] : (float)(loss_prior + (double)weight * (double)host[0]);
     s->grad_norm = host[1];
     if (!isfinite(s->loss) || !isfinite(s->grad_norm))
         return qb_errorf(err, "train step %lld: loss %g, gradient norm %g (not finite)", (long long)t->opt.step + 1, (double)s->loss, s->grad_norm);
@@ -103,25 +143,87 @@ int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_st
     return 0;
 }
 
+int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err) {
+    float *loss_dev = NULL;
+    qb_zero_grad(t->m->ctx);
+    if (micro_step(t, b, 0, 1.0f, &loss_dev, err)) return -1;
+    return finish_step(t, loss_dev, 0.0, 1.0f, lr, s, err);
+}
+
+int qb_qa_accumulated_step(qb_qa_trainer *t, double lr, qb_qa_step_stats *s, qb_err *err) {
+    if (t->accum == 1) return qb_qa_load_batch(t, t->step, &t->batch, err) || qb_qa_train_step(t, &t->batch, lr, s, err) ? -1 : 0;
+    int64_t n = t->f->n, bs = t->o.batch_size, first = (t->step % t->steps_per_epoch) * t->accum * bs;
+    int64_t rows = n - first < bs * t->accum ? n - first : bs * t->accum;
+    qb_ctx *ctx = t->m->ctx;
+    qb_zero_grad(ctx);
+    double prior = 0.0;  /* the weighted losses of the micro-batches before the last */
+    int micro = (int)((rows + bs - 1) / bs);
+    for (int k = 0; k < micro; k++) {
+        float *loss_dev = NULL, loss;
+        if (qb_qa_load_micro_batch(t, t->step, k, &t->batch, err)) return -1;
+        float weight = (float)t->batch.batch / (float)rows;
+        if (micro_step(t, &t->batch, k, weight, &loss_dev, err)) return -1;
+        if (k == micro - 1) return finish_step(t, loss_dev, prior, weight, lr, s, err);
+        if (qb_download(ctx, &loss, loss_dev, sizeof loss)) return qb_errorf(err, "train step %lld: %s", (long long)t->step + 1, ctx->err.msg);
+        prior += (double)weight * (double)loss;
+    }
+    return qb_errorf(err, "train step %lld: no rows", (long long)t->step + 1);
+}
+
 int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err) {
     qb_train_state_info info = {.global_step = t->step, .max_steps = t->total_steps, .seed = (int64_t)t->o.seed,
                                 .train_batch_size = t->o.batch_size, .num_train_features = t->f->n,
-                                .epoch = (double)t->step / (double)t->steps_per_epoch};
+                                .epoch = (double)t->step / (double)t->steps_per_epoch, .best_step = t->best_step,
+                                .best_metric = t->best_metric};
     if (qb_train_state_save(dir, t->m, &t->opt, &info, err)) return -1;
     if (t->o.tokenizer_dir && qb_copy_tokenizer_files(t->o.tokenizer_dir, dir, err)) return -1;
     return 0;
 }
 
-static int log_record(qb_metrics_log *ml, const qb_qa_trainer *t, double loss, double lr, double grad_norm, double ex_per_s, qb_err *err) {
-    double epoch = (double)t->step / (double)t->steps_per_epoch;
-    if (t->o.log)
-        fprintf(t->o.log, "step %6lld/%lld  epoch %.2f  loss %.4f  lr %.3e  grad_norm %.3f  %.1f examples/s\n", (long long)t->step,
-                (long long)t->total_steps, epoch, loss, lr, grad_norm, ex_per_s);
-    if (!ml) return 0;
+/* Where the run's progress goes: stdout lines, the live line, metrics.jsonl and TensorBoard. */
+typedef struct train_log {
+    qb_metrics_log ml, *mlp;
+    qb_tb_writer tb;
+    qb_progress bar;
+} train_log;
+
+static int tb_scalar(train_log *lg, const char *tag, int64_t step, double v, double wall, qb_err *err) {
+    return qb_tb_scalar(&lg->tb, tag, step, (float)v, wall, err);
+}
+
+static int log_record(train_log *lg, const qb_qa_trainer *t, double loss, double lr, double grad_norm, double ex_per_s, qb_err *err) {
+    double epoch = (double)t->step / (double)t->steps_per_epoch, wall = wall_now();
+    char line[512];
+    snprintf(line, sizeof line, "step %6lld/%lld  epoch %.2f  loss %.4f  lr %.3e  grad_norm %.3f  %.1f examples/s", (long long)t->step,
+             (long long)t->total_steps, epoch, loss, lr, grad_norm, ex_per_s);
+    qb_progress_log(&lg->bar, line);
+    if (tb_scalar(lg, "train/loss", t->step, loss, wall, err) || tb_scalar(lg, "train/learning_rate", t->step, lr, wall, err) ||
+        tb_scalar(lg, "train/grad_norm", t->step, grad_norm, wall, err) || tb_scalar(lg, "train/epoch", t->step, epoch, wall, err) ||
+        tb_scalar(lg, "train/samples_per_second", t->step, ex_per_s, wall, err))
+        return -1;
+    if (!lg->mlp) return 0;
     json_t *r = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)t->step, "epoch", epoch, "loss", loss, "learning_rate", lr,
                           "grad_norm", grad_norm, "examples_per_second", ex_per_s);
     if (!r) return qb_errorf(err, "train: out of memory");
-    int rc = qb_metrics_log_append(ml, r, err);
+    int rc = qb_metrics_log_append(lg->mlp, r, err);
+    json_decref(r);
+    return rc;
+}
+
+/* Evaluates at the current step; logs EM/F1 (stdout, metrics.jsonl, TensorBoard). */
+static int evaluate_now(train_log *lg, qb_qa_trainer *t, double *metric, qb_err *err) {
+    double em = NAN, f1 = NAN, t0 = now();
+    if (t->o.evaluate(t->o.eval_user, t->m, t->step, &em, &f1, err)) return qb_err_context(err, "eval at step %lld", (long long)t->step);
+    double epoch = (double)t->step / (double)t->steps_per_epoch, wall = wall_now();
+    char line[256];
+    snprintf(line, sizeof line, "eval: step %lld  exact_match %.2f  f1 %.2f  (%.1f s)", (long long)t->step, em, f1, now() - t0);
+    qb_progress_log(&lg->bar, line);
+    *metric = t->o.best_by_exact_match ? em : f1;
+    if (tb_scalar(lg, "eval/exact_match", t->step, em, wall, err) || tb_scalar(lg, "eval/f1", t->step, f1, wall, err)) return -1;
+    if (!lg->mlp) return 0;
+    json_t *r = json_pack("{s:I, s:f, s:f, s:f}", "step", (json_int_t)t->step, "epoch", epoch, "eval_exact_match", em, "eval_f1", f1);
+    if (!r) return qb_errorf(err, "train: out of memory");
+    int rc = qb_metrics_log_append(lg->mlp, r, err);
     json_decref(r);
     return rc;
 }
@@ -140,28 +242,121 @@ static int write_train_results(const qb_qa_trainer *t, double seconds, int64_t e
     return rc;
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* The step of a "checkpoint-N" name, or -1. */
+static int64_t checkpoint_step(const char *name) {
+    if (strncmp(name, "checkpoint-", 11) != 0 || !name[11]) return -1;
+    int64_t v = 0;
+    for (const char *p = name + 11; *p; p++) {
+        if (*p < '0' || *p > '9' || v > INT64_MAX / 10 - 10) return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* HF's _rotate_checkpoints: the oldest checkpoint-N beyond save_total_limit are removed; the best one is moved to
+ * the second newest place first (so it stays), and a limit of 1 keeps 2 while the best is not the newest. */
+static int rotate_checkpoints(qb_qa_trainer *t, train_log *lg, qb_err *err) {
+    if (t->o.save_total_limit <= 0 || !t->o.output_dir) return 0;
+    DIR *d = opendir(t->o.output_dir);
+    if (!d) return qb_errorf(err, "%s: cannot list: %s", t->o.output_dir, strerror(errno));
+    int64_t steps[4096];
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 4096;) {
+        int64_t s = checkpoint_step(e->d_name);
+        if (s >= 0) steps[n++] = s;
+    }
+    closedir(d);
+    qsort(steps, (size_t)n, sizeof steps[0], cmp_i64);
+    for (int i = 0; i < n; i++)
+        if (steps[i] == t->best_step && t->best_step > 0) {
+            for (int j = i; j < n - 2; j++) {
+                int64_t x = steps[j];
+                steps[j] = steps[j + 1];
+                steps[j + 1] = x;
+            }
+            break;
+        }
+    int64_t limit = t->o.save_total_limit;
+    if (limit == 1 && t->best_step > 0 && n > 0 && steps[n - 1] != t->best_step) limit = 2;
+    for (int i = 0; i < n - limit; i++) {
+        char path[4200], line[4300];
+        snprintf(path, sizeof path, "%s/checkpoint-%lld", t->o.output_dir, (long long)steps[i]);
+        if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) return qb_errorf(err, "%s: cannot remove: %s", path, strerror(errno));
+        snprintf(line, sizeof line, "train: removed %s (save_total_limit %lld)", path, (long long)t->o.save_total_limit);
+        qb_progress_log(&lg->bar, line);
+    }
+    return 0;
+}
+
+/* load_best_model_at_end: the weights of the best checkpoint-N (when it is not the current step). */
+static int load_best(qb_qa_trainer *t, train_log *lg, qb_err *err) {
+    if (!t->o.load_best_model_at_end || t->best_step <= 0 || t->best_step == t->step) return 0;
+    char path[4200], line[4400];
+    snprintf(path, sizeof path, "%s/checkpoint-%lld/model.safetensors", t->o.output_dir, (long long)t->best_step);
+    if (qb_bert_load_safetensors(t->m, path, NULL, err)) return qb_err_context(err, "train.load_best_model_at_end");
+    snprintf(line, sizeof line, "train: loaded the best model, checkpoint-%lld (%s %.2f)", (long long)t->best_step,
+             t->o.best_by_exact_match ? "exact_match" : "f1", t->best_metric);
+    qb_progress_log(&lg->bar, line);
+    return 0;
+}
+
+static int open_logs(train_log *lg, qb_qa_trainer *t, qb_err *err) {
+    memset(lg, 0, sizeof *lg);
+    qb_progress_init(&lg->bar, t->o.log, t->o.live_progress, t->total_steps, t->step, now());
+    if (!t->o.output_dir) return 0;
+    char path[4200];
+    if (qb_mkdir_p(t->o.output_dir, err)) return -1;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", t->o.output_dir);
+    if (qb_metrics_log_open(&lg->ml, path, t->resumed_from > 0 ? t->resumed_from : -1, err)) return -1;
+    lg->mlp = &lg->ml;
+    if (!t->o.tensorboard) return 0;
+    double wall = wall_now();
+    if (t->o.logging_dir && t->o.logging_dir[0]) snprintf(path, sizeof path, "%s", t->o.logging_dir);
+    else qb_tb_default_logdir(path, sizeof path, t->o.output_dir, wall);
+    if (qb_tb_open(&lg->tb, path, wall, err)) return qb_metrics_log_close(lg->mlp), -1;
+    return 0;
+}
+
+static void close_logs(train_log *lg) {
+    qb_progress_finish(&lg->bar);
+    qb_tb_close(&lg->tb);
+    if (lg->mlp) qb_metrics_log_close(lg->mlp);
+}
+
 int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
     int64_t end = stop_at > 0 && stop_at < t->total_steps ? stop_at : t->total_steps;
-    qb_metrics_log ml, *mlp = NULL;
-    char path[4096];
-    if (t->o.output_dir) {
-        if (qb_mkdir_p(t->o.output_dir, err)) return -1;
-        snprintf(path, sizeof path, "%s/metrics.jsonl", t->o.output_dir);
-        if (qb_metrics_log_open(&ml, path, t->resumed_from > 0 ? t->resumed_from : -1, err)) return -1;
-        mlp = &ml;
+    train_log lg;
+    char path[4096], line[4400];
+    if (open_logs(&lg, t, err)) return -1;
+    if (t->o.log) {
+        char batch[64];
+        if (t->accum > 1) snprintf(batch, sizeof batch, "%d x %d accumulated", t->o.batch_size, t->accum);
+        else snprintf(batch, sizeof batch, "%d", t->o.batch_size);
+        snprintf(line, sizeof line, "train: %lld features, batch %s, %lld steps/epoch, %lld steps (%s lr %.3g, warmup %lld)%s%s%s",
+                 (long long)t->f->n, batch, (long long)t->steps_per_epoch, (long long)t->total_steps, qb_lr_kind_name(t->sched.kind),
+                 t->sched.base_lr, (long long)t->sched.warmup_steps, t->step ? " resumed" : "", lg.tb.fp ? "; TensorBoard: " : "",
+                 lg.tb.fp ? lg.tb.path : "");
+        qb_progress_log(&lg.bar, line);
     }
-    if (t->o.log)
-        fprintf(t->o.log, "train: %lld features, batch %d, %lld steps/epoch, %lld steps (%s lr %.3g, warmup %lld)%s\n", (long long)t->f->n,
-                t->o.batch_size, (long long)t->steps_per_epoch, (long long)t->total_steps, qb_lr_kind_name(t->sched.kind),
-                t->sched.base_lr, (long long)t->sched.warmup_steps, t->step ? " resumed" : "");
     double t_start = now(), t_window = t_start, window_loss = 0.0, sum_loss = 0.0;
     int64_t window_steps = 0, window_examples = 0, examples = 0, steps_run = 0;
     int rc = 0;
     while (!rc && t->step < end) {
         double lr = qb_lr_at(&t->sched, t->step);
         qb_qa_step_stats s;
-        rc = qb_qa_load_batch(t, t->step, &t->batch, err);
-        if (!rc) rc = qb_qa_train_step(t, &t->batch, lr, &s, err);
+        int64_t first = (t->step % t->steps_per_epoch) * t->accum * t->o.batch_size;
+        int64_t rows = t->f->n - first < (int64_t)t->accum * t->o.batch_size ? t->f->n - first : (int64_t)t->accum * t->o.batch_size;
+        rc = qb_qa_accumulated_step(t, lr, &s, err);
         if (rc) break;
         t->losses[t->step] = s.loss;
         t->step++;
@@ -169,34 +364,54 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
         window_loss += s.loss;
         sum_loss += s.loss;
         window_steps++;
-        window_examples += t->batch.batch;
-        examples += t->batch.batch;
+        window_examples += rows;
+        examples += rows;
         bool last = t->step == end;
+        double tn = now();
+        qb_progress_state ps = {.step = t->step, .epoch = (double)t->step / (double)t->steps_per_epoch, .loss = s.loss,
+                                .lr = qb_lr_at(&t->sched, t->step), .samples_per_s = tn > t_start ? (double)examples / (tn - t_start) : 0.0};
+        qb_progress_update(&lg.bar, &ps, tn);
         if (t->step == t->resumed_from + 1 || last || (t->o.logging_steps > 0 && t->step % t->o.logging_steps == 0)) {
-            double tn = now();
             /* HF logs lr_scheduler.get_last_lr() after scheduler.step(): the rate of the next step */
-            rc = log_record(mlp, t, window_loss / (double)window_steps, qb_lr_at(&t->sched, t->step), s.grad_norm,
+            rc = log_record(&lg, t, window_loss / (double)window_steps, qb_lr_at(&t->sched, t->step), s.grad_norm,
                             (double)window_examples / (tn - t_window), err);
             t_window = tn;
             window_loss = 0.0;
             window_steps = window_examples = 0;
         }
-        if (!rc && t->o.output_dir && t->o.save_steps > 0 && t->step % t->o.save_steps == 0 && !last) {
+        bool final = t->step == t->total_steps;
+        bool save = t->o.output_dir && t->o.save_steps > 0 && t->step % t->o.save_steps == 0 && !last;
+        double metric = NAN;
+        if (!rc && t->o.eval_steps > 0 && (t->step % t->o.eval_steps == 0 || (final && t->o.load_best_model_at_end)))
+            rc = evaluate_now(&lg, t, &metric, err);
+        if (!rc && !isnan(metric) && (save || final) && (t->best_step <= 0 || metric > t->best_metric)) {
+            t->best_step = t->step;
+            t->best_metric = metric;
+        }
+        if (!rc && save) {
             snprintf(path, sizeof path, "%s/checkpoint-%lld", t->o.output_dir, (long long)t->step);
             rc = qb_qa_trainer_save(t, path, err);
-            if (!rc && t->o.log) fprintf(t->o.log, "train: saved %s\n", path);
+            if (!rc) {
+                snprintf(line, sizeof line, "train: saved %s", path);
+                qb_progress_log(&lg.bar, line);
+                rc = rotate_checkpoints(t, &lg, err);
+            }
         }
     }
     double seconds = now() - t_start;
+    if (!rc && t->o.output_dir && t->step == t->total_steps) rc = load_best(t, &lg, err);
     if (!rc && t->o.output_dir) {
         rc = qb_qa_trainer_save(t, t->o.output_dir, err);
         if (!rc) rc = write_train_results(t, seconds, examples, steps_run ? sum_loss / (double)steps_run : 0.0, err);
-        if (!rc && t->o.log) fprintf(t->o.log, "train: saved %s (step %lld)\n", t->o.output_dir, (long long)t->step);
+        snprintf(line, sizeof line, "train: saved %s (step %lld)", t->o.output_dir, (long long)t->step);
+        if (!rc) qb_progress_log(&lg.bar, line);
     }
-    if (!rc && t->o.log)
-        fprintf(t->o.log, "train: %lld steps in %.1f s (%.2f examples/s), mean loss %.4f\n", (long long)steps_run, seconds,
-                seconds > 0 ? (double)examples / seconds : 0.0, steps_run ? sum_loss / (double)steps_run : NAN);
-    if (mlp) qb_metrics_log_close(mlp);
+    if (!rc && t->o.log) {
+        snprintf(line, sizeof line, "train: %lld steps in %.1f s (%.2f examples/s), mean loss %.4f", (long long)steps_run, seconds,
+                 seconds > 0 ? (double)examples / seconds : 0.0, steps_run ? sum_loss / (double)steps_run : NAN);
+        qb_progress_log(&lg.bar, line);
+    }
+    close_logs(&lg);
     return rc;
 }
 
