@@ -59,6 +59,9 @@ static const qb_cfg_key keys[] = {
     KEY("train", "metric_for_best_model", QB_CFG_STRING, metric_for_best_model, "f1 or exact_match"),
     KEY("train", "report_to", QB_CFG_STRING, report_to, "tensorboard (event files in logging_dir) or none"),
     KEY("train", "logging_dir", QB_CFG_STRING, logging_dir, "TensorBoard log directory (empty = run.output_dir/runs/<date>_<host>)"),
+    KEY("train", "teacher", QB_CFG_STRING, teacher, "knowledge distillation from this fp32 QA checkpoint (empty = none)"),
+    KEY("train", "kd_alpha", QB_CFG_FLOAT, kd_alpha, "distillation weight a: a T^2 KL(teacher || student) + (1 - a) CE"),
+    KEY("train", "kd_temperature", QB_CFG_FLOAT, kd_temperature, "distillation temperature T (softmax of logits / T)"),
     KEY("train", "progress", QB_CFG_STRING, progress, "auto (a live line on a terminal), bar (always) or lines (log lines only)"),
     KEY("eval", "batch_size", QB_CFG_INT, eval_batch_size, "features per evaluation forward pass"),
     KEY("eval", "steps", QB_CFG_INT, eval_steps, "evaluate on the dev set every N training steps (0 = only after training)"),
@@ -101,6 +104,8 @@ void qat_config_defaults(qat_config *c) {
     c->max_grad_norm = 1.0;
     c->logging_steps = 50;
     c->gradient_accumulation_steps = 1;
+    c->kd_alpha = 0.5;
+    c->kd_temperature = 2.0;
     snprintf(c->metric_for_best_model, sizeof c->metric_for_best_model, "f1");
     snprintf(c->report_to, sizeof c->report_to, "tensorboard");
     snprintf(c->progress, sizeof c->progress, "auto");
@@ -232,6 +237,8 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     if (!one_of(c->metric_for_best_model, best_metrics)) BAD("train", "metric_for_best_model", "'%s' (expected f1 or exact_match)", c->metric_for_best_model);
     if (!one_of(c->report_to, reports)) BAD("train", "report_to", "'%s' (expected tensorboard or none)", c->report_to);
     if (!one_of(c->progress, progress)) BAD("train", "progress", "'%s' (expected auto, bar or lines)", c->progress);
+    if (!(c->kd_alpha >= 0 && c->kd_alpha <= 1)) BAD("train", "kd_alpha", "%g outside [0, 1]", c->kd_alpha);
+    if (!(c->kd_temperature > 0) || c->kd_temperature > 1000) BAD("train", "kd_temperature", "%g outside (0, 1000]", c->kd_temperature);
     if (c->eval_steps < 0) BAD("eval", "steps", "must be >= 0 (0 = only after training)");
     if (c->eval_steps > 0 && train && !c->dev_file[0]) BAD("data", "dev_file", "required with eval.steps");
     if (c->load_best_model_at_end && train) {

@@ -288,6 +288,19 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
                           .best_by_exact_match = !strcmp(c->metric_for_best_model, "exact_match"), .save_total_limit = c->save_total_limit};
     qb_qa_trainer t;
     int rc = c->eval_steps > 0 ? need_dev(r, err) : 0;
+    /* the teacher: the fp32 model as loaded (quantizers left off), in its own context */
+    qb_ctx *teacher_ctx = NULL;
+    qb_bert_model teacher;
+    if (!rc && c->teacher[0]) {
+        bool student_from_export = r->from_export;
+        rc = load_model(r, c->teacher, &teacher_ctx, &teacher, err);
+        r->from_export = student_from_export;
+        if (rc) qb_err_context(err, "train.teacher");
+        o.teacher = rc ? NULL : &teacher;
+        o.kd_alpha = c->kd_alpha;
+        o.kd_temperature = c->kd_temperature;
+        if (!rc) printf("train: distilling from %s (alpha %g, temperature %g)\n", c->teacher, c->kd_alpha, c->kd_temperature);
+    }
     if (rc) {
         unload_model(ctx, &m);
         return -1;
@@ -299,6 +312,7 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
         if (!rc) rc = qb_qa_train(&t, 0, err);
         qb_qa_trainer_free(&t);
     }
+    if (teacher_ctx) unload_model(teacher_ctx, &teacher);
     unload_model(ctx, &m);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "model/checkpoint.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
+#include "train/qa_distill.h"
 #include "train/shuffle.h"
 #include "train/tb_writer.h"
 #include "train/train_state.h"
@@ -65,6 +66,12 @@ int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_featur
     if (!t->order || !t->losses) return qb_qa_trainer_free(t), qb_errorf(err, "train: out of memory");
     for (int64_t i = 0; i < t->total_steps; i++) t->losses[i] = NAN;
     if (qb_qa_batch_init(&t->batch, o->batch_size, f->max_len, err)) return qb_qa_trainer_free(t), -1;
+    if (o->teacher) {
+        if (o->teacher->cfg.max_position_embeddings < f->max_len || o->teacher->head != QB_BERT_QUESTION_ANSWERING)
+            return qb_qa_trainer_free(t), qb_errorf(err, "train.teacher: not a question-answering model for %d tokens", f->max_len);
+        t->teacher_host = malloc((size_t)2 * (size_t)o->batch_size * (size_t)f->max_len * sizeof(float));
+        if (!t->teacher_host) return qb_qa_trainer_free(t), qb_errorf(err, "train: out of memory");
+    }
     if (qb_adamw_init(&t->opt, m->ctx, o->adam_beta1, o->adam_beta2, o->adam_epsilon, o->weight_decay, err))
         return qb_qa_trainer_free(t), -1;
     return 0;
@@ -104,6 +111,28 @@ int qb_qa_load_micro_batch(qb_qa_trainer *t, int64_t step, int k, qb_qa_batch *b
 
 int qb_qa_load_batch(qb_qa_trainer *t, int64_t step, qb_qa_batch *b, qb_err *err) { return qb_qa_load_micro_batch(t, step, 0, b, err); }
 
+/* The teacher's start and end logits [B, S] for the batch (eval mode, no grad, its own context), copied into the
+ * student's context. */
+static int teacher_logits(qb_qa_trainer *t, const qb_bert_batch *view, qb_tensor **start, qb_tensor **end, qb_err *err) {
+    qb_bert_model *tm = t->o.teacher;
+    qb_ctx *tc = tm->ctx, *ctx = t->m->ctx;
+    qb_ctx_step_reset(tc);
+    bool training = tc->training, no_grad = tc->no_grad;
+    tc->training = false;
+    tc->no_grad = true;
+    qb_bert_output out;
+    int64_t shape[2] = {view->batch, view->seq}, n = shape[0] * shape[1];
+    int rc = qb_bert_question_answering(tm, view, NULL, NULL, &out) || qb_to_host(tc, out.logits, t->teacher_host) ||
+             qb_to_host(tc, out.end_logits, t->teacher_host + n);
+    tc->training = training;
+    tc->no_grad = no_grad;
+    if (rc) return qb_errorf(err, "train step %lld: teacher: %s", (long long)t->opt.step + 1, tc->err.msg);
+    *start = qb_from_host(ctx, 2, shape, t->teacher_host);
+    *end = qb_from_host(ctx, 2, shape, t->teacher_host + n);
+    if (!*start || !*end) return qb_errorf(err, "train step %lld: teacher logits: %s", (long long)t->opt.step + 1, ctx->err.msg);
+    return 0;
+}
+
 /* Forward and backward of one micro-batch (k of the step) with its loss scaled by weight; gradients add up. The loss
  * (unscaled) is left in loss_dev (device). */
 static int micro_step(qb_qa_trainer *t, const qb_qa_batch *b, int k, float weight, float **loss_dev, qb_err *err) {
@@ -115,13 +144,18 @@ static int micro_step(qb_qa_trainer *t, const qb_qa_batch *b, int k, float weigh
     /* dropout streams: (step + 1) << 36 without accumulation; one stream per micro-batch with it */
     ctx->rng_counter = (uint64_t)(t->accum == 1 ? step + 1 : step * t->accum + k + 1) << DROPOUT_STREAM_SHIFT;
     qb_bert_batch view = qb_qa_batch_view(b);
+    qb_tensor *t_start = NULL, *t_end = NULL;
+    if (t->o.teacher && teacher_logits(t, &view, &t_start, &t_end, err)) return -1;
     qb_bert_output out;
     int rc = qb_bert_question_answering(t->m, &view, b->start_positions, b->end_positions, &out);
     qb_tensor *loss = rc ? NULL : out.loss;
+    if (loss && t->o.teacher)
+        loss = qb_qa_distill_loss(ctx, out.logits, out.end_logits, t_start, t_end, loss, (float)t->o.kd_alpha, (float)t->o.kd_temperature);
+    float *loss_value = loss ? loss->data : NULL;
     if (loss && weight != 1.0f) loss = qb_scale(ctx, loss, weight);
     rc = loss ? qb_backward(ctx, loss) : -1;
     if (rc) return qb_errorf(err, "train step %lld: %s", (long long)step + 1, ctx->err.msg);
-    *loss_dev = out.loss->data;
+    *loss_dev = loss_value;
     return 0;
 }
 
@@ -420,6 +454,8 @@ void qb_qa_trainer_free(qb_qa_trainer *t) {
     qb_qa_batch_free(&t->batch);
     free(t->order);
     free(t->losses);
+    free(t->teacher_host);
+    t->teacher_host = NULL;
     t->order = NULL;
     t->losses = NULL;
 }

@@ -67,6 +67,7 @@ typedef struct qb_qa_trainer {
     int accum;                   /* micro-batches per step */
     int64_t best_step;           /* the evaluated checkpoint with the best metric (0: none yet) */
     double best_metric;
+    float *teacher_host;         /* [2, batch_size, max_len]: the teacher's start and end logits of a micro-batch */
 } qb_qa_trainer;
 
 /* Sets up the optimizer over m's context, the schedule and the data order; checks the options. */

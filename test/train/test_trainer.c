@@ -163,6 +163,45 @@ static void dropout_switch(qb_check *c) {
           (double)l_off, (double)l_off2, (double)l_on, (double)l_on2);
 }
 
+/* Distillation plumbing: a teacher identical to the student (same seed, no dropout) gives a first-step KD loss of 0
+ * with alpha 1, and with alpha 0 exactly the loss of a run without a teacher. */
+static void distillation(qb_check *c) {
+    feats x;
+    make_features(&x, ROWS);
+    qb_err err = {0};
+    qb_ctx *tctx = qb_ctx_new(QB_CPU, 11, &err);
+    qb_quant_recipe r;
+    qb_quant_recipe_default(&r);
+    qb_bert_model teacher;
+    if (!CHECK(c, tctx && tiny_qdqbert_build(&teacher, tctx, &r, &err) == 0, "teacher: %s", err.msg)) return;
+    qb_qa_train_opts o = base_opts();
+    o.max_steps = 1;
+    o.disable_dropout = true;
+    float plain = first_loss(&o, &x.f, &err);
+    o.teacher = &teacher;
+    o.kd_temperature = 3.0;
+    o.kd_alpha = 0.0;
+    float ce_only = first_loss(&o, &x.f, &err);
+    o.kd_alpha = 1.0;
+    float kd_only = first_loss(&o, &x.f, &err);
+    o.kd_alpha = 0.5;
+    float half = first_loss(&o, &x.f, &err);
+    CHECK(c, ce_only == plain && fabsf(kd_only) < 1e-6f && fabsf(half - 0.5f * plain) < 1e-6f * plain,
+          "KD with the student's twin as teacher: alpha 0 loss %.7f = plain %.7f, alpha 1 %.2g = 0, alpha 0.5 %.7f = plain / 2 (%s)", (double)ce_only,
+          (double)plain, (double)kd_only, (double)half, err.msg);
+    o.max_steps = 3;
+    o.max_grad_norm = 0;
+    o.kd_alpha = 1.0;
+    float *p, losses[3];
+    int64_t n;
+    int rc = train(&o, &x.f, &p, &n, losses, &err);
+    CHECK(c, rc == 0 && losses[1] > 0 && losses[2] > 0, "then the student moves away from the teacher: KD losses %.3g %.3g %.3g (%s)", (double)losses[0],
+          (double)losses[1], (double)losses[2], err.msg);
+    if (!rc) free(p);
+    qb_bert_free(&teacher);
+    qb_ctx_free(tctx);
+}
+
 /* eval: a made-up F1 per step (best at step 4) */
 static int fake_eval(void *user, qb_bert_model *m, int64_t step, double *em, double *f1, qb_err *err) {
     int *calls = user;
@@ -304,6 +343,7 @@ int main(void) {
     qb_check c = {0};
     accumulation(&c);
     dropout_switch(&c);
+    distillation(&c);
     best_and_logs(&c);
     return qb_check_finish(&c, "trainer");
 }
