@@ -37,6 +37,7 @@ static const qb_cfg_key keys[] = {
     KEY("quant", "clip_gelu", QB_CFG_FLOAT, clip_gelu, "> 0: clip the GELU output's amax to this (0 = off)"),
     KEY("quant", "calib_samples", QB_CFG_INT, calib_samples, "training features seen by calibration (shuffled with the seed)"),
     KEY("quant", "calib_batch_size", QB_CFG_INT, calib_batch_size, "features per calibration forward pass"),
+    KEY("quant", "learn_ranges", QB_CFG_STRING, learn_ranges, "none, pact (learned amax) or lsq (learned scale) for the per-tensor quantizers during training"),
     KEY("quant", "disable_dropout", QB_CFG_BOOL, disable_dropout, "train without dropout (quant_trainer's --disable-dropout)"),
     KEY("train", "learning_rate", QB_CFG_FLOAT, learning_rate, "AdamW peak learning rate"),
     KEY("train", "lr_scheduler", QB_CFG_STRING, lr_scheduler, "linear, cosine, constant, constant_with_warmup"),
@@ -105,6 +106,7 @@ void qat_config_defaults(qat_config *c) {
     c->logging_steps = 50;
     c->gradient_accumulation_steps = 1;
     c->kd_alpha = 0.5;
+    snprintf(c->learn_ranges, sizeof c->learn_ranges, "none");
     c->kd_temperature = 2.0;
     snprintf(c->metric_for_best_model, sizeof c->metric_for_best_model, "f1");
     snprintf(c->report_to, sizeof c->report_to, "tensorboard");
@@ -237,6 +239,8 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     if (!one_of(c->metric_for_best_model, best_metrics)) BAD("train", "metric_for_best_model", "'%s' (expected f1 or exact_match)", c->metric_for_best_model);
     if (!one_of(c->report_to, reports)) BAD("train", "report_to", "'%s' (expected tensorboard or none)", c->report_to);
     if (!one_of(c->progress, progress)) BAD("train", "progress", "'%s' (expected auto, bar or lines)", c->progress);
+    static const char *const learn_modes[] = {"none", "pact", "lsq", NULL};
+    if (!one_of(c->learn_ranges, learn_modes)) BAD("quant", "learn_ranges", "'%s' (expected none, pact or lsq)", c->learn_ranges);
     if (!(c->kd_alpha >= 0 && c->kd_alpha <= 1)) BAD("train", "kd_alpha", "%g outside [0, 1]", c->kd_alpha);
     if (!(c->kd_temperature > 0) || c->kd_temperature > 1000) BAD("train", "kd_temperature", "%g outside (0, 1000]", c->kd_temperature);
     if (c->eval_steps < 0) BAD("eval", "steps", "must be >= 0 (0 = only after training)");

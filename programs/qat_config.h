@@ -24,7 +24,7 @@ typedef struct qat_config {
     int64_t gradient_accumulation_steps, eval_steps, save_total_limit;
     int load_best_model_at_end, disable_dropout;
     char metric_for_best_model[32], report_to[32], logging_dir[1024], progress[16];
-    char teacher[1024];
+    char teacher[1024], learn_ranges[16];
     double kd_alpha, kd_temperature;
     int overwrite;
     char export_format[16], export_path[1024], export_onnx_mode[16];

@@ -306,6 +306,10 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
         return -1;
     }
     rc = configure(r, &m, resume, err);
+    quant_amax_mode learn = QUANT_AMAX_CALIBRATED;
+    int n_learned = 0;
+    if (!rc) rc = qb_learn_ranges_parse(c->learn_ranges, &learn, err) || qb_quant_learn_ranges(&m, learn, &n_learned, err);
+    if (!rc && n_learned) printf("quant: %d per-tensor ranges learned (%s)\n", n_learned, c->learn_ranges);
     if (!rc) rc = qb_qa_trainer_init(&t, &m, &r->train, &o, err);
     if (!rc) {
         if (resume) rc = qb_qa_trainer_resume(&t, c->resume_from, err);

@@ -16,11 +16,16 @@
 #include <unistd.h>
 #include "base/fileio.h"
 #include "check.h"
+#include "model/checkpoint.h"
 #include "train/qa_train.h"
+#include "train/quant_recipe.h"
 #include "train/tb_writer.h"
 #include "tiny_qdqbert.h"
 
 enum { ROWS = 12, LEN = 8 };
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
+static bool same_file(const char *a, const char *b);
 
 typedef struct feats {
     int32_t ids[ROWS * LEN], types[ROWS * LEN], mask[ROWS * LEN], sp[ROWS], ep[ROWS];
@@ -202,6 +207,80 @@ static void distillation(qb_check *c) {
     qb_ctx_free(tctx);
 }
 
+/* A tiny QA model with every quantizer on (per-tensor ones from amax 2, per-row weights dynamic) and learned
+ * ranges of the given mode, fresh or from a checkpoint directory. */
+static int learned_model(qb_bert_model *m, qb_ctx **ctx, const char *dir, quant_amax_mode mode, int *n_learned, qb_err *err) {
+    *ctx = qb_ctx_new(QB_CPU, 11, err);
+    qb_quant_recipe r;
+    qb_quant_recipe_default(&r);
+    quant_defaults d;
+    qb_bert_options opt = {.quant = &d};
+    int rc = !*ctx || (dir ? qb_quant_recipe_defaults(&r, &d, err) || qb_bert_from_pretrained(m, *ctx, dir, QB_BERT_QUESTION_ANSWERING, &opt, NULL, err)
+                           : tiny_qdqbert_build(m, *ctx, &r, err));
+    if (rc) return -1;
+    qb_bert_quant_enable(m, "*", true);
+    float two = 2.0f;
+    for (int i = 0; i < m->n_quant; i++)
+        if (!m->quant[i].tq.amax && m->quant[i].tq.desc.axis == -1 && tensor_quantizer_set_amax(&m->quant[i].tq, &two, 1, err)) return -1;
+    return qb_quant_learn_ranges(m, mode, n_learned, err);
+}
+
+/* Trains (or resumes) a learned-range model into dir up to stop_at; losses of every step run into losses. */
+static int learned_run(const char *dir, quant_amax_mode mode, bool resume, int64_t stop_at, float *losses, float *first_range, qb_err *err) {
+    qb_ctx *ctx;
+    qb_bert_model m;
+    feats x;
+    make_features(&x, ROWS);
+    int n_learned = 0;
+    int rc = learned_model(&m, &ctx, resume ? dir : NULL, mode, &n_learned, err);
+    if (!rc && n_learned != 2 * 14 + 0) rc = qb_errorf(err, "%d learned ranges (want 28: 14 per-tensor quantizers a layer)", n_learned);
+    qb_qa_train_opts o = base_opts();
+    o.batch_size = 2, o.max_steps = 4, o.output_dir = dir, o.save_steps = 2, o.learning_rate = mode == QUANT_AMAX_LSQ ? 1e-3 : 1e-2;
+    qb_qa_trainer t;
+    if (!rc) rc = qb_qa_trainer_init(&t, &m, &x.f, &o, err);
+    if (!rc) {
+        if (resume) rc = qb_qa_trainer_resume(&t, dir, err);
+        if (!rc) rc = qb_qa_train(&t, stop_at, err);
+        for (int64_t k = 0; !rc && k < 4; k++)
+            if (!isnan(t.losses[k])) losses[k] = t.losses[k];
+        qb_qa_trainer_free(&t);
+    }
+    for (int i = 0; !rc && first_range && i < m.n_quant; i++)
+        if (m.quant[i].tq.learned_amax) {
+            float scale;
+            rc = tensor_quantizer_learned_range(ctx, &m.quant[i].tq, first_range, &scale);
+            if (mode == QUANT_AMAX_LSQ) *first_range = scale;
+            break;
+        }
+    qb_bert_free(&m);
+    qb_ctx_free(ctx);
+    return rc;
+}
+
+static void learned_ranges(qb_check *c) {
+    const char *names[] = {"PACT", "LSQ"};
+    quant_amax_mode modes[] = {QUANT_AMAX_LEARNABLE, QUANT_AMAX_LSQ};
+    for (int k = 0; k < 2; k++) {
+        char a[] = "/tmp/qb-learned-a-XXXXXX", b[] = "/tmp/qb-learned-b-XXXXXX", pa[200], pb[200];
+        if (!mkdtemp(a) || !mkdtemp(b)) return;
+        float la[4] = {0}, lb[4] = {0}, range = 0;
+        qb_err err = {0};
+        int rc = learned_run(a, modes[k], false, 0, la, &range, &err) || learned_run(b, modes[k], false, 2, lb, NULL, &err) ||
+                 learned_run(b, modes[k], true, 0, lb, NULL, &err);
+        CHECK(c, rc == 0, "%s runs: %s", names[k], err.msg);
+        float init = k ? 2.0f / 127.0f : 2.0f;
+        CHECK(c, rc == 0 && range != init && isfinite(range), "%s: the first learned range moved from %g to %g in 4 steps", names[k], (double)init,
+              (double)range);
+        CHECK(c, rc == 0 && memcmp(la, lb, sizeof la) == 0, "%s: stopped at 2 and resumed: losses %.7f %.7f %.7f %.7f bit for bit", names[k], (double)lb[0],
+              (double)lb[1], (double)lb[2], (double)lb[3]);
+        snprintf(pa, sizeof pa, "%s/model.safetensors", a);
+        snprintf(pb, sizeof pb, "%s/model.safetensors", b);
+        CHECK(c, rc == 0 && same_file(pa, pb), "%s: resumed model (weights and learned ranges) identical to the uninterrupted run's", names[k]);
+        nftw(a, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        nftw(b, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
 /* eval: a made-up F1 per step (best at step 4) */
 static int fake_eval(void *user, qb_bert_model *m, int64_t step, double *em, double *f1, qb_err *err) {
     int *calls = user;
@@ -304,7 +383,8 @@ static void best_and_logs(qb_check *c) {
     json_decref(ts);
 
     bar = bar ? bar : strdup("");
-    CHECK(c, strstr(bar, "\r7/7 [100%] epoch 1.17  loss ") && strstr(bar, "samples/s  00:00<00:00"), "live line: \\r7/7 [100%%] epoch ... samples/s elapsed<ETA");
+    const char *end_line = strstr(bar, "\r7/7 [100%] epoch 1.17  loss ");
+    CHECK(c, end_line && strstr(end_line, " samples/s  00:") && strstr(end_line, "<00:00\033[K"), "live line: \\r7/7 [100%%] epoch ... samples/s elapsed<ETA 00:00");
     CHECK(c, strstr(bar, "\r3/7 [ 42%] epoch 0.50"), "live line at step 3: 3/7 [ 42%%] epoch 0.50");
     CHECK(c, strstr(bar, "\r\033[Kstep      3/7  epoch 0.50  loss") && strstr(bar, "\r\033[Keval: step 4  exact_match 60.00  f1 70.00"),
           "log lines replace the live line (\\r, clear) and end with a newline");
@@ -344,6 +424,7 @@ int main(void) {
     accumulation(&c);
     dropout_switch(&c);
     distillation(&c);
+    learned_ranges(&c);
     best_and_logs(&c);
     return qb_check_finish(&c, "trainer");
 }
