@@ -92,6 +92,14 @@ int tensor_quantizer_init_learn_amax(qb_ctx *ctx, tensor_quantizer *q) {
     return 0;
 }
 
+int tensor_quantizer_reload_learned(qb_ctx *ctx, tensor_quantizer *q) {
+    if (!q->learned_amax) return 0;
+    if (!q->amax) return qb_errorf(&ctx->err, "quantizer %s: no amax to set its learned range from", q->name);
+    float v = q->amax[0];
+    if (q->desc.amax_mode == QUANT_AMAX_LSQ) v = q->lsq_scale > 0.0f ? q->lsq_scale : v / quant_desc_bound(&q->desc);
+    return qb_copy_from_host(ctx, q->learned_amax, &v);
+}
+
 int tensor_quantizer_learned_range(qb_ctx *ctx, const tensor_quantizer *q, float *amax, float *scale) {
     if (!q->learned_amax) return -1;
     float v = qb_item(ctx, q->learned_amax);

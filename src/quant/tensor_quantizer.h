@@ -49,6 +49,9 @@ int tensor_quantizer_set_amax(tensor_quantizer *q, const float *amax, int64_t n,
  * (PACT; init_learn_amax in the reference), "<name>.scale" = amax / bound (or the loaded lsq_scale) for QUANT_AMAX_LSQ;
  * per-tensor descriptors only. */
 int tensor_quantizer_init_learn_amax(qb_ctx *ctx, tensor_quantizer *q);
+/* Sets an existing learned parameter from the quantizer's amax (LSQ: lsq_scale when loaded, else amax / bound), e.g.
+ * after loading other weights into the model. */
+int tensor_quantizer_reload_learned(qb_ctx *ctx, tensor_quantizer *q);
 /* The learned range as an amax (the parameter's value, times bound for LSQ) and, for LSQ, the scale; 0 and -1 with
  * ctx->err set when reading it fails. A quantizer without a learned parameter gives -1 without an error. */
 int tensor_quantizer_learned_range(qb_ctx *ctx, const tensor_quantizer *q, float *amax, float *scale);

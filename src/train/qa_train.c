@@ -338,6 +338,9 @@ static int load_best(qb_qa_trainer *t, train_log *lg, qb_err *err) {
     char path[4200], line[4400];
     snprintf(path, sizeof path, "%s/checkpoint-%lld/model.safetensors", t->o.output_dir, (long long)t->best_step);
     if (qb_bert_load_safetensors(t->m, path, NULL, err)) return qb_err_context(err, "train.load_best_model_at_end");
+    for (int i = 0; i < t->m->n_quant; i++)
+        if (tensor_quantizer_reload_learned(t->m->ctx, &t->m->quant[i].tq))
+            return qb_errorf(err, "train.load_best_model_at_end: %s", t->m->ctx->err.msg);
     snprintf(line, sizeof line, "train: loaded the best model, checkpoint-%lld (%s %.2f)", (long long)t->best_step,
              t->o.best_by_exact_match ? "exact_match" : "f1", t->best_metric);
     qb_progress_log(&lg->bar, line);
