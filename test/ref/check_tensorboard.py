@@ -1,6 +1,7 @@
 """check_tensorboard.py RUN_DIR: loads RUN_DIR/runs/<logdir> with TensorBoard's own EventAccumulator and checks that
 its scalars are those of RUN_DIR/metrics.jsonl (train/loss, train/learning_rate, train/grad_norm,
-train/samples_per_second, eval/exact_match, eval/f1) at the same steps, as float32. Exit 1 on a mismatch."""
+train/samples_per_second, eval/exact_match, eval/f1) at the same steps, as float32 (within one ulp: the JSON has 9
+significant digits). Exit 1 on a mismatch."""
 import glob
 import json
 import os
@@ -24,7 +25,9 @@ bad = 0
 for tag, key in want.items():
     expect = [(r["step"], f32(r[key])) for r in records if key in r]
     got = [(e.step, e.value) for e in acc.Scalars(tag)] if tag in tags else []
-    ok = got == expect and len(expect) > 0
+    # metrics.jsonl keeps 9 significant digits of the double that was written as float32: within one float32 ulp
+    ok = len(expect) > 0 and len(got) == len(expect) and all(
+        gs == ws and abs(gv - wv) <= 2.0 ** -23 * abs(wv) for (gs, gv), (ws, wv) in zip(got, expect))
     print("%s %-26s %d values at steps %s" % ("ok  " if ok else "FAIL", tag, len(got), [s for s, _ in got]))
     if not ok:
         print("     want %s\n     got  %s" % (expect, got))
