@@ -267,7 +267,7 @@ static int copy_hist(calib_histogram *dst, const calib_histogram *src) {
 static int rebin_add(calib_histogram *dst, const calib_histogram *src) {
     const int64_t nb = dst->nbins;
     const double *e = dst->edges;
-    const double inv_w = 1.0 / (e[1] - e[0] > 0.0 ? e[1] - e[0] : 1.0);
+    const double inv_w = hist_edges_inv_width(e);
     int64_t *share = malloc((size_t)nb * sizeof(int64_t));
     double *frac = malloc((size_t)nb * sizeof(double));
     if (!share || !frac) {

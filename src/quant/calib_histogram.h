@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "quant/quant_desc.h"
 #include "quant/quant_kernels.h"
+#include "quant/quant_math.h" /* calib_histogram_edge_bin */
 
 typedef struct calib_histogram {
     hist_semantics semantics;
@@ -62,13 +63,3 @@ int calib_histogram_entropy_amax(const int64_t *counts, int64_t n, const double 
 /* Bin centre (float32) with the first smallest count-weighted squared fake-quant error of the bin centres. */
 int calib_histogram_mse_amax(const int64_t *counts, int64_t n, const double *edges, int num_bits, bool is_unsigned,
                              int stride, int start_bin, float *amax, qb_err *err);
-
-/* Bin of a in edges e[0..nb] with np.histogram's rule [e_k, e_k+1) (last bin closed); a within [e_0, e_nb]; inv_w is
- * 1 / (e[1] - e[0]) (1 when that is not positive). */
-static inline int64_t calib_histogram_edge_bin(double a, const double *e, int64_t nb, double inv_w) {
-    int64_t k = (int64_t)((a - e[0]) * inv_w);
-    k = k < 0 ? 0 : k >= nb ? nb - 1 : k;
-    while (k > 0 && a < e[k]) k--;
-    while (k < nb - 1 && a >= e[k + 1]) k++;
-    return k;
-}

@@ -6,8 +6,7 @@
 #pragma once
 #include <stdint.h>
 #include "quant/quant_desc.h"
-
-#define FAKE_QUANT_TINY_AMAX (1.0f / 16777216.0f) /* 2^-24, the smallest fp16 subnormal */
+#include "quant/quant_math.h" /* FAKE_QUANT_TINY_AMAX and the element formula */
 
 /* The scale bound/amax in float32, or 0 when amax <= 2^-24. */
 float fake_quant_scale(float amax, const quant_desc *d);

@@ -9,8 +9,8 @@ features against our logits:
   (b) weights: max |logit difference| <= 1e-3 and argmax identical on >= 99 % of (feature, start/end)
   (c) full:    on more features (QUESTIONS_FULL questions): onnxruntime at least as faithful to the exact model as our
                own fp32 forward: its argmax agreement with a float64 numpy forward of full.h5 (fake quantization
-               included) is no lower than ours with it (the noise floor, printed beside its agreement with us; less 2
-               standard errors of that 2 x features sample), and
+               included) is no lower than ours with it (the noise floor, printed beside its agreement with us; less 3
+               standard errors of the difference of two such 2 x features samples), and
                EM/F1 (qa_probe score) within 0.5 of ours, or within what the noise floor alone moves them by
                (3 standard errors of the per-question EM/F1 differences between our fp32 and float64 forwards);
                asserted for a trained QA head (our EM >= 5), reported for an untrained one (random answers)
@@ -246,8 +246,9 @@ def main():
                     agr64 = agreement(s, e, s64, e64)
                     rec.update(exact_match=em, f1=f1, agreement_fp64=agr64)
                     em_ok = abs(em - ours_em) <= tol_em and abs(f1 - ours_f1) <= tol_f1
-                    # the floor is itself a sample of 2 x features argmaxes: allowed 2 standard errors below it
-                    margin = 2.0 * float(np.sqrt(floor * (1.0 - floor) / (2 * n)))
+                    # both agreements are samples of 2 x features argmaxes: ORT's may fall 3 standard errors of the
+                    # difference of two such proportions below the floor (one-sided false alarm about 0.1 %)
+                    margin = 3.0 * float(np.sqrt(2.0 * floor * (1.0 - floor) / (2 * n)))
                     check(agr64 >= floor - margin and (em_ok or not trained),
                           "%s: argmax agreement with float64 %.4f (ours %.4f); with ours %.4f; max |diff| %.3g; "
                           "EM %.2f F1 %.2f (ours %.2f / %.2f, float64 %.2f / %.2f, tolerance %.2f / %.2f)"

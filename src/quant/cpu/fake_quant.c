@@ -1,5 +1,5 @@
 /* fake_quant.c: fake quantization, its clipped-STE gradient and the learnable (PACT) form on host memory: the CPU
- * kernels of the quant table and fake_quant.h. Rounding is half to even in the default FE_TONEAREST mode. */
+ * kernels of the quant table and fake_quant.h (the element formula is quant_math.h's, shared with the CUDA kernels). */
 #include "quant/fake_quant.h"
 
 #include <math.h>
@@ -8,33 +8,12 @@
 
 #define PAR_MIN 32768
 
-/* bound / amax, or 0 when amax <= 2^-24. */
-static inline float scale_of(float amax, float bound) {
-    if (amax <= FAKE_QUANT_TINY_AMAX) return 0.0f;
-    return bound / amax;
-}
-
-float fake_quant_scale(float amax, const quant_desc *d) { return scale_of(amax, quant_desc_bound(d)); }
-
-#define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: adding and subtracting it rounds |v| < 2^22 to an integer */
-
-/* One element. v is clamped to [lo - 1, hi + 1] first (rint is monotone and lo, hi are integers, so the result
- * is clamp(rint(v), lo, hi)), which keeps it in the magic-number rounding range; copysign restores the sign of a
- * zero as rintf gives it; the comparisons keep NaN as torch.clamp does. Vectorises without SSE4.1. */
-static inline float fq1(float x, float s, float div, float lo, float hi) {
-    float v = x * s;
-    v = v < lo - 1.0f ? lo - 1.0f : v;
-    v = v > hi + 1.0f ? hi + 1.0f : v;
-    float q = copysignf((fabsf(v) + ROUND_MAGIC) - ROUND_MAGIC, v);
-    q = q < lo ? lo : q;
-    q = q > hi ? hi : q;
-    return q / div;
-}
+float fake_quant_scale(float amax, const quant_desc *d) { return fake_quant_scale_of(amax, quant_desc_bound(d)); }
 
 static void fq_per_tensor(float *out, const float *x, int64_t n, float amax, float lo, float hi) {
-    const float s = scale_of(amax, hi), div = s == 0.0f ? 1.0f : s;
+    const float s = fake_quant_scale_of(amax, hi), div = s == 0.0f ? 1.0f : s;
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-    for (int64_t i = 0; i < n; i++) out[i] = fq1(x[i], s, div, lo, hi);
+    for (int64_t i = 0; i < n; i++) out[i] = fake_quant_one(x[i], s, div, lo, hi);
 }
 
 static void fq_per_channel(float *out, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax, float lo,
@@ -42,11 +21,11 @@ static void fq_per_channel(float *out, const float *x, int64_t outer, int64_t ch
     const int64_t rows = outer * channels;
 #pragma omp parallel for schedule(static) if (rows * inner > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
-        const float s = scale_of(amax[r % channels], hi), div = s == 0.0f ? 1.0f : s;
+        const float s = fake_quant_scale_of(amax[r % channels], hi), div = s == 0.0f ? 1.0f : s;
         const float *xr = x + r * inner;
         float *yr = out + r * inner;
 #pragma omp simd
-        for (int64_t i = 0; i < inner; i++) yr[i] = fq1(xr[i], s, div, lo, hi);
+        for (int64_t i = 0; i < inner; i++) yr[i] = fake_quant_one(xr[i], s, div, lo, hi);
     }
 }
 

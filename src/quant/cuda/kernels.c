@@ -5,5 +5,13 @@
 const qb_quant_kernels qb_quant_cuda_kernels = {
     .name = "cuda",
 #ifdef QB_HAVE_CUDA
+    .fake_quant = qb_cuda_fake_quant,
+    .fake_quant_grad = qb_cuda_fake_quant_grad,
+    .fake_quant_learnable = qb_cuda_fake_quant_learnable,
+    .fake_quant_learnable_grad = qb_cuda_fake_quant_learnable_grad,
+    .amax_reduce = qb_cuda_amax_reduce,
+    .any_negative = qb_cuda_any_negative,
+    .abs_stats = qb_cuda_abs_stats,
+    .histogram = qb_cuda_histogram,
 #endif
 };

@@ -7,6 +7,18 @@
 extern "C" {
 #endif
 
+/* fake_quant.cu */
+qb_qk_fake_quant qb_cuda_fake_quant;
+qb_qk_fake_quant_grad qb_cuda_fake_quant_grad;
+qb_qk_fake_quant_learnable qb_cuda_fake_quant_learnable;
+qb_qk_fake_quant_learnable_grad qb_cuda_fake_quant_learnable_grad;
+qb_qk_any_negative qb_cuda_any_negative;
+/* calib_max.cu */
+qb_qk_amax_reduce qb_cuda_amax_reduce;
+/* calib_histogram.cu */
+qb_qk_abs_stats qb_cuda_abs_stats;
+qb_qk_histogram qb_cuda_histogram;
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,134 @@
+/* fake_quant.cu: fake quantization per tensor and per channel, its clipped-STE gradient, the learnable (PACT) form
+ * and the unsigned input check on the GPU: the element formulas of quant_math.h as the CPU kernels
+ * (cpu/fake_quant.c), bit for bit, NaN results included (quant_host_nan). The learnable amax gradient is a float64
+ * sum in a fixed order (per-block partials in the state's scratch, then one block): deterministic, within an ulp
+ * of the CPU's float result after the cast (exact where the float64 sums are). */
+#include "autograd/cuda/cuda_compat.h"
+
+#include "quant/cuda/kernels.h"
+#include "quant/cuda/quant_cuda.cuh"
+
+/* Channel of element i of [outer, channels, inner] (channels 1: per tensor). */
+template <class I>
+__device__ static inline I channel_of(I i, I channels, I inner) {
+    return channels == 1 ? 0 : (i / inner) % channels;
+}
+
+template <class I>
+__global__ void __launch_bounds__(QB_CUDA_THREADS)
+    fake_quant_kernel(float *y, const float *x, I n, I channels, I inner, const float *amax, float lo, float hi) {
+    const float s0 = fake_quant_scale_of(amax[0], hi); /* per tensor: one scale */
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        const float s = channels == 1 ? s0 : fake_quant_scale_of(amax[channel_of(i, channels, inner)], hi), div = s == 0.0f ? 1.0f : s;
+        const float xi = x[i], v = fake_quant_one(xi, s, div, lo, hi);
+        y[i] = v == v ? v : quant_host_nan(xi, s);
+    }
+}
+
+template <class I>
+__global__ void __launch_bounds__(QB_CUDA_THREADS)
+    fake_quant_grad_kernel(float *dx, bool accumulate, const float *dy, const float *x, I n, I channels, I inner, const float *amax) {
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        const float g = fabsf(x[i]) <= amax[channel_of(i, channels, inner)] ? dy[i] : 0.0f;
+        dx[i] = accumulate ? quant_host_add(dx[i], g) : g;
+    }
+}
+
+/* 32-bit indices where n and the grid stride fit. */
+static bool small_index(int64_t n) { return n <= ((int64_t)1 << 31); }
+
+extern "C" int qb_cuda_fake_quant(qb_dev *d, float *y, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax,
+                                  float qmin, float qmax) {
+    const int64_t n = outer * channels * inner;
+    if (n <= 0) return 0;
+    const unsigned blocks = quant_blocks(n, QUANT_ITEMS);
+    if (small_index(n))
+        QB_LAUNCH((fake_quant_kernel<uint32_t>), blocks, QB_CUDA_THREADS, 0, quant_stream(d), y, x, (uint32_t)n, (uint32_t)channels,
+                  (uint32_t)inner, amax, qmin, qmax);
+    else
+        QB_LAUNCH((fake_quant_kernel<int64_t>), blocks, QB_CUDA_THREADS, 0, quant_stream(d), y, x, n, channels, inner, amax, qmin, qmax);
+    return qb_cuda_status(d, "fake_quant", cudaGetLastError());
+}
+
+extern "C" int qb_cuda_fake_quant_grad(qb_dev *d, float *dx, float keep, const float *dy, const float *x, int64_t outer,
+                                       int64_t channels, int64_t inner, const float *amax) {
+    const int64_t n = outer * channels * inner;
+    if (n <= 0) return 0;
+    const unsigned blocks = quant_blocks(n, QUANT_ITEMS);
+    const bool accumulate = keep != 0.0f;
+    if (small_index(n))
+        QB_LAUNCH((fake_quant_grad_kernel<uint32_t>), blocks, QB_CUDA_THREADS, 0, quant_stream(d), dx, accumulate, dy, x, (uint32_t)n,
+                  (uint32_t)channels, (uint32_t)inner, amax);
+    else
+        QB_LAUNCH((fake_quant_grad_kernel<int64_t>), blocks, QB_CUDA_THREADS, 0, quant_stream(d), dx, accumulate, dy, x, n, channels, inner,
+                  amax);
+    return qb_cuda_status(d, "fake_quant_grad", cudaGetLastError());
+}
+
+/* y = fake_quant(clip(x, -a, a), a): the CPU's two passes in one. */
+__global__ void __launch_bounds__(QB_CUDA_THREADS)
+    fake_quant_learnable_kernel(float *y, const float *x, int64_t n, const float *amax, float lo, float hi) {
+    const float a = amax[0], s = fake_quant_scale_of(a, hi), div = s == 0.0f ? 1.0f : s;
+    QB_GRID_LOOP(i, n) {
+        const float xi = x[i], c = xi < -a ? -a : xi > a ? a : xi, v = fake_quant_one(c, s, div, lo, hi);
+        y[i] = v == v ? v : quant_host_nan(c, s);
+    }
+}
+
+extern "C" int qb_cuda_fake_quant_learnable(qb_dev *d, float *y, const float *x, int64_t n, const float *amax, float qmin, float qmax) {
+    if (n <= 0) return 0;
+    QB_LAUNCH(fake_quant_learnable_kernel, quant_blocks(n, QUANT_ITEMS), QB_CUDA_THREADS, 0, quant_stream(d), y, x, n, amax, qmin, qmax);
+    return qb_cuda_status(d, "fake_quant_learnable", cudaGetLastError());
+}
+
+/* dx += dy inside (-a, a); partial[block] = the block's float64 sum of the amax gradient terms (when partial). */
+__global__ void __launch_bounds__(QB_CUDA_THREADS)
+    learnable_grad_kernel(float *dx, double *partial, const float *dy, const float *x, int64_t n, const float *amax) {
+    __shared__ double buf[32];
+    const float a = amax[0];
+    double acc = 0.0;
+    QB_GRID_LOOP(i, n) {
+        const float xi = x[i], g = dy[i];
+        if (dx) dx[i] = quant_host_add(dx[i], xi > -a && xi < a ? g : 0.0f);
+        acc += xi >= a ? g : xi <= -a ? -g : 0.0f;
+    }
+    if (!partial) return;
+    acc = qb_block_sum(acc, buf);
+    if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+/* damax[0] += (float)(sum of partial[0..parts)), summed in a fixed order by one block. */
+__global__ void __launch_bounds__(QB_CUDA_THREADS) learnable_grad_finish_kernel(float *damax, const double *partial, int parts) {
+    __shared__ double buf[32];
+    double acc = 0.0;
+    for (int k = threadIdx.x; k < parts; k += blockDim.x) acc += partial[k];
+    acc = qb_block_sum(acc, buf);
+    if (threadIdx.x == 0) damax[0] = quant_host_add(damax[0], (float)acc);
+}
+
+extern "C" int qb_cuda_fake_quant_learnable_grad(qb_dev *d, float *dx, float *damax, const float *dy, const float *x, int64_t n,
+                                                 const float *amax) {
+    const unsigned blocks = quant_blocks(n, QUANT_ITEMS);
+    double *partial = nullptr;
+    if (damax && n > 0 && !(partial = (double *)qb_cuda_scratch(d, blocks * sizeof(double)))) return -1;
+    if (n > 0 && (dx || damax))
+        QB_LAUNCH(learnable_grad_kernel, blocks, QB_CUDA_THREADS, 0, quant_stream(d), dx, partial, dy, x, n, amax);
+    if (damax && cudaPeekAtLastError() == cudaSuccess)
+        QB_LAUNCH(learnable_grad_finish_kernel, 1, QB_CUDA_THREADS, 0, quant_stream(d), damax, partial, n > 0 ? (int)blocks : 0);
+    return qb_cuda_status(d, "fake_quant_learnable_grad", cudaGetLastError());
+}
+
+__global__ void __launch_bounds__(QB_CUDA_THREADS) any_negative_kernel(int32_t *flag, const float *x, int64_t n) {
+    int neg = 0;
+    QB_GRID_LOOP(i, n) neg |= x[i] < 0.0f;
+    if (__syncthreads_or(neg) && threadIdx.x == 0) flag[0] = 1;
+}
+
+extern "C" int qb_cuda_any_negative(qb_dev *d, int32_t *flag, const float *x, int64_t n) {
+    cudaError_t e = cudaMemsetAsync(flag, 0, sizeof *flag, quant_stream(d));
+    if (e == cudaSuccess && n > 0) {
+        QB_LAUNCH(any_negative_kernel, quant_blocks(n, QUANT_ITEMS), QB_CUDA_THREADS, 0, quant_stream(d), flag, x, n);
+        e = cudaGetLastError();
+    }
+    return qb_cuda_status(d, "any_negative", e);
+}
