@@ -7,6 +7,7 @@
 #include "base/blas_core.h"
 #include "demo_task.h"
 #include "qat_config.h"
+#include "run_output.h"
 #include "squad_tasks.h"
 
 static void usage(FILE *out) {
@@ -53,7 +54,10 @@ int main(int argc, char **argv) {
     char blas[768];
     qb_blas_core_summary(blas, sizeof blas);
     printf("qat-train %s: %s; %d threads\n", QB_VERSION, blas, omp_get_max_threads());
+    run_output out;
+    if (run_output_open(&out, &c, &src, &err)) qb_die("qat-train", &err);
     int rc = strcmp(c.task, "demo") == 0 ? demo_task_run(&c, &err) : squad_task_run(&c, &src, &err);
+    run_output_close(&out, rc != 0);
     if (rc) qb_die("qat-train", &err);
     return 0;
 }

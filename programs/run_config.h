@@ -13,11 +13,13 @@ typedef struct qb_cfg_key {
     size_t offset;       /* offset of the field in the config struct (char[size], int64_t, double or int) */
     size_t size;         /* buffer size for strings */
     const char *help;
+    const char *range;   /* numbers: the values allowed, "[lo, hi]" with ( or ) for an open end; checked when set */
 } qb_cfg_key;
 
-/* Reads an INI file into dst; unknown sections/keys and malformed values are errors naming file:line and key. */
+/* Reads an INI file into dst; unknown sections/keys, a key set twice, indented continuation lines, malformed values and
+ * values outside their key's range are errors naming file:line and key. Special files are refused. */
 int qb_cfg_load_file(const qb_cfg_key *keys, int n_keys, void *dst, const char *path, qb_err *err);
-/* Applies one "section.key=value" override. */
+/* Applies one "section.key=value" override (range checked). */
 int qb_cfg_apply_override(const qb_cfg_key *keys, int n_keys, void *dst, const char *arg, qb_err *err);
 /* Prints every key with its current value and help, INI style. */
 void qb_cfg_print(const qb_cfg_key *keys, int n_keys, const void *src, FILE *out);

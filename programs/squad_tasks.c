@@ -2,12 +2,15 @@
 #include "squad_tasks.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "base/fileio.h"
+#include "base/staging.h"
 #include "export/hdf5_loader.h"
 #include "export/hdf5_writer.h"
 #include "export/onnx_graph.h"
@@ -193,7 +196,9 @@ static void unload_model(qb_ctx *ctx, qb_bert_model *m) {
     qb_ctx_free(ctx);
 }
 
-static int run_calibrate(squad_run *r, const char *from, const char *to, qb_err *err) {
+/* Calibrates the model in `from` and saves it as a unit: a directory of its own at `to`, or (in_place) the model of
+ * the directory `to`, whose other entries are kept. */
+static int run_calibrate(squad_run *r, const char *from, const char *to, bool in_place, qb_err *err) {
     const qat_config *c = r->c;
     if (need_train_features(r, err)) return -1;
     qb_ctx *ctx;
@@ -203,8 +208,12 @@ static int run_calibrate(squad_run *r, const char *from, const char *to, qb_err 
     qb_calib_opts o = {.num_samples = c->calib_samples, .batch_size = (int)c->calib_batch_size, .seed = (uint64_t)c->seed,
                        .method = qb_calibrator_hist_method(r->recipe.calibrator), .percentile = c->percentile};
     int rc = qb_calibrate(&m, &r->train, &o, stdout, err);
-    if (!rc) rc = qb_bert_save_pretrained(&m, to, err);
-    if (!rc) rc = qb_copy_tokenizer_files(tokenizer_dir(c), to, err);
+    qb_stage st = {0};
+    if (!rc) rc = in_place ? qb_stage_begin_update(&st, to, qb_model_unit_files, err) : qb_stage_begin(&st, to, err);
+    if (!rc) rc = qb_bert_save_pretrained(&m, st.path, err);
+    if (!rc) rc = qb_copy_tokenizer_files(tokenizer_dir(c), st.path, err);
+    if (!rc) rc = qb_stage_commit(&st, err);
+    qb_stage_abort(&st);
     if (!rc) {
         int total, enabled, with_amax;
         qb_quant_count(&m, &total, &enabled, &with_amax);
@@ -328,10 +337,15 @@ static int run_eval(squad_run *r, const char *from, qb_err *err) {
     qb_bert_model m;
     int rc = load_model(r, from, &ctx, &m, err);
     if (!rc) {
-        qb_qa_eval_opts o = eval_opts(c, c->output_dir);
+        qb_stage st = {0};  /* the evaluation's files replace the earlier ones as a unit */
+        qb_qa_eval_opts o = eval_opts(c, NULL);
         qb_qa_eval_result res;
         rc = configure(r, &m, false, err);
+        if (!rc) rc = qb_stage_begin_update(&st, c->output_dir, qb_qa_eval_files, err);
+        o.output_dir = st.path;
         if (!rc) rc = qb_qa_evaluate(&m, &r->dev_set, &r->dev, &o, &res, err);
+        if (!rc) rc = qb_stage_commit(&st, err);
+        qb_stage_abort(&st);
         if (!rc)
             printf("eval: %lld questions (%lld features): exact_match %.2f  f1 %.2f  in %.1f s; wrote %s/predictions.json, eval_results.json\n",
                    (long long)res.n_examples, (long long)res.n_features, res.scores.exact, res.scores.f1, res.seconds, c->output_dir);
@@ -353,30 +367,40 @@ static char *recipe_json(const qat_config *c) {
     return text;
 }
 
-/* export.path, or run.output_dir/model, with .h5 / .onnx for format both (an extension given is replaced). */
-static void export_path(const qat_config *c, const char *ext, char *out, size_t n) {
+/* export.path, or dir/model (dir: run.output_dir's staging directory), with .h5 / .onnx for format both (an extension
+ * given is replaced). */
+static void export_path(const qat_config *c, const char *dir, const char *ext, char *out, size_t n) {
     bool both = strcmp(c->export_format, "both") == 0;
     if (c->export_path[0] && !both) {
         snprintf(out, n, "%s", c->export_path);
         return;
     }
-    char stem[1100];
+    char stem[4200];
     if (c->export_path[0]) snprintf(stem, sizeof stem, "%s", c->export_path);
-    else snprintf(stem, sizeof stem, "%s/model", c->output_dir);
+    else snprintf(stem, sizeof stem, "%s/model", dir);
     size_t len = strlen(stem);
     if (len > 3 && strcmp(stem + len - 3, ".h5") == 0) stem[len - 3] = '\0';
     else if (len > 5 && strcmp(stem + len - 5, ".onnx") == 0) stem[len - 5] = '\0';
     snprintf(out, n, "%s%s", stem, ext);
 }
 
+/* Writes the export files; into run.output_dir (export.path empty) they go as one unit with the directory's other
+ * entries carried over, elsewhere each file is written atomically. */
 static int run_export(squad_run *r, const char *from, qb_err *err) {
     const qat_config *c = r->c;
     qb_ctx *ctx;
     qb_bert_model m;
     if (load_model(r, from, &ctx, &m, err)) return -1;
     int rc = configure(r, &m, false, err);
-    char path[1200];
-    if (!rc && strcmp(c->export_format, "onnx") != 0) {
+    bool hdf5 = strcmp(c->export_format, "onnx") != 0, onnx = strcmp(c->export_format, "hdf5") != 0;
+    const char *written[3] = {NULL, NULL, NULL};
+    int n_written = 0;
+    if (hdf5) written[n_written++] = "model.h5";
+    if (onnx) written[n_written++] = "model.onnx";
+    qb_stage st = {0};
+    if (!rc && !c->export_path[0]) rc = qb_stage_begin_update(&st, c->output_dir, written, err);
+    char path[4200];
+    if (!rc && hdf5) {
         /* re-exporting an export: its own tokenizer files carry over (its recipe is in its quantization.json) */
         char tok[4096] = "";
         bool stored = r->from_export && !c->tokenizer[0];
@@ -384,49 +408,96 @@ static int run_export(squad_run *r, const char *from, qb_err *err) {
         char *recipe = r->from_export ? NULL : recipe_json(c);
         qb_hdf5_export_opts o = {.tokenizer_dir = stored ? tok : tokenizer_dir(c), .recipe_json = recipe,
                                  .int8_embeddings = c->export_int8_embeddings, .log = stdout};
-        export_path(c, ".h5", path, sizeof path);
+        export_path(c, st.path, ".h5", path, sizeof path);
         if (!rc) rc = qb_hdf5_export(&m, &o, path, err);
         if (stored) export_tokenizer_close(tok);
         free(recipe);
     }
-    if (!rc && strcmp(c->export_format, "hdf5") != 0) {
+    if (!rc && onnx) {
         qb_onnx_export_opts o = {.log = stdout};
         rc = qb_onnx_mode_parse(c->export_onnx_mode, &o.mode, err);
-        export_path(c, ".onnx", path, sizeof path);
+        export_path(c, st.path, ".onnx", path, sizeof path);
         if (!rc) rc = qb_onnx_export(&m, &o, path, err);
     }
+    if (!rc && st.path[0]) rc = qb_stage_commit(&st, err);
+    qb_stage_abort(&st);
     unload_model(ctx, &m);
+    return rc;
+}
+
+/* Checks before any work what the inputs' small files tell: the checkpoint to resume, the first model's config
+ * against data.max_seq_length, and the tokenizer against the embedding. */
+static int preflight(squad_run *r, qb_err *err) {
+    const qat_config *c = r->c;
+    bool train = !strcmp(c->task, "train") || !strcmp(c->task, "qat");
+    char path[1200];
+    struct stat st;
+    if (train && c->resume_from[0]) {
+        snprintf(path, sizeof path, "%s/trainer_state.json", c->resume_from);
+        if (stat(c->resume_from, &st) != 0)
+            return qat_config_error(r->src, "train", "resume_from", err, "%s: cannot open: %s", c->resume_from, strerror(errno));
+        if (!S_ISDIR(st.st_mode)) return qat_config_error(r->src, "train", "resume_from", err, "%s: not a checkpoint directory", c->resume_from);
+        if (stat(path, &st) != 0)
+            return qat_config_error(r->src, "train", "resume_from", err, "%s: not a training checkpoint (%s: %s)", c->resume_from, path,
+                                    strerror(errno));
+    }
+    const char *model = train && c->resume_from[0] ? c->resume_from : c->model_path;
+    if (model == c->model_path && stat(model, &st) != 0)
+        return qat_config_error(r->src, "model", "path", err, "%s: cannot open: %s", model, strerror(errno));
+    bool tokenize = strcmp(c->task, "export") != 0;  /* an export only copies the tokenizer files */
+    if (tokenize && need_tokenizer(r, err)) return -1;
+    qb_bert_config cfg;
+    bool from_export = qb_hdf5_is_file(model);
+    if (from_export) snprintf(path, sizeof path, "%s", model);
+    else snprintf(path, sizeof path, "%s/config.json", model);
+    if (from_export ? qb_hdf5_read_config(model, &cfg, err) : qb_bert_config_load(path, &cfg, err)) return -1;
+    if (c->max_seq_length > cfg.max_position_embeddings)
+        return qat_config_error(r->src, "data", "max_seq_length", err, "%lld is above max_position_embeddings %d of %s", (long long)c->max_seq_length,
+                                cfg.max_position_embeddings, path);
+    if (!tokenize) return 0;
+    int32_t ids = r->tok.vocab.n;
+    for (int i = 0; i < r->tok.n_added; i++)
+        if (r->tok.added[i].id >= ids) ids = r->tok.added[i].id + 1;
+    if (ids > cfg.vocab_size) {
+        char tj[1200];
+        const char *tdir = tokenizer_dir(c);
+        snprintf(tj, sizeof tj, "%s/tokenizer.json", tdir);
+        const char *file = qb_hdf5_is_file(tdir) ? "tokenizer/vocab.txt" : stat(tj, &st) == 0 ? "tokenizer.json" : "vocab.txt";
+        return qb_errorf(err, "%s/%s: %d tokens but %s has vocab_size %d (token ids must index the embedding)", tdir, file, (int)ids, path,
+                         cfg.vocab_size);
+    }
+    return 0;
+}
+
+static int run_task(squad_run *r, qb_err *err) {
+    const qat_config *c = r->c;
+    if (strcmp(c->task, "calibrate") == 0) return run_calibrate(r, c->model_path, c->output_dir, true, err);
+    if (strcmp(c->task, "train") == 0) return run_train(r, c->model_path, err);
+    if (strcmp(c->task, "eval") == 0) return run_eval(r, c->model_path, err);
+    if (strcmp(c->task, "export") == 0) return run_export(r, c->model_path, err);
+    if (strcmp(c->task, "ptq") == 0) {
+        int rc = run_calibrate(r, c->model_path, c->output_dir, true, err);
+        if (!rc) rc = run_eval(r, c->output_dir, err);
+        if (!rc) rc = run_export(r, c->output_dir, err);
+        return rc;
+    }
+    char calibrated[1100];
+    snprintf(calibrated, sizeof calibrated, "%s/calibrated", c->output_dir);
+    int rc = c->resume_from[0] ? 0 : run_calibrate(r, c->model_path, calibrated, false, err);
+    if (!rc) rc = run_train(r, calibrated, err);
+    if (!rc) rc = run_eval(r, c->output_dir, err);
+    if (!rc) rc = run_export(r, c->output_dir, err);
     return rc;
 }
 
 int squad_task_run(const qat_config *c, const qat_config_source *src, qb_err *err) {
     squad_run r = {.c = c, .src = src};
     recipe_from_config(c, &r.recipe);
-    /* an export only adds model.h5 / model.onnx (atomically), so it may go into an existing run directory */
+    /* an export only adds model.h5 / model.onnx (as a unit), so it may go into an existing run directory; output_dir is
+     * made by the first write */
     bool exporting = strcmp(c->task, "export") == 0;
-    if ((!exporting && check_output_dir(c, src, err)) || qb_mkdir_p(c->output_dir, err)) return -1;
     double t0 = now();
-    int rc;
-    if (strcmp(c->task, "calibrate") == 0) {
-        rc = run_calibrate(&r, c->model_path, c->output_dir, err);
-    } else if (strcmp(c->task, "train") == 0) {
-        rc = run_train(&r, c->model_path, err);
-    } else if (strcmp(c->task, "eval") == 0) {
-        rc = run_eval(&r, c->model_path, err);
-    } else if (exporting) {
-        rc = run_export(&r, c->model_path, err);
-    } else if (strcmp(c->task, "ptq") == 0) {
-        rc = run_calibrate(&r, c->model_path, c->output_dir, err);
-        if (!rc) rc = run_eval(&r, c->output_dir, err);
-        if (!rc) rc = run_export(&r, c->output_dir, err);
-    } else {
-        char calibrated[1100];
-        snprintf(calibrated, sizeof calibrated, "%s/calibrated", c->output_dir);
-        rc = c->resume_from[0] ? 0 : run_calibrate(&r, c->model_path, calibrated, err);
-        if (!rc) rc = run_train(&r, calibrated, err);
-        if (!rc) rc = run_eval(&r, c->output_dir, err);
-        if (!rc) rc = run_export(&r, c->output_dir, err);
-    }
+    int rc = (!exporting && check_output_dir(c, src, err)) || preflight(&r, err) ? -1 : run_task(&r, err);
     if (!rc) printf("%s: done in %.1f s\n", c->task, now() - t0);
     if (r.have_train) {
         qb_squad_features_free(&r.train);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh: sets everything up, runs the test suite in the release build and again in an AddressSanitizer +
-# UBSan build, and ends with one line "N passed, N failed, N skipped" over all runs. The sanitizer build compiles the
-# .cu files for the CPU CUDA emulator (-Dgpu_emu=true, docs/cuda.md); its suite 'cuda' runs under two thread orders
-# (QB_CUDA_EMU_SEED 1 in the full run, 2 in a second run).
+# UBSan build, runs every libFuzzer target briefly in a clang ASan + UBSan build (build-fuzz), and ends with one line
+# "N passed, N failed, N skipped" over all runs. The sanitizer build compiles the .cu files for the CPU CUDA emulator
+# (-Dgpu_emu=true, docs/cuda.md); its suite 'cuda' runs under two thread orders (QB_CUDA_EMU_SEED 1 in the full run,
+# 2 in a second run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
@@ -14,6 +15,11 @@ elif ! grep -q '"name": "gpu_emu", "value": true' build-asan/meson-info/intro-bu
   meson configure build-asan -Dcuda=disabled -Dgpu_emu=true >/dev/null || exit 1
 fi
 ninja -C build-asan >/dev/null || { ninja -C build-asan; exit 1; }
+if [ ! -f build-fuzz/build.ninja ]; then
+  CC=clang meson setup build-fuzz --buildtype=debugoptimized -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dcuda=disabled -Dwerror_ci=true >/dev/null || exit 1
+fi
+ninja -C build-fuzz fuzz >/dev/null || { ninja -C build-fuzz fuzz; exit 1; }  # only the fuzz targets and what they need
 
 rc=0
 echo "== release build"
@@ -40,8 +46,11 @@ meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplie
 echo "== sanitizer build, suite cuda (emulated) under a second thread order"
 meson test -C build-asan --setup emu_seed2 --suite cuda --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=1
 
+echo "== fuzz targets (libFuzzer, clang ASan + UBSan, 5 s each)"
+ASAN_OPTIONS=detect_leaks=1 meson test -C build-fuzz --no-rebuild --print-errorlogs --suite fuzz || rc=1
+
 python3 - build/meson-logs/testlog.json "${core_logs[@]}" build-asan/meson-logs/testlog.json \
-  build-asan/meson-logs/testlog-emu_seed2.json <<'PY'
+  build-asan/meson-logs/testlog-emu_seed2.json build-fuzz/meson-logs/testlog.json <<'PY'
 import json, sys
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 for path in sys.argv[1:]:

@@ -28,6 +28,21 @@ json_t *qb_json_load_file(const char *path, qb_err *err) {
     return root;
 }
 
+const char *qb_json_kind(const json_t *v) {
+    if (!v) return "nothing";
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE: return "true";
+    case JSON_FALSE: return "false";
+    case JSON_NULL: return "null";
+    }
+    return "an unknown JSON value";
+}
+
 bool qb_json_is_integral(const json_t *v) {
     if (json_is_integer(v)) return true;
     double x = json_real_value(v);

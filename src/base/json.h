@@ -12,6 +12,9 @@
 json_t *qb_json_loadb(const char *text, size_t len, const char *what, qb_err *err);
 /* Reads and parses a JSON file as qb_json_loadb. */
 json_t *qb_json_load_file(const char *path, qb_err *err);
+/* The type of v for messages ("expected a string, got an integer"): "an object", "an array", "a string", "an integer",
+ * "a number", "true", "false", "null" ("nothing" for NULL). */
+const char *qb_json_kind(const json_t *v);
 /* True for a JSON integer or a real with an integral value (1e30, 512.0). */
 bool qb_json_is_integral(const json_t *v);
 /* Reads an integer in [lo, hi] from v (a JSON integer, or an integral real below 2^53, where doubles are exact);

@@ -125,6 +125,7 @@ static int load_param(qb_bert_model *m, hid_t file, const qb_tensor *p, const ch
         if (!rc && na != 1 && na != p->shape[0]) rc = qb_errorf(err, "%s: %s: %lld values for %lld rows", fpath, apath, (long long)na, (long long)p->shape[0]);
         if (!rc) qb_int8_dequantize_exact(q, p->shape[0], p->shape[1], amax, na, &d, host);
     }
+    if (!rc) rc = qb_check_finite(host, n, fpath, path, "parameters", err);
     if (!rc && qb_copy_from_host(m->ctx, (qb_tensor *)p, host)) rc = qb_errorf(err, "%s: %s: %s", fpath, path, m->ctx->err.msg);
     free(host);
     free(q);
@@ -170,6 +171,27 @@ static int check_format(hid_t file, const char *path, qb_err *err) {
 
 static bool is_encoder(const char *name) { return strncmp(name, "bert.embeddings.", 16) == 0 || strncmp(name, "bert.encoder.", 13) == 0; }
 
+/* The export's config.json (after its format check). */
+static int read_config(hid_t file, const char *path, qb_bert_config *cfg, qb_err *err) {
+    char *cfg_text = NULL;
+    size_t len = 0;
+    char what[4200];
+    snprintf(what, sizeof what, "%s: config.json", path);
+    int rc = check_format(file, path, err) || qb_h5_read_text(file, "config.json", &cfg_text, &len, path, err) ||
+             qb_bert_config_parse(cfg_text, len, what, cfg, err);
+    free(cfg_text);
+    return rc ? -1 : 0;
+}
+
+int qb_hdf5_read_config(const char *path, qb_bert_config *cfg, qb_err *err) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) return qb_h5_error(err, path, "cannot open");
+    int rc = read_config(file, path, cfg, err);
+    H5Fclose(file);
+    return rc;
+}
+
 int qb_hdf5_from_file(qb_bert_model *m, qb_ctx *ctx, const char *path, qb_bert_head head, const qb_bert_options *opt,
                       qb_bert_load_report *rep, qb_err *err) {
     if (rep) memset(rep, 0, sizeof *rep);
@@ -177,14 +199,8 @@ int qb_hdf5_from_file(qb_bert_model *m, qb_ctx *ctx, const char *path, qb_bert_h
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) return qb_h5_error(err, path, "cannot open");
-    char *cfg_text = NULL;
-    size_t len = 0;
     qb_bert_config cfg;
-    char what[4200];
-    snprintf(what, sizeof what, "%s: config.json", path);
-    int rc = check_format(file, path, err) || qb_h5_read_text(file, "config.json", &cfg_text, &len, path, err) ||
-             qb_bert_config_parse(cfg_text, len, what, &cfg, err);
-    free(cfg_text);
+    int rc = read_config(file, path, &cfg, err);
     bool built = false;
     if (!rc) {
         if (qb_bert_init(m, ctx, &cfg, head, opt)) rc = qb_errorf(err, "%s: %s", path, ctx->err.msg);
@@ -238,6 +254,11 @@ int qb_hdf5_extract_tokenizer(const char *path, const char *dir, qb_err *err) {
 }
 
 #else
+
+int qb_hdf5_read_config(const char *path, qb_bert_config *cfg, qb_err *err) {
+    (void)cfg;
+    return qb_errorf(err, "%s: this build has no HDF5 support", path);
+}
 
 int qb_hdf5_from_file(qb_bert_model *m, qb_ctx *ctx, const char *path, qb_bert_head head, const qb_bert_options *opt,
                       qb_bert_load_report *rep, qb_err *err) {

@@ -8,6 +8,8 @@
 
 /* True when path is a regular file that starts with the HDF5 signature. */
 bool qb_hdf5_is_file(const char *path);
+/* Reads the config.json stored in an export. */
+int qb_hdf5_read_config(const char *path, qb_bert_config *cfg, qb_err *err);
 /* Reads the export's config.json, builds the model with the given head in ctx and loads its tensors and quantizers;
  * missing pooler/head tensors keep their initial value and are listed in rep (may be NULL), like from_pretrained. */
 int qb_hdf5_from_file(qb_bert_model *m, qb_ctx *ctx, const char *path, qb_bert_head head, const qb_bert_options *opt,

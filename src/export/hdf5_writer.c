@@ -13,7 +13,6 @@ const char *const qb_hdf5_tokenizer_files[QB_HDF5_N_TOKENIZER_FILES] = {"vocab.t
 #include <string.h>
 #include <unistd.h>
 #include "base/fileio.h"
-#include "export/export_file.h"
 #include "export/export_quantizers.h"
 #include "export/hdf5_util.h"
 #include "export/weight_int8.h"
@@ -266,7 +265,7 @@ static int write_root(writer *w, const qb_bert_model *m, const qb_hdf5_export_op
 
 int qb_hdf5_export(qb_bert_model *m, const qb_hdf5_export_opts *o, const char *path, qb_err *err) {
     if (qb_export_check_quantizers(m, err)) return qb_err_context(err, "%s", path);
-    /* the file is built in memory (the core driver, no backing store) and written by qb_export_write_atomic: a full
+    /* the file is built in memory (the core driver, no backing store) and written by qb_write_file_atomic: a full
      * disk or an unwritable directory then fails one write call with errno, never an HDF5 flush half-way */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     writer w = {.path = path, .err = err, .file = -1, .lcpl = -1};
@@ -296,7 +295,7 @@ int qb_hdf5_export(qb_bert_model *m, const qb_hdf5_export_opts *o, const char *p
     if (!rc && !(image = malloc((size_t)size))) rc = qb_errorf(err, "%s: out of memory (%zd bytes)", path, size);
     if (!rc && H5Fget_file_image(w.file, image, (size_t)size) != size) rc = fail(&w, "file image");
     if (H5Fclose(w.file) < 0 && !rc) rc = fail(&w, "close");
-    if (!rc) rc = qb_export_write_atomic(path, image, (size_t)size, err);
+    if (!rc) rc = qb_write_file_atomic(path, image, (size_t)size, err);
     free(image);
     if (rc) return -1;
     if (o->log)

@@ -15,7 +15,7 @@ int qb_onnx_mode_parse(const char *name, qb_onnx_mode *mode, qb_err *err) {
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include "export/export_file.h"
+#include "base/fileio.h"
 #include "export/export_quantizers.h"
 #include "export/weight_int8.h"
 #include "onnx.pb-c.h"
@@ -567,7 +567,7 @@ int qb_onnx_export(qb_bert_model *m, const qb_onnx_export_opts *o, const char *p
         else if (!(buf = malloc(len))) rc = qb_errorf(err, "%s: out of memory (%zu bytes)", path, len);
         else if (onnx__model_proto__pack(&model, buf) != len) rc = qb_errorf(err, "%s: protobuf packing failed", path);
     }
-    if (!rc) rc = qb_export_write_atomic(path, buf, len, err);
+    if (!rc) rc = qb_write_file_atomic(path, buf, len, err);
     if (!rc && o->log) {
         fprintf(o->log, "export: wrote %s (%s graph, opset %d, %.1f MiB): %zu nodes, %d activation Q/DQ pairs, ", path,
                 o->mode == QB_ONNX_HF ? "HF save_onnx-style" : "QDQ", OPSET, (double)len / 1048576.0, b.n_nodes, b.act_pairs);

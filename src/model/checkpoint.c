@@ -84,6 +84,14 @@ static bool silently_unused(const qb_bert_model *m, const char *name) {
     return lm && (strcmp(name, "cls.predictions.decoder.weight") == 0 || strcmp(name, "cls.predictions.decoder.bias") == 0);
 }
 
+int qb_check_finite(const float *x, int64_t n, const char *file, const char *tensor, const char *what, qb_err *err) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return qb_errorf(err, "%s: tensor %s: element %lld is %s (%s must be finite)", file, tensor, (long long)i,
+                             isnan(x[i]) ? "nan" : x[i] > 0 ? "inf" : "-inf", what);
+    return 0;
+}
+
 static int load_param(qb_bert_model *m, const qb_safetensors *f, const qb_st_tensor *st, qb_tensor *p, qb_err *err) {
     bool same = st->ndim == p->ndim;
     for (int d = 0; same && d < p->ndim; d++) same = st->shape[d] == p->shape[d];
@@ -95,6 +103,7 @@ static int load_param(qb_bert_model *m, const qb_safetensors *f, const qb_st_ten
     float *buf = malloc((size_t)(st->numel ? st->numel : 1) * sizeof(float));
     if (!buf) return qb_errorf(err, "%s: out of memory reading %s", f->path, st->name);
     int rc = qb_st_read_f32(f, st, buf, err);
+    if (!rc) rc = qb_check_finite(buf, st->numel, f->path, st->name, "parameters", err);
     if (!rc && qb_copy_from_host(m->ctx, p, buf)) rc = qb_errorf(err, "%s: tensor %s: %s", f->path, st->name, m->ctx->err.msg);
     free(buf);
     return rc;

@@ -10,10 +10,12 @@ typedef struct qb_bert_load_report {
     int n_amax;               /* quantizer ranges loaded */
 } qb_bert_load_report;
 
-/* Loads a safetensors checkpoint into m: shapes must match the config; a missing embedding/encoder tensor is an
+/* Loads a safetensors checkpoint into m: shapes must match the config, values must be finite; a missing embedding/encoder tensor is an
  * error, a missing pooler or head tensor keeps its initial value and is listed in rep (which may be NULL).
  * A quantizer's enabled flag is not changed; a per-channel quantizer given one amax becomes per tensor. */
 int qb_bert_load_safetensors(qb_bert_model *m, const char *path, qb_bert_load_report *rep, qb_err *err);
+/* Fails naming file, tensor and element when x [n] holds a NaN or an infinity ("what must be finite"). */
+int qb_check_finite(const float *x, int64_t n, const char *file, const char *tensor, const char *what, qb_err *err);
 /* Frees the report's strings. */
 void qb_bert_load_report_free(qb_bert_load_report *rep);
 /* Writes m's parameters and the amax of every calibrated quantizer under HF names (atomic). */

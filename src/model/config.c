@@ -162,9 +162,9 @@ int qb_bert_config_validate(const qb_bert_config *c, const char *what, qb_err *e
         if (pos[i].v <= 0) return qb_errorf(err, "%s: key %s: %d must be positive", what, pos[i].key, pos[i].v);
     if (c->num_hidden_layers > 1024 || c->num_attention_heads > 1024 || c->hidden_size > (1 << 16) ||
         c->intermediate_size > (1 << 18) || c->max_position_embeddings > (1 << 20) || c->type_vocab_size > (1 << 16) ||
-        c->vocab_size > (1 << 24) || c->num_labels > (1 << 20))
+        c->vocab_size > (1 << 24) || c->num_labels > (1 << 16))
         return qb_errorf(err, "%s: a size is out of range (layers and heads <= 1024, hidden <= 65536, intermediate <= 262144, "
-                              "positions <= 2^20, vocab <= 2^24)", what);
+                              "positions <= 2^20, vocab <= 2^24, labels <= 65536)", what);
     if (c->hidden_size % c->num_attention_heads)
         return qb_errorf(err, "%s: hidden_size %d is not a multiple of num_attention_heads %d", what, c->hidden_size,
                          c->num_attention_heads);
@@ -176,6 +176,8 @@ int qb_bert_config_validate(const qb_bert_config *c, const char *what, qb_err *e
         if (!(prob[i].v >= 0.0 && prob[i].v < 1.0)) return qb_errorf(err, "%s: key %s: %g is outside [0, 1)", what, prob[i].key, prob[i].v);
     if (!(c->layer_norm_eps > 0.0) || !isfinite(c->layer_norm_eps))
         return qb_errorf(err, "%s: key layer_norm_eps: %g must be positive", what, c->layer_norm_eps);
+    if (!(c->initializer_range >= 0.0f && c->initializer_range <= 1.0f))
+        return qb_errorf(err, "%s: key initializer_range: %g is outside [0, 1]", what, c->initializer_range);
     if (c->pad_token_id < 0 || c->pad_token_id >= c->vocab_size)
         return qb_errorf(err, "%s: key pad_token_id: %d is outside the vocabulary of %d", what, c->pad_token_id, c->vocab_size);
     return 0;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "base/fileio.h"
+#include "base/json.h"
 
 #define HEADER_MAX ((uint64_t)100 << 20)
 
@@ -107,6 +108,14 @@ static int parse_header(qb_safetensors *f, const char *text, size_t len, qb_err 
                 rc = qb_errorf(err, "%s: __metadata__ is not an object", f->path);
                 goto done;
             }
+            const char *mk;
+            json_t *mv;
+            json_object_foreach(v, mk, mv) {
+                if (!json_is_string(mv)) {
+                    rc = qb_errorf(err, "%s: __metadata__ key %s: expected a string, got %s", f->path, mk, qb_json_kind(mv));
+                    goto done;
+                }
+            }
             continue;
         }
         if ((rc = parse_entry(f, key, v, &f->tensors[f->n], err))) goto done;
@@ -119,10 +128,20 @@ static int parse_header(qb_safetensors *f, const char *text, size_t len, qb_err 
     }
     for (int i = 0; i < f->n; i++) order[i] = &f->tensors[i];
     qsort(order, (size_t)f->n, sizeof *order, by_begin);
-    for (int i = 1; i < f->n && !rc; i++)
-        if (order[i]->begin < order[i - 1]->end)
+    /* the data section is exactly the tensors, back to back (as the safetensors crate validates) */
+    size_t covered = 0, base = 8 + (f->size - 8 - f->data_size);  /* file offset of the data section */
+    for (int i = 0; i < f->n && !rc; i++) {
+        if (i > 0 && order[i]->begin < order[i - 1]->end)
             rc = qb_errorf(err, "%s: tensors %s [%zu, %zu] and %s [%zu, %zu] overlap", f->path, order[i - 1]->name,
                            order[i - 1]->begin, order[i - 1]->end, order[i]->name, order[i]->begin, order[i]->end);
+        else if (order[i]->begin > covered)
+            rc = qb_errorf(err, "%s: data section bytes [%zu, %zu) belong to no tensor (file offset %zu, before tensor %s)", f->path,
+                           covered, order[i]->begin, base + covered, order[i]->name);
+        if (order[i]->end > covered) covered = order[i]->end;
+    }
+    if (!rc && covered < f->data_size)
+        rc = qb_errorf(err, "%s: data section bytes [%zu, %zu) belong to no tensor (file offset %zu, after the last tensor)", f->path,
+                       covered, f->data_size, base + covered);
     free(order);
 done:
     json_decref(root);
@@ -132,8 +151,8 @@ done:
 int qb_st_open(qb_safetensors *f, const char *path, qb_err *err) {
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return qb_errorf(err, "%s: %s", path, strerror(errno));
+    int fd = qb_open_regular(path, err);
+    if (fd < 0) return -1;
     struct stat st;
     if (fstat(fd, &st)) {
         int e = errno;

@@ -16,9 +16,10 @@ typedef struct special_names {
     char unk[64], cls[64], sep[64], pad[64], mask[64];
 } special_names;
 
+/* Present at all: a FIFO or device under the name is then refused by the reader, not taken for absent. */
 static bool file_exists(const char *path) {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(path, &st) == 0;
 }
 
 /* A length limit at key: absent or null keeps *out; an integer above INT32_MAX (transformers writes
@@ -193,6 +194,8 @@ static int read_tokenizer_json(qb_tokenizer *t, special_names *sp, const char *p
             if (ids[k] > max_id) max_id = ids[k];
             k++;
         }
+        if (!rc && (size_t)max_id >= k)  /* WordPiece ids are 0..N-1; sparse ids would size the tables by the largest id */
+            rc = qb_errorf(err, "key model.vocab: id %d with %zu tokens (ids must be 0..%zu)", (int)max_id, k, k - 1);
         if (!rc) rc = qb_vocab_build(&t->vocab, toks, ids, (int32_t)k, max_id + 1, err);
         if (rc) qb_err_context(err, "%s", path);
     }

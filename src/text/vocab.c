@@ -84,9 +84,14 @@ int qb_vocab_load_txt(qb_vocab *v, const char *path, qb_err *err) {
         free(data);
         return qb_errorf(err, "%s: line %ld: invalid UTF-8 at byte offset %ld", path, (long)line, (long)bad);
     }
-    int32_t n_ids = 0;
-    for (size_t i = 0; i < len; i++) n_ids += data[i] == '\n';
-    if (len > 0 && data[len - 1] != '\n') n_ids++;
+    int64_t lines = 0;
+    for (size_t i = 0; i < len; i++) lines += data[i] == '\n';
+    if (len > 0 && data[len - 1] != '\n') lines++;
+    if (lines > (int64_t)QB_VOCAB_MAX_ID + 1) {
+        free(data);
+        return qb_errorf(err, "%s: %lld tokens (at most %d)", path, (long long)lines, QB_VOCAB_MAX_ID + 1);
+    }
+    int32_t n_ids = (int32_t)lines;
     if (n_ids == 0) { free(data); return qb_errorf(err, "%s: empty vocabulary", path); }
     if (alloc_table(v, n_ids, err)) { free(data); return qb_err_context(err, "%s", path); }
     char *p = data;

@@ -58,7 +58,8 @@ int qb_calibrate(qb_bert_model *m, const qb_squad_features *f, const qb_calib_op
         return qb_errorf(err, "calibrate: num_samples %lld and batch_size %d must be positive", (long long)o->num_samples, o->batch_size);
     qb_ctx *ctx = m->ctx;
     /* whole batches until num_samples are seen, as QuestionAnsweringTrainer.calibrate stops at (step+1)*bs >= calib_num */
-    int64_t want = (o->num_samples + o->batch_size - 1) / o->batch_size * o->batch_size;
+    int64_t want = o->num_samples < f->n ? o->num_samples : f->n;  /* <= f->n first: the rounding cannot overflow */
+    want = (want + o->batch_size - 1) / o->batch_size * o->batch_size;
     int64_t n = want < f->n ? want : f->n;
     int64_t *order = malloc((size_t)f->n * sizeof *order);
     qb_qa_batch b;

@@ -10,10 +10,13 @@ int qb_grad_norm_dev(qb_ctx *ctx, float *norm) {
     return QB_KERNEL(ctx, "grad_norm", grad_norm, norm, t->scratch, ctx->params.block_grad, ctx->params.block_numel, t->dev, t->n);
 }
 
-int qb_clip_grad_norm_dev(qb_ctx *ctx, double max_norm, float *norm) {
-    if (qb_grad_norm_dev(ctx, norm)) return -1;
+int qb_grad_clip_dev(qb_ctx *ctx, double max_norm, const float *norm) {
     const qb_seg_table *t = &ctx->params.seg;
     return QB_KERNEL(ctx, "clip_grad_norm", grad_clip, ctx->params.block_grad, ctx->params.block_numel, t->dev, t->n, norm, max_norm);
+}
+
+int qb_clip_grad_norm_dev(qb_ctx *ctx, double max_norm, float *norm) {
+    return qb_grad_norm_dev(ctx, norm) || qb_grad_clip_dev(ctx, max_norm, norm) ? -1 : 0;
 }
 
 /* Runs one of the above into step memory and reads the norm back. */

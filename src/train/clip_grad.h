@@ -13,3 +13,5 @@ double qb_grad_norm(qb_ctx *ctx);
 int qb_clip_grad_norm_dev(qb_ctx *ctx, double max_norm, float *norm);
 /* As qb_grad_norm, into device memory norm[0]. */
 int qb_grad_norm_dev(qb_ctx *ctx, float *norm);
+/* The scaling of qb_clip_grad_norm with the total norm already in device memory norm[0] (from qb_grad_norm_dev). */
+int qb_grad_clip_dev(qb_ctx *ctx, double max_norm, const float *norm);

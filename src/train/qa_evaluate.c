@@ -2,6 +2,7 @@
 #include "train/qa_evaluate.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,8 @@ static double now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+const char *const qb_qa_eval_files[] = {"predictions.json", "nbest_predictions.json", "null_odds.json", "eval_results.json", NULL};
 
 int qb_qa_logits(qb_bert_model *m, const qb_squad_features *f, int batch_size, float *start, float *end, qb_err *err) {
     if (batch_size < 1) return qb_errorf(err, "evaluate: batch size %d", batch_size);
@@ -44,6 +47,22 @@ int qb_qa_logits(qb_bert_model *m, const qb_squad_features *f, int batch_size, f
     qb_qa_batch_free(&b);
     free(rows);
     return rc;
+}
+
+/* Non-finite logits would rank answers arbitrarily and cannot be written as JSON: name the first feature with one. */
+static int check_logits(const qb_squad_set *set, const qb_squad_features *f, const float *start, const float *end, qb_err *err) {
+    for (int64_t fi = 0; fi < f->n; fi++)
+        for (int k = 0; k < 2; k++) {
+            const float *l = (k ? end : start) + (size_t)fi * (size_t)f->max_len;
+            for (int j = 0; j < f->max_len; j++)
+                if (!isfinite(l[j])) {
+                    int64_t ex = f->example[fi];
+                    return qb_errorf(err, "evaluate: feature %lld (question %s): %s logit at token %d is %s (not finite)", (long long)fi,
+                                     ex >= 0 && ex < set->n ? set->ex[ex].id : "?", k ? "end" : "start", j,
+                                     isnan(l[j]) ? "nan" : l[j] > 0 ? "inf" : "-inf");
+                }
+        }
+    return 0;
 }
 
 static int write_results(const qb_qa_eval_result *r, bool v2, const char *dir, qb_err *err) {
@@ -86,6 +105,7 @@ int qb_qa_evaluate(qb_bert_model *m, const qb_squad_set *set, const qb_squad_fea
     qb_squad_postprocess_opts post = o->post;
     post.version_2 = v2;
     if (!rc) rc = qb_qa_logits(m, f, o->batch_size, start, end, err);
+    if (!rc) rc = check_logits(set, f, start, end, err);
     if (!rc) rc = qb_squad_postprocess(set, f, start, end, &post, &preds, err);
     for (int64_t i = 0; !rc && i < preds.n; i++) texts[preds.p[i].example] = preds.p[i].text;
     if (!rc) rc = v2 ? qb_squad_evaluate_v2(set, texts, NULL, 1.0, &out->scores, err)

@@ -18,9 +18,12 @@ typedef struct qb_qa_eval_result {
     double seconds;                  /* model forward passes and post-processing */
 } qb_qa_eval_result;
 
+/* The files of an evaluation, as a unit: a new evaluation in a directory replaces all of them. */
+extern const char *const qb_qa_eval_files[];
+
 /* Start and end logits [f->n, f->max_len] of every feature (eval mode; flags of the context restored). */
 int qb_qa_logits(qb_bert_model *m, const qb_squad_features *f, int batch_size, float *start, float *end, qb_err *err);
 /* Evaluates m on the examples of set covered by features f and writes the files to o->output_dir. Questions of set
- * without features score 0, as the official script does. */
+ * without features score 0, as the official script does. Non-finite logits are an error naming the feature. */
 int qb_qa_evaluate(qb_bert_model *m, const qb_squad_set *set, const qb_squad_features *f, const qb_qa_eval_opts *o,
                    qb_qa_eval_result *out, qb_err *err);

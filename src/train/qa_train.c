@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include "base/fileio.h"
+#include "base/staging.h"
 #include "model/heads.h"
 #include "train/clip_grad.h"
 #include "model/checkpoint.h"
@@ -55,16 +56,24 @@ int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_featur
     if (o->save_total_limit < 0) return qb_errorf(err, "train.save_total_limit: %lld must be >= 0", (long long)o->save_total_limit);
     if (o->teacher && (!(o->kd_alpha >= 0 && o->kd_alpha <= 1) || !(o->kd_temperature > 0)))
         return qb_errorf(err, "train.kd_alpha / train.kd_temperature: %g must be in [0, 1], %g > 0", o->kd_alpha, o->kd_temperature);
+    if (o->max_steps > QB_QA_MAX_STEPS || o->warmup_steps > QB_QA_MAX_STEPS)
+        return qb_errorf(err, "train.max_steps / train.warmup_steps: %lld / %lld is above %lld", (long long)o->max_steps,
+                         (long long)o->warmup_steps, (long long)QB_QA_MAX_STEPS);
     t->accum = o->gradient_accumulation_steps > 1 ? o->gradient_accumulation_steps : 1;
     int64_t rows_per_step = (int64_t)o->batch_size * t->accum;
     t->steps_per_epoch = (f->n + rows_per_step - 1) / rows_per_step;
-    t->total_steps = o->max_steps > 0 ? o->max_steps : (int64_t)ceil(o->epochs * (double)t->steps_per_epoch);
+    double epoch_steps = o->max_steps > 0 ? 0.0 : ceil(o->epochs * (double)t->steps_per_epoch);
+    if (!(epoch_steps <= (double)QB_QA_MAX_STEPS))
+        return qb_errorf(err, "train.epochs: %g epochs of %lld steps is above %lld steps", o->epochs, (long long)t->steps_per_epoch,
+                         (long long)QB_QA_MAX_STEPS);
+    t->total_steps = o->max_steps > 0 ? o->max_steps : (int64_t)epoch_steps;
+    if (t->accum > 1 && t->total_steps > QB_QA_MAX_STEPS / t->accum)
+        return qb_errorf(err, "train.gradient_accumulation_steps: %lld steps of %d micro-batches is above %lld dropout streams",
+                         (long long)t->total_steps, t->accum, (long long)QB_QA_MAX_STEPS);
     t->sched = (qb_lr_schedule){.kind = o->scheduler, .base_lr = o->learning_rate, .total_steps = t->total_steps,
                                 .warmup_steps = qb_lr_warmup_steps(o->warmup_steps, o->warmup_ratio, t->total_steps)};
     t->order = malloc((size_t)f->n * sizeof *t->order);
-    t->losses = malloc((size_t)t->total_steps * sizeof *t->losses);
-    if (!t->order || !t->losses) return qb_qa_trainer_free(t), qb_errorf(err, "train: out of memory");
-    for (int64_t i = 0; i < t->total_steps; i++) t->losses[i] = NAN;
+    if (!t->order) return qb_qa_trainer_free(t), qb_errorf(err, "train: out of memory");
     if (qb_qa_batch_init(&t->batch, o->batch_size, f->max_len, err)) return qb_qa_trainer_free(t), -1;
     if (o->teacher) {
         if (o->teacher->cfg.max_position_embeddings < f->max_len || o->teacher->head != QB_BERT_QUESTION_ANSWERING)
@@ -107,6 +116,53 @@ int qb_qa_load_micro_batch(qb_qa_trainer *t, int64_t step, int k, qb_qa_batch *b
     int64_t first = (i * t->accum + k) * bs, rows = first >= n ? 0 : n - first < bs ? n - first : bs;
     qb_qa_batch_gather(b, t->f, t->order + (first < n ? first : 0), (int)rows);
     return 0;
+}
+
+/* Index of the first non-finite element of t, -1 when all are finite or t cannot be read. */
+static int64_t non_finite_at(qb_ctx *ctx, const qb_tensor *t) {
+    int64_t n = qb_numel(t);
+    float *host = malloc((size_t)(n ? n : 1) * sizeof *host);
+    int64_t at = -1;
+    if (host && qb_to_host(ctx, t, host) == 0)
+        for (int64_t i = 0; i < n && at < 0; i++)
+            if (!isfinite(host[i])) at = i;
+    free(host);
+    return at;
+}
+
+/* Names the first tensor that went bad: with a non-finite loss, the first op output of the forward pass (in tape
+ * order), else the first parameter gradient (in parameter order). */
+static void first_non_finite(qb_ctx *ctx, bool in_forward, char *what, size_t n) {
+    snprintf(what, n, "none found");
+    for (int i = 0; i < ctx->params.n; i++) {  /* a parameter itself (cannot be after a finite update, but say so) */
+        int64_t at = non_finite_at(ctx, ctx->params.items[i]);
+        if (at >= 0) {
+            snprintf(what, n, "parameter %s (element %lld)", ctx->params.items[i]->name, (long long)at);
+            return;
+        }
+    }
+    if (in_forward) {
+        for (int k = 0; k < ctx->n_tape; k++) {
+            const qb_node *node = ctx->tape[k];
+            int64_t at = non_finite_at(ctx, node->out);
+            if (at < 0) continue;
+            const char *param = NULL;
+            for (int j = 0; j < node->n_in && !param; j++)
+                if (node->in[j] && node->in[j]->is_param) param = node->in[j]->name;
+            snprintf(what, n, "output of forward op %d of %d, %s%s%s (element %lld)", k + 1, ctx->n_tape, node->op, param ? " of " : "",
+                     param ? param : "", (long long)at);
+            return;
+        }
+        return;
+    }
+    for (int i = 0; i < ctx->params.n; i++) {
+        const qb_tensor *p = ctx->params.items[i];
+        int64_t at = p->grad ? non_finite_at(ctx, p->grad) : -1;
+        if (at >= 0) {
+            snprintf(what, n, "gradient of %s (element %lld)", p->name, (long long)at);
+            return;
+        }
+    }
 }
 
 int qb_qa_load_batch(qb_qa_trainer *t, int64_t step, qb_qa_batch *b, qb_err *err) { return qb_qa_load_micro_batch(t, step, 0, b, err); }
@@ -165,14 +221,20 @@ static int finish_step(qb_qa_trainer *t, const float *loss_dev, double loss_prio
     qb_ctx *ctx = t->m->ctx;
     /* the step's one host synchronisation: loss and gradient norm side by side, read together */
     float *stats = qb_act_alloc(ctx, 2 * sizeof(float)), host[2];
-    int rc = !stats || qb_device_copy(ctx, stats, loss_dev, sizeof(float)) ||
-             (t->o.max_grad_norm > 0 ? qb_clip_grad_norm_dev(ctx, t->o.max_grad_norm, stats + 1) : qb_grad_norm_dev(ctx, stats + 1)) ||
+    /* clipping runs after the finite check, so that a non-finite gradient is found where it arose */
+    int rc = !stats || qb_device_copy(ctx, stats, loss_dev, sizeof(float)) || qb_grad_norm_dev(ctx, stats + 1) ||
              qb_download(ctx, host, stats, sizeof host);
     if (rc) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
     s->loss = weight == 1.0f ? host[0] : (float)(loss_prior + (double)weight * (double)host[0]);
     s->grad_norm = host[1];
-    if (!isfinite(s->loss) || !isfinite(s->grad_norm))
-        return qb_errorf(err, "train step %lld: loss %g, gradient norm %g (not finite)", (long long)t->opt.step + 1, (double)s->loss, s->grad_norm);
+    if (!isfinite(s->loss) || !isfinite(s->grad_norm)) {
+        char what[400];
+        first_non_finite(ctx, !isfinite(s->loss), what, sizeof what);
+        return qb_errorf(err, "train step %lld: loss %g, gradient norm %g (not finite); first non-finite tensor: %s", (long long)t->opt.step + 1,
+                         (double)s->loss, s->grad_norm, what);
+    }
+    if (t->o.max_grad_norm > 0 && qb_grad_clip_dev(ctx, t->o.max_grad_norm, stats + 1))
+        return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
     if (qb_adamw_step(&t->opt, ctx, (float)lr)) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
     return 0;
 }
@@ -204,13 +266,24 @@ int qb_qa_accumulated_step(qb_qa_trainer *t, double lr, qb_qa_step_stats *s, qb_
     return qb_errorf(err, "train step %lld: no rows", (long long)t->step + 1);
 }
 
-int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err) {
+/* Writes the checkpoint files into dir (a staging directory). */
+static int write_checkpoint(qb_qa_trainer *t, const char *dir, qb_err *err) {
     qb_train_state_info info = {.global_step = t->step, .max_steps = t->total_steps, .seed = (int64_t)t->o.seed,
                                 .train_batch_size = t->o.batch_size, .num_train_features = t->f->n,
                                 .epoch = (double)t->step / (double)t->steps_per_epoch, .best_step = t->best_step,
                                 .best_metric = t->best_metric};
     if (qb_train_state_save(dir, t->m, &t->opt, &info, err)) return -1;
     if (t->o.tokenizer_dir && qb_copy_tokenizer_files(t->o.tokenizer_dir, dir, err)) return -1;
+    return 0;
+}
+
+int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err) {
+    qb_stage st;
+    if (qb_stage_begin(&st, dir, err)) return -1;
+    if (write_checkpoint(t, st.path, err) || qb_stage_commit(&st, err)) {
+        qb_stage_abort(&st);
+        return qb_err_context(err, "%s", dir);
+    }
     return 0;
 }
 
@@ -262,9 +335,9 @@ static int evaluate_now(train_log *lg, qb_qa_trainer *t, double *metric, qb_err 
     return rc;
 }
 
-static int write_train_results(const qb_qa_trainer *t, double seconds, int64_t examples, double mean_loss, qb_err *err) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/train_results.json", t->o.output_dir);
+static int write_train_results(const qb_qa_trainer *t, const char *dir, double seconds, int64_t examples, double mean_loss, qb_err *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train_results.json", dir);
     json_t *j = json_pack("{s:f, s:I, s:f, s:f, s:I, s:f}", "epoch", (double)t->step / (double)t->steps_per_epoch, "global_step",
                           (json_int_t)t->step, "train_loss", mean_loss, "train_runtime", seconds, "train_samples", (json_int_t)t->f->n,
                           "train_samples_per_second", seconds > 0 ? (double)examples / seconds : 0.0);
@@ -394,6 +467,18 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
         int64_t first = (t->step % t->steps_per_epoch) * t->accum * t->o.batch_size;
         int64_t rows = t->f->n - first < (int64_t)t->accum * t->o.batch_size ? t->f->n - first : (int64_t)t->accum * t->o.batch_size;
         rc = qb_qa_accumulated_step(t, lr, &s, err);
+        if (!rc && t->step >= t->n_losses) {  /* grown as steps run: memory follows the steps taken, not the plan */
+            int64_t cap = t->n_losses ? 2 * t->n_losses : 1024;
+            while (cap <= t->step) cap *= 2;  /* a resumed run starts past the first block */
+            if (cap > t->total_steps) cap = t->total_steps;
+            float *l = realloc(t->losses, (size_t)cap * sizeof *l);
+            if (!l) rc = qb_errorf(err, "train: out of memory");
+            else {
+                for (int64_t i = t->n_losses; i < cap; i++) l[i] = NAN;
+                t->losses = l;
+                t->n_losses = cap;
+            }
+        }
         if (rc) break;
         t->losses[t->step] = s.loss;
         t->step++;
@@ -437,9 +522,13 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
     }
     double seconds = now() - t_start;
     if (!rc && t->o.output_dir && t->step == t->total_steps) rc = load_best(t, &lg, err);
-    if (!rc && t->o.output_dir) {
-        rc = qb_qa_trainer_save(t, t->o.output_dir, err);
-        if (!rc) rc = write_train_results(t, seconds, examples, steps_run ? sum_loss / (double)steps_run : 0.0, err);
+    if (!rc && t->o.output_dir) {  /* the final model replaces the one in output_dir as a unit; the rest is carried over */
+        qb_stage st;
+        rc = qb_stage_begin_update(&st, t->o.output_dir, qb_model_unit_files, err);
+        if (!rc) rc = write_checkpoint(t, st.path, err);
+        if (!rc) rc = write_train_results(t, st.path, seconds, examples, steps_run ? sum_loss / (double)steps_run : 0.0, err);
+        if (!rc) rc = qb_stage_commit(&st, err);
+        if (rc) qb_stage_abort(&st);
         snprintf(line, sizeof line, "train: saved %s (step %lld)", t->o.output_dir, (long long)t->step);
         if (!rc) qb_progress_log(&lg.bar, line);
     }
@@ -461,4 +550,5 @@ void qb_qa_trainer_free(qb_qa_trainer *t) {
     t->teacher_host = NULL;
     t->order = NULL;
     t->losses = NULL;
+    t->n_losses = 0;
 }

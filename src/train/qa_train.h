@@ -12,6 +12,8 @@
 #include "train/qa_batch.h"
 #include "train/squad_features.h"
 
+/* Steps a run may plan: dropout streams are (step + 1) << 36 in a 64-bit counter. */
+#define QB_QA_MAX_STEPS ((int64_t)1 << 28)
 /* An evaluation during training: EM and F1 (percent) of m at global step `step`. */
 typedef int (*qb_qa_eval_fn)(void *user, qb_bert_model *m, int64_t step, double *exact_match, double *f1, qb_err *err);
 
@@ -63,7 +65,8 @@ typedef struct qb_qa_trainer {
     int64_t resumed_from;        /* global step the run resumed at (0 for a fresh run) */
     int64_t *order, order_epoch; /* the current epoch's permutation */
     qb_qa_batch batch;
-    float *losses;               /* [total_steps]: each step's loss; NaN before a resume point */
+    float *losses;               /* [n_losses]: each step's loss; NaN before a resume point and after the last step run */
+    int64_t n_losses;
     int accum;                   /* micro-batches per step */
     int64_t best_step;           /* the evaluated checkpoint with the best metric (0: none yet) */
     double best_metric;
@@ -85,9 +88,11 @@ int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_st
 /* One optimizer step of global step t->step over its accum micro-batches: each micro-batch's loss weighted by its
  * share of the step's rows, gradients summed (the step's large batch within fp32 rounding), then clipping and AdamW. */
 int qb_qa_accumulated_step(qb_qa_trainer *t, double lr, qb_qa_step_stats *s, qb_err *err);
-/* Writes a resumable checkpoint of the current state into dir. */
+/* Writes a resumable checkpoint of the current state into dir, as a unit (staged beside it, then renamed in). */
 int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err);
-/* Runs the steps left (to total_steps or stop_at, whichever is first; stop_at <= 0 means total), logging and saving. */
+/* Runs the steps left (to total_steps or stop_at, whichever is first; stop_at <= 0 means total), logging and saving
+ * checkpoint-N units and, at the end, the model in output_dir (one unit with the rest of output_dir carried over). A
+ * non-finite loss or gradient stops the run naming the step and the first tensor that went bad; checkpoints stay. */
 int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err);
 /* Frees the trainer (not the model). */
 void qb_qa_trainer_free(qb_qa_trainer *t);

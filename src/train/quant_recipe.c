@@ -61,9 +61,82 @@ static int translate_pattern(const char *py, char *out, size_t n, qb_err *err) {
     return 0;
 }
 
+#define PATTERN_TERMS_MAX 16384.0 /* terms after regcomp expands the repetitions (its memory grows with them) */
+#define PATTERN_DEPTH_MAX 32
+
+/* Refuses what makes regcomp's tree explode (glibc copies a repeated part once per repetition): a repetition of a
+ * repetition ("a++", Python's "multiple repeat"; one lazy '?' after a repetition is taken, a search matches the same),
+ * and nested counts that expand past PATTERN_TERMS_MAX terms. Malformed patterns are left to regcomp's message. */
+static int check_expansion(const char *py, qb_err *err) {
+    double size[PATTERN_DEPTH_MAX + 1] = {0}, last[PATTERN_DEPTH_MAX + 1] = {0}; /* per open group: its terms, its last element's */
+    int depth = 0, repeated = 0;                                                 /* 1: last element repeated, 2: and lazy */
+    for (const char *p = py; *p; p++) {
+        double mult = 0.0;
+        if (*p == '(') {
+            if (depth == PATTERN_DEPTH_MAX) return qb_errorf(err, "pattern '%s': groups nested deeper than %d", py, PATTERN_DEPTH_MAX);
+            depth++;
+            size[depth] = last[depth] = 0.0;
+            repeated = 0;
+            continue;
+        }
+        if (*p == ')' && depth > 0) {
+            double group = size[depth--];
+            size[depth] += group;
+            last[depth] = group;
+            repeated = 0;
+            continue;
+        }
+        if (*p == '|') {
+            last[depth] = 0.0;
+            repeated = 0;
+            continue;
+        }
+        if (*p == '*' || *p == '+' || *p == '?') {
+            mult = 2.0;
+        } else if (*p == '{' && p[1] >= '0' && p[1] <= '9') {
+            char *end;
+            double m = strtod(p + 1, &end), n = m;
+            if (*end == ',') n = end[1] == '}' ? m + 1.0 : strtod(end + 1, &end);
+            else if (*end != '}') n = -1.0;
+            if (n >= 0.0 && *end == ',') end++;
+            if (n >= 0.0 && *end == '}') {
+                mult = (n > m ? n : m) + 1.0;
+                p = end;
+            }
+        }
+        if (mult > 0.0) {
+            if (repeated == 1 && *p == '?') {
+                repeated = 2;
+                continue;
+            }
+            if (repeated) return qb_errorf(err, "pattern '%s': multiple repeat (a repetition of a repetition)", py);
+            size[depth] += last[depth] * (mult - 1.0);
+            last[depth] *= mult;
+            repeated = 1;
+        } else {
+            if (*p == '\\' && p[1]) p++;
+            else if (*p == '[') { /* a bracket expression is one term; a ']' first in it is literal */
+                const char *q = p + 1;
+                if (*q == '^') q++;
+                if (*q == ']') q++;
+                while (*q && *q != ']') q++;
+                if (*q) p = q;
+            }
+            size[depth] += 1.0;
+            last[depth] = 1.0;
+            repeated = 0;
+        }
+        double total = 0.0;
+        for (int d = 0; d <= depth; d++) total += size[d];
+        if (total > PATTERN_TERMS_MAX)
+            return qb_errorf(err, "pattern '%s': its repetitions expand to more than %.0f terms", py, PATTERN_TERMS_MAX);
+    }
+    return 0;
+}
+
 static int compile(regex_t *re, const char *py, qb_err *err) {
     char posix[4 * QB_QUANT_PATTERN_MAX + 64];
-    if (translate_pattern(py, posix, sizeof posix, err)) return -1;
+    if (check_expansion(py, err) || translate_pattern(py, posix, sizeof posix, err)) return -1;
     int rc = regcomp(re, posix, REG_EXTENDED | REG_NOSUB);
     if (rc) {
         char why[128];

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,13 +11,22 @@
 #include <zlib.h>
 
 #include "base/fileio.h"
+#include "base/json.h"
 #include "text/utf8.h"
 
 typedef struct reader {
     const char *path;
     qb_squad_set *set;
     int64_t cap_ex, cap_ctx;
+    json_t *ids;    /* question id -> where it was first seen ("data[a].paragraphs[p].qas[q]") */
 } reader;
+
+/* "missing key K" when v is absent, else "key K: expected WANT, got <kind>"; returns 1 (a bad example). */
+static int bad_key(char *msg, size_t cap, const char *key, const json_t *v, const char *want) {
+    if (!v) snprintf(msg, cap, "missing key %s", key);
+    else snprintf(msg, cap, "key %s: expected %s, got %s", key, want, qb_json_kind(v));
+    return 1;
+}
 
 static int grow(void **p, int64_t *cap, int64_t need, size_t elem) {
     if (need <= *cap) return 0;
@@ -35,7 +45,7 @@ static int read_answers(json_t *arr, const char *key, const char *ctx, size_t ct
     *out = NULL;
     *n_out = 0;
     if (!arr) return 0;
-    if (!json_is_array(arr)) { snprintf(msg, msg_cap, "key %s: expected an array", key); return 1; }
+    if (!json_is_array(arr)) return bad_key(msg, msg_cap, key, arr, "an array");
     size_t n = json_array_size(arr);
     if (n == 0) return 0;
     qb_squad_answer *a = calloc(n, sizeof *a);
@@ -44,14 +54,19 @@ static int read_answers(json_t *arr, const char *key, const char *ctx, size_t ct
     size_t i;
     json_t *ans;
     json_array_foreach(arr, i, ans) {
+        char where[64];
+        snprintf(where, sizeof where, "%s[%zu]: ", key, i);
+        size_t wl = strlen(where);
+        if (!json_is_object(ans)) { snprintf(msg, msg_cap, "%sexpected an object, got %s", where, qb_json_kind(ans)); return 1; }
         json_t *text = json_object_get(ans, "text"), *start = json_object_get(ans, "answer_start");
-        if (!json_is_string(text)) { snprintf(msg, msg_cap, "%s[%zu]: missing key text", key, i); return 1; }
-        if (!json_is_integer(start)) { snprintf(msg, msg_cap, "%s[%zu]: missing key answer_start", key, i); return 1; }
+        if (!json_is_string(text)) return snprintf(msg, msg_cap, "%s", where), bad_key(msg + wl, msg_cap - wl, "text", text, "a string");
+        if (!json_is_integer(start))
+            return snprintf(msg, msg_cap, "%s", where), bad_key(msg + wl, msg_cap - wl, "answer_start", start, "an integer");
         json_int_t s = json_integer_value(start);
         const char *t = json_string_value(text);
         size_t tl = json_string_length(text);
         int64_t t_chars = qb_utf8_count(t, tl);
-        if (s < 0 || s + t_chars > ctx_chars) {
+        if (s < 0 || s > ctx_chars || t_chars > ctx_chars - s) {  /* (s + t_chars could overflow) */
             snprintf(msg, msg_cap, "%s[%zu]: answer_start %lld outside the context (%lld characters)", key, i,
                      (long long)s, (long long)ctx_chars);
             return 1;
@@ -86,12 +101,13 @@ static int read_question(json_t *qa, const char *ctx, size_t ctx_len, int64_t ct
     memset(e, 0, sizeof *e);
     json_t *id = json_object_get(qa, "id"), *q = json_object_get(qa, "question");
     json_t *imp = json_object_get(qa, "is_impossible");
-    if (!json_is_string(id)) { snprintf(msg, msg_cap, "missing key id"); return 1; }
+    if (!json_is_object(qa)) { snprintf(msg, msg_cap, "expected an object, got %s", qb_json_kind(qa)); return 1; }
+    if (!json_is_string(id)) return bad_key(msg, msg_cap, "id", id, "a string");
     e->id = strdup(json_string_value(id));
     if (!e->id) return -1;
     if (!ctx) { snprintf(msg, msg_cap, "paragraph has no context string"); return 1; }
-    if (!json_is_string(q)) { snprintf(msg, msg_cap, "missing key question"); return 1; }
-    if (imp && !json_is_boolean(imp)) { snprintf(msg, msg_cap, "key is_impossible: expected true or false"); return 1; }
+    if (!json_is_string(q)) return bad_key(msg, msg_cap, "question", q, "a string");
+    if (imp && !json_is_boolean(imp)) return bad_key(msg, msg_cap, "is_impossible", imp, "true or false");
     e->is_impossible = imp && json_is_true(imp);
     e->question = strndup(json_string_value(q), json_string_length(q));
     if (!e->question) return -1;
@@ -114,10 +130,16 @@ static int read_paragraph(reader *r, json_t *para, size_t ai, size_t pi, bool sk
     size_t qi;
     json_t *qa;
     json_t *ctx = json_object_get(para, "context"), *qas = json_object_get(para, "qas");
-    if (!json_is_array(qas)) return qb_errorf(err, "%s: data[%zu].paragraphs[%zu]: missing key qas", r->path, ai, pi);
+    char msg[200];
+    if (!json_is_array(qas))
+        return bad_key(msg, sizeof msg, "qas", qas, "an array"), qb_errorf(err, "%s: data[%zu].paragraphs[%zu]: %s", r->path, ai, pi, msg);
+    if (ctx && !json_is_string(ctx) && !json_is_null(ctx))
+        return bad_key(msg, sizeof msg, "context", ctx, "a string"), qb_errorf(err, "%s: data[%zu].paragraphs[%zu]: %s", r->path, ai, pi, msg);
     const char *c = json_is_string(ctx) ? json_string_value(ctx) : NULL;
     size_t c_len = c ? json_string_length(ctx) : 0;
     int64_t c_chars = c ? qb_utf8_count(c, c_len) : 0;
+    if (c_chars > INT32_MAX)
+        return qb_errorf(err, "%s: data[%zu].paragraphs[%zu]: context of %lld characters (at most 2^31 - 1)", r->path, ai, pi, (long long)c_chars);
     int64_t c_index = set->n_contexts;
     if (c) {
         if (grow((void **)&set->contexts, &r->cap_ctx, set->n_contexts + 1, sizeof *set->contexts))
@@ -129,19 +151,30 @@ static int read_paragraph(reader *r, json_t *para, size_t ai, size_t pi, bool sk
     json_array_foreach(qas, qi, qa) {
         if (grow((void **)&set->ex, &r->cap_ex, set->n + 1, sizeof *set->ex)) return qb_errorf(err, "%s: out of memory", r->path);
         qb_squad_example *e = &set->ex[set->n];
-        char msg[200];
         int rc = read_question(qa, c, c_len, c_chars, c_index, e, msg, sizeof msg);
         if (rc < 0) {
             free_example(e);
             return qb_errorf(err, "%s: out of memory", r->path);
         }
-        if (rc == 0) {
+        char where[160], at[96];
+        snprintf(at, sizeof at, "data[%zu].paragraphs[%zu].qas[%zu]", ai, pi, qi);
+        json_t *first = rc == 0 ? json_object_get(r->ids, e->id) : NULL;
+        if (rc == 0 && !first) {
+            if (json_object_set_new(r->ids, e->id, json_string(at))) {
+                free_example(e);
+                return qb_errorf(err, "%s: out of memory", r->path);
+            }
             set->n++;
             continue;
         }
-        char where[160];
-        if (e->id) snprintf(where, sizeof where, "question id %.100s", e->id);
-        else snprintf(where, sizeof where, "data[%zu].paragraphs[%zu].qas[%zu]", ai, pi, qi);
+        if (first) {  /* SQuAD scores and predictions are keyed by id: a second question with it would be lost */
+            snprintf(msg, sizeof msg, "question id %.60s appears twice (first at %s)", e->id, json_string_value(first));
+            snprintf(where, sizeof where, "%s", at);
+        } else if (e->id) {
+            snprintf(where, sizeof where, "question id %.100s", e->id);
+        } else {
+            snprintf(where, sizeof where, "%s", at);
+        }
         free_example(e);
         if (!skip_bad) return qb_errorf(err, "%s: %s: %s", r->path, where, msg);
         if (set->n_skipped < QB_SQUAD_SKIP_MSGS)
@@ -319,15 +352,16 @@ static size_t whole_utf8_prefix(const char *buf, size_t n) {
 
 int qb_squad_read(const char *path, bool skip_bad, qb_squad_set *set, qb_err *err) {
     memset(set, 0, sizeof *set);
-    gzFile gz = gzopen(path, "rb");  /* reads .gz and plain files alike */
-    if (!gz) return qb_errorf(err, "%s: cannot open: %s", path, strerror(errno));
-    stream s = {.r = {.path = path, .set = set}, .skip_bad = skip_bad, .err = err};
+    gzFile gz = qb_gzopen_regular(path, err);  /* reads .gz and plain files alike */
+    if (!gz) return -1;
+    stream s = {.r = {.path = path, .set = set, .ids = json_object()}, .skip_bad = skip_bad, .err = err};
     yajl_handle h = yajl_alloc(&squad_callbacks, NULL, &s);
     enum { CHUNK = 1 << 20 };
     char *buf = malloc(CHUNK + 4);
-    if (!h || !buf) {
+    if (!h || !buf || !s.r.ids) {
         if (h) yajl_free(h);
         free(buf);
+        json_decref(s.r.ids);
         gzclose(gz);
         return qb_errorf(err, "%s: out of memory", path);
     }
@@ -372,6 +406,7 @@ int qb_squad_read(const char *path, bool skip_bad, qb_squad_set *set, qb_err *er
         }
     }
     stream_cleanup(&s);
+    json_decref(s.r.ids);
     yajl_free(h);
     free(buf);
     gzclose(gz);

@@ -11,8 +11,12 @@
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
 #include "text/tokenizer.h"
+#include "train/qa_train.h"
 
 const char *const qb_tokenizer_files[] = {"vocab.txt", "tokenizer.json", "special_tokens_map.json", NULL};
+const char *const qb_model_unit_files[] = {"config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json",
+                                           "train_results.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                                           "special_tokens_map.json", NULL};
 
 /* dst_dir/tokenizer_config.json for src_dir's tokenizer, model_max_length from dst_dir/config.json (written first). */
 static int write_tokenizer_config(const char *src_dir, const char *dst_dir, qb_err *err) {
@@ -97,10 +101,10 @@ int qb_train_state_save(const char *dir, const qb_bert_model *m, const qb_adamw 
     return save_info(path, info, err);
 }
 
-static int get_int(json_t *root, const char *key, int64_t *out, const char *path, qb_err *err) {
+static int get_int(json_t *root, const char *key, int64_t max, int64_t *out, const char *path, qb_err *err) {
     json_t *v = json_object_get(root, key);
     if (!v) return qb_errorf(err, "%s: key %s: missing", path, key);
-    return qb_json_int(v, 0, INT64_MAX, out, path, key, err);
+    return qb_json_int(v, 0, max, out, path, key, err);
 }
 
 static int load_info(const char *path, qb_train_state_info *s, qb_err *err) {
@@ -114,12 +118,15 @@ static int load_info(const char *path, qb_train_state_info *s, qb_err *err) {
         return root ? qb_errorf(err, "%s: not a JSON object", path) : -1;
     }
     memset(s, 0, sizeof *s);
-    int rc = get_int(root, "global_step", &s->global_step, path, err) || get_int(root, "max_steps", &s->max_steps, path, err) ||
-             get_int(root, "seed", &s->seed, path, err) || get_int(root, "train_batch_size", &s->train_batch_size, path, err) ||
-             get_int(root, "num_train_features", &s->num_train_features, path, err) ? -1 : 0;
-    s->epoch = json_number_value(json_object_get(root, "epoch"));
+    int rc = get_int(root, "global_step", QB_QA_MAX_STEPS, &s->global_step, path, err) ||
+             get_int(root, "max_steps", QB_QA_MAX_STEPS, &s->max_steps, path, err) || get_int(root, "seed", INT64_MAX, &s->seed, path, err) ||
+             get_int(root, "train_batch_size", 1 << 20, &s->train_batch_size, path, err) ||
+             get_int(root, "num_train_features", (int64_t)1 << 40, &s->num_train_features, path, err) ? -1 : 0;
+    json_t *epoch = json_object_get(root, "epoch");
+    if (!rc && epoch && !json_is_number(epoch)) rc = qb_errorf(err, "%s: key epoch: expected a number, got %s", path, qb_json_kind(epoch));
+    s->epoch = json_number_value(epoch);
     if (!rc && json_object_get(root, "best_global_step")) {
-        rc = get_int(root, "best_global_step", &s->best_step, path, err);
+        rc = get_int(root, "best_global_step", QB_QA_MAX_STEPS, &s->best_step, path, err);
         json_t *bm = json_object_get(root, "best_metric");
         if (!rc && !json_is_number(bm)) rc = qb_errorf(err, "%s: key best_metric: not a number", path);
         s->best_metric = json_number_value(bm);
@@ -144,6 +151,7 @@ static int load_optimizer(const char *path, qb_ctx *ctx, qb_adamw *opt, qb_err *
             if (!t) rc = qb_errorf(err, "%s: tensor %s missing", path, name);
             else if (t->numel != qb_numel(p)) rc = qb_errorf(err, "%s: tensor %s: %lld values, the parameter has %lld", path, name, (long long)t->numel, (long long)qb_numel(p));
             else rc = qb_st_read_f32(&f, t, buf, err);
+            if (!rc) rc = qb_check_finite(buf, t->numel, path, name, "optimizer moments", err);
             if (!rc && qb_upload(ctx, qb_adamw_moment(opt, i, k), buf, bytes)) rc = qb_errorf(err, "%s: %s", path, ctx->err.msg);
         }
         free(buf);

@@ -19,6 +19,10 @@ typedef struct qb_train_state_info {
 /* The tokenizer files copied along with a checkpoint when present in the source directory. */
 extern const char *const qb_tokenizer_files[];
 
+/* The files of a model directory as a unit (model, optimizer and trainer state, training results, tokenizer): an
+ * output that replaces a model in a directory drops all of them and keeps the rest. */
+extern const char *const qb_model_unit_files[];
+
 /* Copies the tokenizer files (vocab.txt, tokenizer.json, special_tokens_map.json) found in src_dir into dst_dir and
  * writes dst_dir/tokenizer_config.json as transformers does, model_max_length = max_position_embeddings of
  * dst_dir/config.json (so the model is saved first). Nothing when src_dir has none of them. */

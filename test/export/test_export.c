@@ -12,9 +12,14 @@
 #include "export/hdf5_loader.h"
 #include "export/hdf5_writer.h"
 #include "export/onnx_graph.h"
+#include "export/export_quantizers.h"
 #include "export/weight_int8.h"
 #include "model/heads.h"
 #include "quant/fake_quant.h"
+
+#ifdef QB_HAVE_HDF5
+#include <hdf5.h>
+#endif
 
 #define B 3
 #define S 12
@@ -289,6 +294,47 @@ static void check_errors(qb_check *c) {
     qb_ctx_free(ctx);
 }
 
+#ifdef QB_HAVE_HDF5
+/* Sets element 0 of a float dataset of an HDF5 file to NaN. */
+static bool poison(const char *file, const char *dataset) {
+    hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t ds = f < 0 ? -1 : H5Dopen2(f, dataset, H5P_DEFAULT);
+    hid_t space = ds < 0 ? -1 : H5Dget_space(ds);
+    hssize_t n = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+    float *v = n > 0 ? malloc((size_t)n * sizeof *v) : NULL;
+    bool ok = v && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    if (ok) v[0] = NAN;
+    ok = ok && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    free(v);
+    if (space >= 0) H5Sclose(space);
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+    return ok;
+}
+
+/* A non-finite parameter in an export is refused on loading, naming the file and the tensor. */
+static void check_non_finite(qb_check *c) {
+    qb_ctx *ctx, *ctx2;
+    qb_bert_model m, m2;
+    if (!load_tiny(c, &ctx, &m)) return;
+    qb_err err = {0};
+    qb_hdf5_export_opts o = {.tokenizer_dir = NULL};
+    const char *path = tmp("nan.h5");
+    char ds[300];
+    qb_export_param_path("bert.encoder.layer.1.output.LayerNorm.weight", ds, sizeof ds);
+    if (CHECK(c, qb_hdf5_export(&m, &o, path, &err) == 0, "export: %s", err.msg) && CHECK(c, poison(path, ds), "NaN written into %s", ds) &&
+        (ctx2 = qb_ctx_new(QB_CPU, 1, &err))) {
+        int rc = qb_hdf5_from_file(&m2, ctx2, path, QB_BERT_QUESTION_ANSWERING, NULL, NULL, &err);
+        CHECK(c, rc != 0 && strstr(err.msg, "nan.h5") && strstr(err.msg, ds) && strstr(err.msg, "nan") && !strchr(err.msg, '\n'),
+              "NaN parameter in an export refused naming file and tensor: %s", err.msg);
+        if (rc == 0) qb_bert_free(&m2);
+        qb_ctx_free(ctx2);
+    }
+    qb_bert_free(&m);
+    qb_ctx_free(ctx);
+}
+#endif
+
 int main(void) {
     qb_check c = {0};
     if (!mkdtemp(tmpdir)) return 1;
@@ -298,6 +344,9 @@ int main(void) {
     check_roundtrip(&c, "layer 1 unquantized", layer1_off);
     check_roundtrip(&c, "drifted weights", drifted);
     check_errors(&c);
+#ifdef QB_HAVE_HDF5
+    check_non_finite(&c);
+#endif
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) return 1;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "base/fileio.h"
 #include "check.h"
@@ -49,6 +50,8 @@ static void test_config(qb_check *c) {
     config_fails(c, "{\"model_type\": \"bert\", \"hidden_dropout_prob\": 1.5}", "key hidden_dropout_prob");
     config_fails(c, "{\"model_type\": \"bert\", \"problem_type\": \"ranking\"}", "problem_type \"ranking\"");
     config_fails(c, "{\"model_type\": \"bert\",", "config.json: line");
+    config_fails(c, "{\"model_type\": \"bert\", \"num_labels\": 384304}", "labels <= 65536");
+    config_fails(c, "{\"model_type\": \"bert\", \"initializer_range\": -1}", "key initializer_range: -1 is outside [0, 1]");
     config_fails(c, "{\"model_type\": \"bert\", \"vocab_size\": 1000000000000000019884624838656}",
                  "config.json: key vocab_size: 1e+30 is outside [-2147483647, 2147483647]");
     config_fails(c, "{\"model_type\": \"bert\", \"hidden_size\": 64.5}", "config.json: key hidden_size: 64.5 is not an integer");
@@ -121,6 +124,22 @@ static void test_safetensors(qb_check *c) {
     st_fails(c, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 0]}}", 8, "data_offsets");
     st_fails(c, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}, \"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8,
              "not valid JSON");
+    /* the data section is exactly the tensors: holes, trailing bytes and non-string metadata are errors */
+    st_fails(c, "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}, \"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 12]}}",
+             12, "data section bytes [4, 8) belong to no tensor (file offset");
+    st_fails(c, "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 8, "bytes [0, 4) belong to no tensor");
+    st_fails(c, "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 12, "bytes [4, 12) belong to no tensor (file offset");
+    st_fails(c, "{\"__metadata__\": {\"format\": \"pt\", \"n\": 5}, \"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 4,
+             "__metadata__ key n: expected a string, got an integer");
+    st_fails(c, "{\"z\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [0, 0]}, \"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}",
+             8, "bytes [4, 8)");
+    {   /* a FIFO is refused without blocking */
+        qb_safetensors f;
+        qb_err err = {0};
+        mkfifo(tmp("fifo.safetensors"), 0644);
+        CHECK(c, qb_st_open(&f, tmp("fifo.safetensors"), &err) != 0 && strstr(err.msg, "not a regular file (a FIFO)"), "FIFO: %s", err.msg);
+        unlink(tmp("fifo.safetensors"));
+    }
     {   /* header length beyond the file */
         unsigned char b[12] = {200, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' '};
         qb_err err = {0};
@@ -135,11 +154,11 @@ static void test_safetensors(qb_check *c) {
     unsigned char data[32];
     memcpy(data, f16, 8);
     memcpy(data + 8, bf16, 4);
-    memcpy(data + 16, i64, 16);
+    memcpy(data + 12, i64, 16);
     write_raw(tmp("conv.safetensors"),
               "{\"__metadata__\": {\"format\": \"pt\"}, \"h\": {\"dtype\": \"F16\", \"shape\": [2, 2], \"data_offsets\": [0, 8]},"
-              " \"b\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [8, 12]}, \"i\": {\"dtype\": \"I64\", \"shape\": [2], \"data_offsets\": [16, 32]}}",
-              data, 32);
+              " \"b\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [8, 12]}, \"i\": {\"dtype\": \"I64\", \"shape\": [2], \"data_offsets\": [12, 28]}}",
+              data, 28);
     qb_safetensors f;
     qb_err err = {0};
     if (CHECK(c, qb_st_open(&f, tmp("conv.safetensors"), &err) == 0, "%s", err.msg)) {

@@ -95,6 +95,11 @@ static void bad_files(qb_check *c) {
     CHECK(c, qb_tokenizer_load(&t, tmpdir, &err) != 0 && strstr(err.msg, "key normalizer.lowercase"),
           "a mistyped option names its key: %s", err.msg);
     qb_err_clear(&err);
+    tmp_write("tokenizer.json", "{\"normalizer\": {\"type\": \"BertNormalizer\"}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}, "
+                                "\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0, \"[UNK]\": 16777215}}}");
+    CHECK(c, qb_tokenizer_load(&t, tmpdir, &err) != 0 && strstr(err.msg, "key model.vocab: id 16777215 with 2 tokens"),
+          "sparse vocabulary ids are refused (tables would follow the largest id): %s", err.msg);
+    qb_err_clear(&err);
     tmp_write("tokenizer.json", "{\"normalizer\": ");
     CHECK(c, qb_tokenizer_load(&t, tmpdir, &err) != 0 && strstr(err.msg, "tokenizer.json: line 1"),
           "malformed JSON names file and line: %s", err.msg);

@@ -148,7 +148,7 @@ static bool train_run(env *e, const char *from, const char *out, int64_t stop_at
               qb_qa_train(&t, stop_at, &err) == 0;
     CHECK(e->c, ok, "train %s%s: %s", out, resume ? " (resumed)" : "", err.msg);
     if (ok) {
-        for (int64_t k = 0; k < t.total_steps; k++)
+        for (int64_t k = 0; k < t.n_losses; k++)
             if (!isnan(t.losses[k])) losses[k] = t.losses[k];
         *total = t.total_steps;
     }

@@ -169,6 +169,27 @@ int main(void) {
     snprintf(r.disable_keyword, sizeof r.disable_keyword, "ok (unclosed");
     CHECK(&c, qb_quant_recipe_validate(&r, &e3) != 0 && strstr(e3.msg, "quant.disable_keyword") && strstr(e3.msg, "(unclosed"),
           "bad regex named: %s", e3.msg);
+    /* patterns whose repetitions (commas separate patterns, so counts have one number) would make regcomp's tree explode (a fuzzer's find: 2 GB for "r++...+") */
+    static const struct { const char *pattern, *why; } explode[] = {
+        {"pr++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++", "multiple repeat"},
+        {"a*+", "multiple repeat"}, {"a{2}{3}", "multiple repeat"}, {"(a+)*?+", "multiple repeat"},
+        {"((a{100}){100}){100}", "expand to more than 16384 terms"}, {"(x|y){20000}", "expand to more than"},
+        {"((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))", "nested deeper than 32"},
+    };
+    for (size_t i = 0; i < sizeof explode / sizeof explode[0]; i++) {
+        qb_quant_recipe_default(&r);
+        qb_err ex = {0};
+        snprintf(r.disable_keyword, sizeof r.disable_keyword, "%s", explode[i].pattern);
+        CHECK(&c, qb_quant_recipe_validate(&r, &ex) != 0 && strstr(ex.msg, "quant.disable_keyword") && strstr(ex.msg, explode[i].why),
+              "pattern %s refused: %s", explode[i].pattern, ex.msg);
+    }
+    static const char *const fine[] = {"a+?", "attention.(self|output){2}", "[]+]+x", "a{3}b", "(q|k|v){100}_x", "\\d+\\.\\d*"};
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        qb_quant_recipe_default(&r);
+        qb_err ok = {0};
+        snprintf(r.enable_layer_module, sizeof r.enable_layer_module, "%s", fine[i]);
+        CHECK(&c, qb_quant_recipe_validate(&r, &ok) == 0, "pattern %s taken: %s", fine[i], ok.msg);
+    }
     qb_calibrator cal;
     qb_err e4 = {0};
     CHECK(&c, qb_calibrator_parse("entropy", &cal, &e4) == 0 && cal == QB_CALIBRATOR_ENTROPY && qb_calibrator_parse("minmax", &cal, &e4) != 0 &&

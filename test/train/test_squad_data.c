@@ -112,8 +112,28 @@ int main(void) {
           "invalid UTF-8 past the first chunk (%s): %s", want, err.msg);
     free(big);
 
-    const char *names[] = {"good.json", "bad.json", "utf8.json", "trunc.json", "nodata.json", "big.json", "bigbad.json", "bigutf8.json"};
-    for (int i = 0; i < 8; i++) {
+    /* duplicate ids (skip mode keeps the first), an answer_start that would overflow, wrong JSON types */
+    const char *dup = write_tmp("dup.json",
+        "{\"version\": \"1.1\", \"data\": [{\"paragraphs\": [{\"context\": \"abc def\", \"qas\": ["
+        "{\"answers\": [{\"answer_start\": 4, \"text\": \"def\"}], \"question\": \"a?\", \"id\": \"x\"},"
+        "{\"answers\": [{\"answer_start\": 9223372036854775807, \"text\": \"def\"}], \"question\": \"b?\", \"id\": \"big\"},"
+        "{\"answers\": [{\"answer_start\": 0, \"text\": \"abc\"}], \"question\": [1], \"id\": \"arr\"},"
+        "{\"answers\": [{\"answer_start\": 0, \"text\": \"abc\"}], \"question\": \"c?\", \"id\": \"x\"}]}]}]}");
+    qb_err_clear(&err);
+    CHECK(&c, qb_squad_read(dup, false, &s, &err) != 0 && strstr(err.msg, "question id big: answers[0]: answer_start 9223372036854775807 outside the context (7 characters)"),
+          "answer_start 2^63-1 is outside the context: %s", err.msg);
+    qb_err_clear(&err);
+    if (CHECK(&c, qb_squad_read(dup, true, &s, &err) == 0, "%s", err.msg)) {
+        CHECK(&c, s.n == 1 && strcmp(s.ex[0].question, "a?") == 0 && s.n_skipped == 3, "first of two ids kept (%ld kept, %ld skipped)",
+              (long)s.n, (long)s.n_skipped);
+        CHECK(&c, strstr(s.skip_msgs[1], "question id arr: key question: expected a string, got an array") != NULL, "type: %s", s.skip_msgs[1]);
+        CHECK(&c, strstr(s.skip_msgs[2], "data[0].paragraphs[0].qas[3]: question id x appears twice (first at data[0].paragraphs[0].qas[0])") != NULL,
+              "duplicate: %s", s.skip_msgs[2]);
+        qb_squad_free(&s);
+    }
+
+    const char *names[] = {"good.json", "bad.json", "utf8.json", "trunc.json", "nodata.json", "big.json", "bigbad.json", "bigutf8.json", "dup.json"};
+    for (int i = 0; i < 9; i++) {
         char p[4096];
         snprintf(p, sizeof p, "%s/%s", tmpdir, names[i]);
         unlink(p);
