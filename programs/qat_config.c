@@ -44,6 +44,8 @@ static const qb_cfg_key keys[] = {
     NUM("quant", "clip_gelu", QB_CFG_FLOAT, clip_gelu, "[0, 1e6]", "> 0: clip the GELU output's amax to this (0 = off)"),
     NUM("quant", "calib_samples", QB_CFG_INT, calib_samples, "[1, " MAX_SAMPLES "]", "training features seen by calibration (shuffled with the seed)"),
     NUM("quant", "calib_batch_size", QB_CFG_INT, calib_batch_size, "[1, 4096]", "features per calibration forward pass"),
+    KEY("quant", "learn_ranges", QB_CFG_STRING, learn_ranges, "none, pact (learned amax) or lsq (learned scale) for the per-tensor quantizers during training"),
+    KEY("quant", "disable_dropout", QB_CFG_BOOL, disable_dropout, "train without dropout (quant_trainer's --disable-dropout)"),
     NUM("train", "learning_rate", QB_CFG_FLOAT, learning_rate, "(0, 10]", "AdamW peak learning rate"),
     KEY("train", "lr_scheduler", QB_CFG_STRING, lr_scheduler, "linear, cosine, constant, constant_with_warmup"),
     NUM("train", "warmup_steps", QB_CFG_INT, warmup_steps, "[0, " MAX_STEPS "]", "linear warmup steps (> 0 wins over warmup_ratio)"),
@@ -59,7 +61,18 @@ static const qb_cfg_key keys[] = {
     NUM("train", "logging_steps", QB_CFG_INT, logging_steps, "[1, " MAX_STEPS "]", "log the mean loss every N steps"),
     NUM("train", "save_steps", QB_CFG_INT, save_steps, "[0, " MAX_STEPS "]", "checkpoint-N every N steps (0 = only the final one)"),
     KEY("train", "resume_from", QB_CFG_STRING, resume_from, "checkpoint directory to continue from (same data and seed)"),
+    KEY("train", "gradient_accumulation_steps", QB_CFG_INT, gradient_accumulation_steps, "micro-batches of batch_size per optimizer step"),
+    KEY("train", "save_total_limit", QB_CFG_INT, save_total_limit, "keep at most N checkpoint-* directories, the best one kept (0 = all)"),
+    KEY("train", "load_best_model_at_end", QB_CFG_BOOL, load_best_model_at_end, "end with the best evaluated checkpoint (needs eval.steps, save_steps a multiple)"),
+    KEY("train", "metric_for_best_model", QB_CFG_STRING, metric_for_best_model, "f1 or exact_match"),
+    KEY("train", "report_to", QB_CFG_STRING, report_to, "tensorboard (event files in logging_dir) or none"),
+    KEY("train", "logging_dir", QB_CFG_STRING, logging_dir, "TensorBoard log directory (empty = run.output_dir/runs/<date>_<host>)"),
+    KEY("train", "teacher", QB_CFG_STRING, teacher, "knowledge distillation from this fp32 QA checkpoint (empty = none)"),
+    KEY("train", "kd_alpha", QB_CFG_FLOAT, kd_alpha, "distillation weight a: a T^2 KL(teacher || student) + (1 - a) CE"),
+    KEY("train", "kd_temperature", QB_CFG_FLOAT, kd_temperature, "distillation temperature T (softmax of logits / T)"),
+    KEY("train", "progress", QB_CFG_STRING, progress, "auto (a live line on a terminal), bar (always) or lines (log lines only)"),
     NUM("eval", "batch_size", QB_CFG_INT, eval_batch_size, "[1, 4096]", "features per evaluation forward pass"),
+    KEY("eval", "steps", QB_CFG_INT, eval_steps, "evaluate on the dev set every N training steps (0 = only after training)"),
     NUM("eval", "n_best_size", QB_CFG_INT, n_best_size, "[1, 1000]", "start/end candidates per feature"),
     NUM("eval", "max_answer_length", QB_CFG_INT, max_answer_length, "[1, 4096]", "longest answer in tokens"),
     KEY("output", "overwrite", QB_CFG_BOOL, overwrite, "allow writing into a non-empty run.output_dir"),
@@ -99,6 +112,13 @@ void qat_config_defaults(qat_config *c) {
     c->adam_epsilon = 1e-8;
     c->max_grad_norm = 1.0;
     c->logging_steps = 50;
+    c->gradient_accumulation_steps = 1;
+    c->kd_alpha = 0.5;
+    snprintf(c->learn_ranges, sizeof c->learn_ranges, "none");
+    c->kd_temperature = 2.0;
+    snprintf(c->metric_for_best_model, sizeof c->metric_for_best_model, "f1");
+    snprintf(c->report_to, sizeof c->report_to, "tensorboard");
+    snprintf(c->progress, sizeof c->progress, "auto");
     c->eval_batch_size = 8;
     c->n_best_size = 20;
     c->max_answer_length = 30;
@@ -216,6 +236,27 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
         }
     }
     if (!one_of(c->lr_scheduler, schedulers)) BAD("train", "lr_scheduler", "unknown scheduler '%s' (expected linear, cosine, constant or constant_with_warmup)", c->lr_scheduler);
+    static const char *const best_metrics[] = {"f1", "exact_match", NULL};
+    static const char *const reports[] = {"tensorboard", "none", NULL};
+    static const char *const progress[] = {"auto", "bar", "lines", NULL};
+    if (c->gradient_accumulation_steps < 1 || c->gradient_accumulation_steps > 4096)
+        BAD("train", "gradient_accumulation_steps", "%lld outside [1, 4096]", (long long)c->gradient_accumulation_steps);
+    if (c->save_total_limit < 0) BAD("train", "save_total_limit", "must be >= 0 (0 = keep all)");
+    if (!one_of(c->metric_for_best_model, best_metrics)) BAD("train", "metric_for_best_model", "'%s' (expected f1 or exact_match)", c->metric_for_best_model);
+    if (!one_of(c->report_to, reports)) BAD("train", "report_to", "'%s' (expected tensorboard or none)", c->report_to);
+    if (!one_of(c->progress, progress)) BAD("train", "progress", "'%s' (expected auto, bar or lines)", c->progress);
+    static const char *const learn_modes[] = {"none", "pact", "lsq", NULL};
+    if (!one_of(c->learn_ranges, learn_modes)) BAD("quant", "learn_ranges", "'%s' (expected none, pact or lsq)", c->learn_ranges);
+    if (!(c->kd_alpha >= 0 && c->kd_alpha <= 1)) BAD("train", "kd_alpha", "%g outside [0, 1]", c->kd_alpha);
+    if (!(c->kd_temperature > 0) || c->kd_temperature > 1000) BAD("train", "kd_temperature", "%g outside (0, 1000]", c->kd_temperature);
+    if (c->eval_steps < 0) BAD("eval", "steps", "must be >= 0 (0 = only after training)");
+    if (c->eval_steps > 0 && train && !c->dev_file[0]) BAD("data", "dev_file", "required with eval.steps");
+    if (c->load_best_model_at_end && train) {
+        if (c->eval_steps <= 0) BAD("train", "load_best_model_at_end", "needs eval.steps > 0");
+        if (c->save_steps <= 0 || c->save_steps % c->eval_steps != 0)
+            BAD("train", "save_steps", "%lld must be a positive multiple of eval.steps %lld with load_best_model_at_end", (long long)c->save_steps,
+                (long long)c->eval_steps);
+    }
     if (c->max_answer_length > c->max_seq_length)
         BAD("eval", "max_answer_length", "%lld is above max_seq_length %lld", (long long)c->max_answer_length, (long long)c->max_seq_length);
     bool onnx = export && strcmp(c->export_format, "hdf5") != 0, hdf5 = export && strcmp(c->export_format, "onnx") != 0;

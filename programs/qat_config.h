@@ -23,6 +23,11 @@ typedef struct qat_config {
     char lr_scheduler[32], resume_from[1024];
     int64_t warmup_steps, max_steps, train_batch_size, logging_steps, save_steps;
     int64_t eval_batch_size, n_best_size, max_answer_length;
+    int64_t gradient_accumulation_steps, eval_steps, save_total_limit;
+    int load_best_model_at_end, disable_dropout;
+    char metric_for_best_model[32], report_to[32], logging_dir[1024], progress[16];
+    char teacher[1024], learn_ranges[16];
+    double kd_alpha, kd_temperature;
     int overwrite;
     char export_format[16], export_path[1024], export_onnx_mode[16];
     int export_int8_embeddings;

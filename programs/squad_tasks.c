@@ -89,6 +89,9 @@ typedef struct squad_run {
     bool from_export;  /* the model last loaded came from an HDF5 export: its quantizer state is the file's */
     qb_comm *comm;
     bool writer;       /* rank 0: the one that writes files */
+    qb_squad_set dev_set;
+    qb_squad_features dev;
+    bool have_dev;
 } squad_run;
 
 /* model.tokenizer, else the checkpoint the run starts from (a resumed one carries its tokenizer files). */
@@ -239,6 +242,43 @@ static int configure(squad_run *r, qb_bert_model *m, bool resumed, qb_err *err) 
     return 0;
 }
 
+/* The dev set (first max_eval_samples questions) and its features, built once. */
+static int need_dev(squad_run *r, qb_err *err) {
+    if (r->have_dev) return 0;
+    const qat_config *c = r->c;
+    if (need_tokenizer(r, err)) return -1;
+    memset(&r->dev, 0, sizeof r->dev);
+    if (qb_squad_read(c->dev_file, false, &r->dev_set, err)) return -1;
+    if (r->dev_set.n == 0) return qb_squad_free(&r->dev_set), qb_errorf(err, "%s: no questions", c->dev_file);
+    if (c->max_eval_samples > 0) qb_squad_keep_first(&r->dev_set, c->max_eval_samples);
+    qb_squad_feature_opts fo = feature_opts(c);
+    if (qb_squad_features_build(&r->tok, &r->dev_set, NULL, 0, &fo, &r->dev, err)) {
+        qb_squad_features_free(&r->dev);
+        qb_squad_free(&r->dev_set);
+        return qb_err_context(err, "%s", c->dev_file);
+    }
+    r->have_dev = true;
+    return 0;
+}
+
+static qb_qa_eval_opts eval_opts(const qat_config *c, const char *output_dir) {
+    return (qb_qa_eval_opts){.batch_size = (int)c->eval_batch_size,
+                             .post = {.n_best_size = (int)c->n_best_size, .max_answer_length = (int)c->max_answer_length},
+                             .output_dir = output_dir};
+}
+
+/* eval.steps: the dev set's EM/F1 during training (no files written). */
+static int eval_during_training(void *user, qb_bert_model *m, int64_t step, double *exact_match, double *f1, qb_err *err) {
+    squad_run *r = user;
+    (void)step;
+    qb_qa_eval_opts o = eval_opts(r->c, NULL);
+    qb_qa_eval_result res;
+    if (qb_qa_evaluate(m, &r->dev_set, &r->dev, &o, &res, err)) return -1;
+    *exact_match = res.scores.exact;
+    *f1 = res.scores.f1;
+    return 0;
+}
+
 static int run_train(squad_run *r, const char *from, qb_err *err) {
     const qat_config *c = r->c;
     if (need_train_features(r, err)) return -1;
@@ -254,9 +294,37 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
                           .adam_beta2 = c->adam_beta2, .adam_epsilon = c->adam_epsilon, .max_grad_norm = c->max_grad_norm,
                           .seed = (uint64_t)c->seed, .logging_steps = c->logging_steps, .save_steps = c->save_steps,
                           .output_dir = c->output_dir, .tokenizer_dir = tokenizer_dir(c), .log = stdout,
+                          .live_progress = !strcmp(c->progress, "bar") || (!strcmp(c->progress, "auto") && isatty(fileno(stdout))),
+                          .tensorboard = !strcmp(c->report_to, "tensorboard"), .logging_dir = c->logging_dir,
+                          .gradient_accumulation_steps = (int)c->gradient_accumulation_steps, .disable_dropout = c->disable_dropout,
+                          .eval_steps = c->eval_steps, .evaluate = eval_during_training, .eval_user = r,
+                          .load_best_model_at_end = c->load_best_model_at_end,
+                          .best_by_exact_match = !strcmp(c->metric_for_best_model, "exact_match"), .save_total_limit = c->save_total_limit,
                           .comm = r->comm};
     qb_qa_trainer t;
-    int rc = configure(r, &m, resume, err);
+    int rc = c->eval_steps > 0 ? need_dev(r, err) : 0;
+    /* the teacher: the fp32 model as loaded (quantizers left off), in its own context */
+    qb_ctx *teacher_ctx = NULL;
+    qb_bert_model teacher;
+    if (!rc && c->teacher[0]) {
+        bool student_from_export = r->from_export;
+        rc = load_model(r, c->teacher, &teacher_ctx, &teacher, err);
+        r->from_export = student_from_export;
+        if (rc) qb_err_context(err, "train.teacher");
+        o.teacher = rc ? NULL : &teacher;
+        o.kd_alpha = c->kd_alpha;
+        o.kd_temperature = c->kd_temperature;
+        if (!rc) printf("train: distilling from %s (alpha %g, temperature %g)\n", c->teacher, c->kd_alpha, c->kd_temperature);
+    }
+    if (rc) {
+        unload_model(ctx, &m);
+        return -1;
+    }
+    rc = configure(r, &m, resume, err);
+    quant_amax_mode learn = QUANT_AMAX_CALIBRATED;
+    int n_learned = 0;
+    if (!rc) rc = qb_learn_ranges_parse(c->learn_ranges, &learn, err) || qb_quant_learn_ranges(&m, learn, &n_learned, err);
+    if (!rc && n_learned) printf("quant: %d per-tensor ranges learned (%s)\n", n_learned, c->learn_ranges);
     if (!rc) rc = qb_qa_trainer_init(&t, &m, &r->train, &o, err);
     if (!rc) {
         if (resume) rc = qb_qa_trainer_resume(&t, c->resume_from, err);
@@ -264,34 +332,26 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
         qb_qa_trainer_free(&t);
     }
     rc = qb_comm_agree(r->comm, rc != 0, "training", err);
+    if (teacher_ctx) unload_model(teacher_ctx, &teacher);
     unload_model(ctx, &m);
     return rc;
 }
 
 static int run_eval(squad_run *r, const char *from, qb_err *err) {
     const qat_config *c = r->c;
-    if (need_tokenizer(r, err)) return -1;
-    qb_squad_set dev;
-    qb_squad_features f = {0};
-    if (qb_squad_read(c->dev_file, false, &dev, err)) return -1;
-    if (dev.n == 0) return qb_squad_free(&dev), qb_errorf(err, "%s: no questions", c->dev_file);
-    if (c->max_eval_samples > 0) qb_squad_keep_first(&dev, c->max_eval_samples);
-    qb_squad_feature_opts fo = feature_opts(c);
-    int rc = qb_squad_features_build(&r->tok, &dev, NULL, 0, &fo, &f, err);
-    if (rc) qb_err_context(err, "%s", c->dev_file);
+    if (need_dev(r, err)) return -1;
     qb_ctx *ctx = NULL;
     qb_bert_model m;
-    if (!rc) rc = load_model(r, from, &ctx, &m, err);
+    int rc = load_model(r, from, &ctx, &m, err);
     if (!rc) {
         qb_stage st = {0};  /* the evaluation's files replace the earlier ones as a unit */
-        qb_qa_eval_opts o = {.batch_size = (int)c->eval_batch_size,
-                             .post = {.n_best_size = (int)c->n_best_size, .max_answer_length = (int)c->max_answer_length},
-                             .comm = r->comm};
+        qb_qa_eval_opts o = eval_opts(c, NULL);
+        o.comm = r->comm;
         qb_qa_eval_result res;
         rc = configure(r, &m, false, err);
         if (!rc && r->writer) rc = qb_stage_begin_update(&st, c->output_dir, qb_qa_eval_files, err);
         o.output_dir = r->writer ? st.path : NULL;
-        if (!rc) rc = qb_qa_evaluate(&m, &dev, &f, &o, &res, err);
+        if (!rc) rc = qb_qa_evaluate(&m, &r->dev_set, &r->dev, &o, &res, err);
         if (!rc && r->writer) rc = qb_stage_commit(&st, err);
         qb_stage_abort(&st);
         if (!rc)
@@ -299,8 +359,6 @@ static int run_eval(squad_run *r, const char *from, qb_err *err) {
                    (long long)res.n_examples, (long long)res.n_features, res.scores.exact, res.scores.f1, res.seconds, c->output_dir);
         unload_model(ctx, &m);
     }
-    qb_squad_features_free(&f);
-    qb_squad_free(&dev);
     return rc;
 }
 
@@ -454,6 +512,10 @@ int squad_task_run(const qat_config *c, const qat_config_source *src, qb_comm *c
     if (r.have_train) {
         qb_squad_features_free(&r.train);
         qb_squad_free(&r.train_set);
+    }
+    if (r.have_dev) {
+        qb_squad_features_free(&r.dev);
+        qb_squad_free(&r.dev_set);
     }
     if (r.have_tok) qb_tokenizer_free(&r.tok);
     return rc;

@@ -146,6 +146,13 @@ typedef int qb_k_cross_entropy(qb_dev *d, float *loss, float *lse, const float *
 /* dx[r] += dloss / count * (softmax(x[r]) - onehot(label)) for rows not ignored. */
 typedef int qb_k_cross_entropy_grad(qb_dev *d, float *dx, const float *x, const float *lse, const int32_t *labels, const float *dloss,
                                     int64_t rows, int64_t c, int32_t ignore_index, int64_t count);
+/* Knowledge distillation: loss[0] = mean over rows of KL(softmax(t[r] * inv_t) || softmax(s[r] * inv_t)); writes the
+ * log-sum-exps lse_s, lse_t [rows] of s * inv_t and t * inv_t. */
+typedef int qb_k_distill_kl(qb_dev *d, float *loss, float *lse_s, float *lse_t, const float *s, const float *t, int64_t rows, int64_t c,
+                            float inv_t);
+/* ds[r] += dloss * inv_t / rows * (softmax(s[r] * inv_t) - softmax(t[r] * inv_t)). */
+typedef int qb_k_distill_kl_grad(qb_dev *d, float *ds, const float *s, const float *t, const float *lse_s, const float *lse_t,
+                                 const float *dloss, int64_t rows, int64_t c, float inv_t);
 typedef int qb_k_mse(qb_dev *d, float *loss, const float *a, const float *b, int64_t n);
 /* dt += (negate ? -1 : 1) * 2 dloss / n * (a - b). */
 typedef int qb_k_mse_grad(qb_dev *d, float *dt, const float *a, const float *b, const float *dloss, bool negate, int64_t n);
@@ -198,6 +205,8 @@ typedef struct qb_kernels {
     qb_k_sum_grad *sum_grad;
     qb_k_cross_entropy *cross_entropy;
     qb_k_cross_entropy_grad *cross_entropy_grad;
+    qb_k_distill_kl *distill_kl;
+    qb_k_distill_kl_grad *distill_kl_grad;
     qb_k_mse *mse;
     qb_k_mse_grad *mse_grad;
     qb_k_bce *bce;

@@ -1,5 +1,6 @@
 /* op_loss.c: cross-entropy (with ignore_index), MSE and BCE-with-logits (kernels: cpu/loss.c). The loss is a device
  * scalar; backward kernels read its gradient from device memory. */
+#include <math.h>
 #include "autograd/op_internal.h"
 
 /* ---- cross-entropy. saved: saved[0] = labels, saved[1] = log-sum-exp per row (device); i[0] = ignore_index, i[1] = count */
@@ -39,6 +40,41 @@ qb_tensor *qb_cross_entropy(qb_ctx *ctx, qb_tensor *logits, const int32_t *label
         n->saved[1] = lse;
         n->i[0] = ignore_index;
         n->i[1] = count;
+    }
+    return qb_ctx_failed(ctx) ? NULL : y;
+}
+
+/* ---- distillation KL. saved: saved[0], saved[1] = log-sum-exps of student / T and teacher / T (device); f[0] = 1 / T */
+
+static void distill_kl_backward(qb_ctx *ctx, qb_node *n) {
+    qb_tensor *s = n->in[0], *t = n->in[1];
+    qb_tensor *ds = qb_grad(ctx, s);
+    if (!ds) return;
+    QB_KERNEL(ctx, "distill_kl", distill_kl_grad, ds->data, s->data, t->data, (const float *)n->saved[0], (const float *)n->saved[1],
+              n->out->grad->data, s->shape[0], s->shape[1], n->f[0]);
+}
+
+qb_tensor *qb_distill_kl(qb_ctx *ctx, qb_tensor *student, qb_tensor *teacher, float temperature) {
+    QB_OP_BEGIN(ctx, student, teacher);
+    QB_SHAPE_BUFS;
+    QB_OP_DEVICES(ctx, "distill_kl", student, teacher);
+    if (student->ndim != 2 || student->shape[0] == 0 || student->shape[1] == 0 || teacher->ndim != 2 ||
+        teacher->shape[0] != student->shape[0] || teacher->shape[1] != student->shape[1])
+        return qb_errorf(&ctx->err, "distill_kl: student %s and teacher %s are not the same [rows, classes]", QB_SHAPES(student, teacher)), NULL;
+    if (!(temperature > 0) || isinf(temperature)) return qb_errorf(&ctx->err, "distill_kl: temperature %g must be > 0", (double)temperature), NULL;
+    if (teacher->requires_grad) return qb_errorf(&ctx->err, "distill_kl: the teacher's logits must not require grad"), NULL;
+    qb_tensor *s = qb_contiguous(ctx, student), *t = qb_contiguous(ctx, teacher);
+    int64_t one = 1, rows = student->shape[0];
+    qb_tensor *y = s && t ? qb_new(ctx, 1, &one) : NULL;
+    float *lse = qb_act_alloc(ctx, (size_t)(2 * rows) * sizeof(float)), inv_t = 1.0f / temperature;
+    if (!y || !lse || QB_KERNEL(ctx, "distill_kl", distill_kl, y->data, lse, lse + rows, s->data, t->data, rows, s->shape[1], inv_t))
+        return NULL;
+    qb_tensor *in[2] = {s, t};
+    qb_node *n = qb_record(ctx, "distill_kl", distill_kl_backward, y, in, 2);
+    if (n) {
+        n->saved[0] = lse;
+        n->saved[1] = lse + rows;
+        n->f[0] = inv_t;
     }
     return qb_ctx_failed(ctx) ? NULL : y;
 }

@@ -61,6 +61,9 @@ qb_tensor *qb_mean(qb_ctx *ctx, qb_tensor *x);
 /* Mean cross-entropy of logits [R, C] against int32 labels [R]; rows labelled ignore_index are skipped (as
  * torch.nn.CrossEntropyLoss; all rows ignored gives NaN, as PyTorch). */
 qb_tensor *qb_cross_entropy(qb_ctx *ctx, qb_tensor *logits, const int32_t *labels, int32_t ignore_index);
+/* Knowledge distillation: mean over rows of KL(softmax(teacher / T) || softmax(student / T)) for logits [R, C]
+ * (F.kl_div(log_softmax(s / T), softmax(t / T), reduction="batchmean")); the teacher gets no gradient. */
+qb_tensor *qb_distill_kl(qb_ctx *ctx, qb_tensor *student, qb_tensor *teacher, float temperature);
 /* Mean squared error between a and b (same shape; b may require grad too). */
 qb_tensor *qb_mse_loss(qb_ctx *ctx, qb_tensor *a, qb_tensor *b);
 /* Mean binary cross-entropy with logits; targets same shape, no grad. */

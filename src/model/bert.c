@@ -243,7 +243,7 @@ static bool same_quantization(const qb_quantizer *a, const qb_quantizer *b) {
     const tensor_quantizer *x = &a->tq, *y = &b->tq;
     if (x->disabled || y->disabled || !x->quant_on || !y->quant_on || x->calib_on || y->calib_on) return false;
     if (!x->amax || !y->amax || x->n_amax != y->n_amax || x->desc.amax_mode == QUANT_AMAX_LEARNABLE ||
-        y->desc.amax_mode == QUANT_AMAX_LEARNABLE)
+        y->desc.amax_mode == QUANT_AMAX_LEARNABLE || x->desc.amax_mode == QUANT_AMAX_LSQ || y->desc.amax_mode == QUANT_AMAX_LSQ)
         return false;
     if (x->desc.num_bits != y->desc.num_bits || x->desc.axis != y->desc.axis || x->desc.is_unsigned != y->desc.is_unsigned ||
         x->desc.narrow_range != y->desc.narrow_range)

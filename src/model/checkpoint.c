@@ -150,12 +150,20 @@ int qb_bert_load_safetensors(qb_bert_model *m, const char *path, qb_bert_load_re
         if (!(rc = load_param(m, &f, &f.tensors[k], p, err))) rep->n_params++;
     }
     for (int i = 0; !rc && i < m->n_quant; i++) {
-        char name[TENSOR_QUANTIZER_NAME_MAX + 8];
+        char name[TENSOR_QUANTIZER_NAME_MAX + 16];
         snprintf(name, sizeof name, "%s._amax", m->quant[i].tq.name);
         int k = find_tensor(&f, name);
         if (k < 0) continue;
         used[k] = true;
         if (!(rc = load_amax(&f, &f.tensors[k], &m->quant[i], err))) rep->n_amax++;
+        snprintf(name, sizeof name, "%s._lsq_scale", m->quant[i].tq.name);
+        k = rc ? -1 : find_tensor(&f, name);
+        if (k < 0) continue;
+        used[k] = true;
+        float scale = 0.0f;
+        if (f.tensors[k].numel != 1 || (rc = qb_st_read_f32(&f, &f.tensors[k], &scale, err)) || !(scale > 0.0f) || isinf(scale))
+            rc = rc ? rc : qb_errorf(err, "%s: tensor %s: not one scale > 0", path, name);
+        m->quant[i].tq.lsq_scale = scale;
     }
     if (!rc && missing.n) {
         char *names = list_take(&missing);
@@ -183,12 +191,13 @@ void qb_bert_load_report_free(qb_bert_load_report *rep) {
 
 int qb_bert_save_safetensors(const qb_bert_model *m, const char *path, qb_err *err) {
     int n_amax = 0;
-    for (int i = 0; i < m->n_quant; i++) n_amax += m->quant[i].tq.amax != NULL;
+    for (int i = 0; i < m->n_quant; i++) n_amax += (m->quant[i].tq.amax != NULL) + (m->quant[i].tq.desc.amax_mode == QUANT_AMAX_LSQ);
     int n = m->n_params + n_amax;
     qb_st_entry *e = calloc((size_t)n + 1, sizeof *e);
-    char (*names)[TENSOR_QUANTIZER_NAME_MAX + 8] = calloc((size_t)n + 1, sizeof *names);
+    char (*names)[TENSOR_QUANTIZER_NAME_MAX + 16] = calloc((size_t)n + 1, sizeof *names);
     float **host = calloc((size_t)m->n_params + 1, sizeof *host);
-    int rc = e && names && host ? 0 : qb_errorf(err, "%s: out of memory", path);
+    float *learned = calloc((size_t)(2 * m->n_quant) + 1, sizeof *learned); /* [n_quant][amax, scale] of learned ranges */
+    int rc = e && names && host && learned ? 0 : qb_errorf(err, "%s: out of memory", path);
     bool strip = m->head == QB_BERT_MODEL;
     int k = 0;
     for (int i = 0; !rc && i < m->n_params; i++, k++) {
@@ -209,10 +218,19 @@ int qb_bert_save_safetensors(const qb_bert_model *m, const char *path, qb_err *e
         if (strip && strncmp(name, BERT_PREFIX, strlen(BERT_PREFIX)) == 0) name += strlen(BERT_PREFIX);
         snprintf(names[k], sizeof names[k], "%s._amax", name);
         e[k] = (qb_st_entry){.name = names[k], .ndim = q->tq.n_amax > 1 ? 2 : 0, .shape = {q->tq.n_amax, 1}, .f32 = q->tq.amax};
+        /* a learned range is saved as the amax it stands for; LSQ's scale also as itself, for an exact resume */
+        if (q->tq.learned_amax && tensor_quantizer_learned_range(m->ctx, &q->tq, &learned[2 * i], &learned[2 * i + 1]))
+            rc = qb_errorf(err, "%s: %s: %s", path, q->tq.name, m->ctx->err.msg);
+        if (q->tq.learned_amax) e[k].f32 = &learned[2 * i];
         k++;
+        if (q->tq.desc.amax_mode == QUANT_AMAX_LSQ && q->tq.learned_amax) {
+            snprintf(names[k], sizeof names[k], "%s._lsq_scale", name);
+            e[k++] = (qb_st_entry){.name = names[k - 1], .ndim = 0, .f32 = &learned[2 * i + 1]};
+        }
     }
     if (!rc) rc = qb_st_write(path, e, k, err);
     for (int i = 0; host && i < m->n_params; i++) free(host[i]);
+    free(learned);
     free(host);
     free(names);
     free(e);

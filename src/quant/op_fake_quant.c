@@ -92,3 +92,41 @@ qb_tensor *qb_fake_quant_learnable(qb_ctx *ctx, qb_tensor *x, qb_tensor *amax, c
     qb_record(ctx, "fake_quant_learnable", fake_quant_learnable_backward, y, in, 2);
     return qb_ctx_failed(ctx) ? NULL : y;
 }
+
+/* saved: f[0] = qmin, f[1] = qmax, f[2] = grad_factor */
+static void fake_quant_lsq_backward(qb_ctx *ctx, qb_node *n) {
+    qb_tensor *x = n->in[0], *s = n->in[1], *y = n->out;
+    qb_tensor *dx = x->requires_grad ? qb_grad(ctx, x) : NULL, *ds = s->requires_grad ? qb_grad(ctx, s) : NULL;
+    if ((x->requires_grad && !dx) || (s->requires_grad && !ds)) return;
+    qb_quant_exec ex = qb_quant_exec_of(ctx);
+    QB_QKERNEL(&ctx->err, &ex, "fake_quant_lsq", fake_quant_lsq_grad, dx ? dx->data : NULL, ds ? ds->data : NULL, y->grad->data, x->data,
+               qb_numel(x), s->data, n->f[0], n->f[1], n->f[2]);
+}
+
+float qb_lsq_grad_factor(const qb_tensor *x, const quant_desc *d) {
+    return (float)(1.0 / sqrt((double)qb_numel(x) * (double)quant_desc_bound(d)));
+}
+
+qb_tensor *qb_fake_quant_lsq(qb_ctx *ctx, qb_tensor *x, qb_tensor *scale, const quant_desc *d, float grad_factor) {
+    QB_OP_BEGIN(ctx, x, scale);
+    QB_OP_DEVICES(ctx, "fake_quant_lsq", x, scale);
+    if (quant_desc_validate(d, &ctx->err)) return NULL;
+    if (qb_numel(scale) != 1) return qb_errorf(&ctx->err, "fake_quant_lsq: scale must be one value"), NULL;
+    if (d->is_unsigned) return qb_errorf(&ctx->err, "fake_quant_lsq: unsigned is not supported"), NULL;
+    const float s = qb_item(ctx, scale);
+    if (qb_ctx_failed(ctx)) return NULL;
+    if (!(s > 0.0f) || isinf(s)) return qb_errorf(&ctx->err, "fake_quant_lsq: scale = %g (must be > 0)", (double)s), NULL;
+    x = qb_contiguous(ctx, x);
+    qb_tensor *y = x ? qb_new_like(ctx, x) : NULL;
+    qb_quant_exec ex = qb_quant_exec_of(ctx);
+    float qmin = quant_desc_qmin(d), qmax = quant_desc_bound(d);
+    if (!y || QB_QKERNEL(&ctx->err, &ex, "fake_quant_lsq", fake_quant_lsq, y->data, x->data, qb_numel(x), scale->data, qmin, qmax)) return NULL;
+    qb_tensor *in[2] = {x, scale};
+    qb_node *n = qb_record(ctx, "fake_quant_lsq", fake_quant_lsq_backward, y, in, 2);
+    if (n) {
+        n->f[0] = qmin;
+        n->f[1] = qmax;
+        n->f[2] = grad_factor;
+    }
+    return qb_ctx_failed(ctx) ? NULL : y;
+}

@@ -14,3 +14,9 @@ qb_tensor *qb_fake_quant_dev(qb_ctx *ctx, qb_tensor *x, const float *amax_dev, i
  * sum(dy where x <= -a) (pytorch-quantization's Clip gradient with clip_min = -a, clip_max = a); the fake quant
  * inside is straight through. */
 qb_tensor *qb_fake_quant_learnable(qb_ctx *ctx, qb_tensor *x, qb_tensor *amax, const quant_desc *d);
+/* LSQ (learned step size): y = clamp(round(x / s), qmin, qmax) * s with the learned scale s [1] (a parameter) and zero
+ * point 0, as torch._fake_quantize_learnable_per_tensor_affine; the scale's gradient is multiplied by grad_factor
+ * (LSQ's 1 / sqrt(numel * qmax); 1 = none). */
+qb_tensor *qb_fake_quant_lsq(qb_ctx *ctx, qb_tensor *x, qb_tensor *scale, const quant_desc *d, float grad_factor);
+/* LSQ's gradient scale for x: 1 / sqrt(numel(x) * qmax). */
+float qb_lsq_grad_factor(const qb_tensor *x, const quant_desc *d);

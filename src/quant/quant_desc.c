@@ -42,11 +42,11 @@ int quant_desc_validate(const quant_desc *d, qb_err *err) {
         return qb_errorf(err, "quant desc: axis %d out of range [-1, %d]", d->axis, QB_MAX_DIMS - 1);
     if (d->is_unsigned && d->narrow_range)
         return qb_errorf(err, "quant desc: narrow_range applies to signed quantization only");
-    if (d->amax_mode < QUANT_AMAX_CALIBRATED || d->amax_mode > QUANT_AMAX_LEARNABLE)
+    if (d->amax_mode < QUANT_AMAX_CALIBRATED || d->amax_mode > QUANT_AMAX_LSQ)
         return qb_errorf(err, "quant desc: unknown amax mode %d", (int)d->amax_mode);
     if (d->amax_mode == QUANT_AMAX_FIXED && !(d->fixed_amax >= 0.0f && isfinite(d->fixed_amax)))
         return qb_errorf(err, "quant desc: fixed amax %g must be finite and >= 0", (double)d->fixed_amax);
-    if (d->amax_mode == QUANT_AMAX_LEARNABLE && d->axis != -1)
+    if ((d->amax_mode == QUANT_AMAX_LEARNABLE || d->amax_mode == QUANT_AMAX_LSQ) && d->axis != -1)
         return qb_errorf(err, "quant desc: learnable amax is per tensor only (axis %d given)", d->axis);
     if (d->calib != CALIB_MAX && d->calib != CALIB_HISTOGRAM)
         return qb_errorf(err, "quant desc: unknown calibration method %d", (int)d->calib);

@@ -7,6 +7,7 @@ typedef enum {
     QUANT_AMAX_CALIBRATED = 0, /* from a calibrator; dynamic max|x| until one is loaded (as the reference) */
     QUANT_AMAX_FIXED,          /* fixed_amax, never calibrated */
     QUANT_AMAX_LEARNABLE,      /* a parameter trained with a PACT-style clip gradient (per tensor only) */
+    QUANT_AMAX_LSQ,            /* a learned step size (LSQ) parameter, scale = amax / bound (per tensor only) */
 } quant_amax_mode;
 
 typedef enum { CALIB_MAX = 0, CALIB_HISTOGRAM } calib_method;

@@ -46,6 +46,13 @@ typedef int qb_qk_fake_quant_learnable(qb_dev *d, float *y, const float *x, int6
  * (damax may be NULL). */
 typedef int qb_qk_fake_quant_learnable_grad(qb_dev *d, float *dx, float *damax, const float *dy, const float *x, int64_t n,
                                             const float *amax);
+/* LSQ with scale s = scale[0] and zero point 0 (torch._fake_quantize_learnable_per_tensor_affine):
+ * y = clamp(nearbyint(x * (1 / s)), qmin, qmax) * s. */
+typedef int qb_qk_fake_quant_lsq(qb_dev *d, float *y, const float *x, int64_t n, const float *scale, float qmin, float qmax);
+/* Its gradients: dx += dy where qmin <= q <= qmax (dx may be NULL); dscale[0] += grad_factor * sum of dy * ((y - x) / s
+ * inside the range, qmin below it, qmax above it), summed in double (dscale may be NULL). */
+typedef int qb_qk_fake_quant_lsq_grad(qb_dev *d, float *dx, float *dscale, const float *dy, const float *x, int64_t n, const float *scale,
+                                      float qmin, float qmax, float grad_factor);
 /* amax[c] = max |x| over outer and inner for each channel (0 for none); bad[0] = 1 when NaN or Inf was seen, else 0. */
 typedef int qb_qk_amax_reduce(qb_dev *d, float *amax, int32_t *bad, const float *x, int64_t outer, int64_t channels, int64_t inner);
 /* flag[0] = 1 when some x[i] < 0, else 0. */
@@ -61,6 +68,8 @@ typedef struct qb_quant_kernels {
     qb_qk_fake_quant_grad *fake_quant_grad;
     qb_qk_fake_quant_learnable *fake_quant_learnable;
     qb_qk_fake_quant_learnable_grad *fake_quant_learnable_grad;
+    qb_qk_fake_quant_lsq *fake_quant_lsq;
+    qb_qk_fake_quant_lsq_grad *fake_quant_lsq_grad;
     qb_qk_amax_reduce *amax_reduce;
     qb_qk_any_negative *any_negative;
     qb_qk_abs_stats *abs_stats;

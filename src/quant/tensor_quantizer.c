@@ -1,6 +1,7 @@
 /* tensor_quantizer.c: see tensor_quantizer.h. */
 #include "quant/tensor_quantizer.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,18 +74,39 @@ int tensor_quantizer_load_calib_amax(tensor_quantizer *q, hist_amax_method metho
 }
 
 int tensor_quantizer_init_learn_amax(qb_ctx *ctx, tensor_quantizer *q) {
-    if (q->desc.amax_mode != QUANT_AMAX_LEARNABLE || q->desc.axis != -1)
+    bool lsq = q->desc.amax_mode == QUANT_AMAX_LSQ;
+    if ((q->desc.amax_mode != QUANT_AMAX_LEARNABLE && !lsq) || q->desc.axis != -1)
         return qb_errorf(&ctx->err, "quantizer %s: learnable amax needs a per-tensor learnable descriptor", q->name);
     if (!q->amax) return qb_errorf(&ctx->err, "quantizer %s: learnable amax needs an initial amax", q->name);
     float m = 0.0f;
     for (int64_t k = 0; k < q->n_amax; k++) m = q->amax[k] > m ? q->amax[k] : m;
+    if (lsq) m = q->lsq_scale > 0.0f ? q->lsq_scale : m / quant_desc_bound(&q->desc);
+    if (lsq && !(m > 0.0f)) return qb_errorf(&ctx->err, "quantizer %s: LSQ needs an amax > 0", q->name);
     char pname[TENSOR_QUANTIZER_NAME_MAX + 8];
-    snprintf(pname, sizeof pname, "%s.amax", q->name);
+    snprintf(pname, sizeof pname, "%s.%s", q->name, lsq ? "scale" : "amax");
     int64_t one = 1;
     qb_tensor *p = qb_param_new(ctx, pname, 1, &one);
     if (!p) return -1;
     if (qb_copy_from_host(ctx, p, &m)) return -1;
     q->learned_amax = p;
+    return 0;
+}
+
+int tensor_quantizer_reload_learned(qb_ctx *ctx, tensor_quantizer *q) {
+    if (!q->learned_amax) return 0;
+    if (!q->amax) return qb_errorf(&ctx->err, "quantizer %s: no amax to set its learned range from", q->name);
+    float v = q->amax[0];
+    if (q->desc.amax_mode == QUANT_AMAX_LSQ) v = q->lsq_scale > 0.0f ? q->lsq_scale : v / quant_desc_bound(&q->desc);
+    return qb_copy_from_host(ctx, q->learned_amax, &v);
+}
+
+int tensor_quantizer_learned_range(qb_ctx *ctx, const tensor_quantizer *q, float *amax, float *scale) {
+    if (!q->learned_amax) return -1;
+    float v = qb_item(ctx, q->learned_amax);
+    if (qb_ctx_failed(ctx)) return -1;
+    bool lsq = q->desc.amax_mode == QUANT_AMAX_LSQ;
+    *scale = lsq ? v : 0.0f;
+    *amax = lsq ? v * quant_desc_bound(&q->desc) : v;
     return 0;
 }
 
@@ -98,8 +120,16 @@ qb_tensor *tensor_quantizer_forward(qb_ctx *ctx, tensor_quantizer *q, qb_tensor 
     }
     if (!q->quant_on) return x;
     qb_tensor *y;
+    if (q->learned_amax && (q->desc.amax_mode == QUANT_AMAX_LEARNABLE || q->desc.amax_mode == QUANT_AMAX_LSQ)) {
+        /* a learned range stays >= FLT_EPSILON, as torch.ao's LearnableFakeQuantize clamps its scale */
+        float v = qb_item(ctx, q->learned_amax), eps = FLT_EPSILON;
+        if (!qb_ctx_failed(ctx) && !(v >= eps) && !isnan(v)) qb_copy_from_host(ctx, q->learned_amax, &eps);
+        if (qb_ctx_failed(ctx)) return NULL;
+    }
     if (q->desc.amax_mode == QUANT_AMAX_LEARNABLE && q->learned_amax) {
         y = qb_fake_quant_learnable(ctx, x, q->learned_amax, &q->desc);
+    } else if (q->desc.amax_mode == QUANT_AMAX_LSQ && q->learned_amax) {
+        y = qb_fake_quant_lsq(ctx, x, q->learned_amax, &q->desc, qb_lsq_grad_factor(x, &q->desc));
     } else if (q->amax) {
         y = qb_fake_quant(ctx, x, q->amax, q->n_amax, &q->desc);
     } else {  /* dynamic amax, on the device */

@@ -20,7 +20,8 @@ typedef struct tensor_quantizer {
     int64_t n_amax;
     calib_max max;          /* desc.calib == CALIB_MAX */
     calib_histogram hist;   /* desc.calib == CALIB_HISTOGRAM */
-    qb_tensor *learned_amax; /* [1] parameter after tensor_quantizer_init_learn_amax */
+    qb_tensor *learned_amax; /* [1] parameter after tensor_quantizer_init_learn_amax: the amax (PACT) or the scale (LSQ) */
+    float lsq_scale;        /* an LSQ scale loaded with a checkpoint (0: none; the parameter then starts at amax / bound) */
 } tensor_quantizer;
 
 /* Validates desc and sets up an enabled quantizer (quant on, calibration off); fixed amax is loaded. */
@@ -44,8 +45,15 @@ int tensor_quantizer_collect_on(tensor_quantizer *q, const qb_quant_exec *ex, co
 int tensor_quantizer_load_calib_amax(tensor_quantizer *q, hist_amax_method method, double percentile, qb_err *err);
 /* Sets amax directly: n = 1 or the channel count; values finite and >= 0. */
 int tensor_quantizer_set_amax(tensor_quantizer *q, const float *amax, int64_t n, qb_err *err);
-/* Creates the learnable amax parameter "<name>.amax" from the largest loaded amax (per-tensor descriptors with
- * amax_mode QUANT_AMAX_LEARNABLE; init_learn_amax in the reference). */
+/* Creates the learned range parameter from the largest loaded amax: "<name>.amax" for amax_mode QUANT_AMAX_LEARNABLE
+ * (PACT; init_learn_amax in the reference), "<name>.scale" = amax / bound (or the loaded lsq_scale) for QUANT_AMAX_LSQ;
+ * per-tensor descriptors only. */
 int tensor_quantizer_init_learn_amax(qb_ctx *ctx, tensor_quantizer *q);
+/* Sets an existing learned parameter from the quantizer's amax (LSQ: lsq_scale when loaded, else amax / bound), e.g.
+ * after loading other weights into the model. */
+int tensor_quantizer_reload_learned(qb_ctx *ctx, tensor_quantizer *q);
+/* The learned range as an amax (the parameter's value, times bound for LSQ) and, for LSQ, the scale; 0 and -1 with
+ * ctx->err set when reading it fails. A quantizer without a learned parameter gives -1 without an error. */
+int tensor_quantizer_learned_range(qb_ctx *ctx, const tensor_quantizer *q, float *amax, float *scale);
 /* The quantizer applied to x (see the top of this file); errors go to ctx->err. */
 qb_tensor *tensor_quantizer_forward(qb_ctx *ctx, tensor_quantizer *q, qb_tensor *x);

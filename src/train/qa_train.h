@@ -20,6 +20,8 @@
 
 /* Steps a run may plan: dropout streams are (step + 1) << 36 in a 64-bit counter. */
 #define QB_QA_MAX_STEPS ((int64_t)1 << 28)
+/* An evaluation during training: EM and F1 (percent) of m at global step `step`. */
+typedef int (*qb_qa_eval_fn)(void *user, qb_bert_model *m, int64_t step, double *exact_match, double *f1, qb_err *err);
 
 typedef struct qb_qa_train_opts {
     int batch_size;              /* 12 */
@@ -38,6 +40,20 @@ typedef struct qb_qa_train_opts {
     const char *tokenizer_dir;   /* tokenizer files copied into every checkpoint (NULL: none) */
     FILE *log;                   /* progress lines (NULL: quiet) */
     qb_comm *comm;               /* data parallelism: batch_size rows per rank (NULL: one process) */
+    bool live_progress;          /* redraw a progress line in place on log (a terminal) */
+    bool tensorboard;            /* TensorBoard event files (needs output_dir) */
+    const char *logging_dir;     /* where they go; NULL or "": output_dir/runs/<date>_<host> (HF's default) */
+    int gradient_accumulation_steps; /* micro-batches of batch_size per optimizer step (0 or 1: none) */
+    bool disable_dropout;        /* train without dropout */
+    int64_t eval_steps;          /* > 0: evaluate every N steps (and at the last step with load_best_model_at_end) */
+    qb_qa_eval_fn evaluate;      /* the evaluation (needed with eval_steps) */
+    void *eval_user;
+    bool load_best_model_at_end; /* end with the weights of the best evaluated checkpoint (save_steps multiple of eval_steps) */
+    bool best_by_exact_match;    /* metric_for_best_model: exact_match (default f1) */
+    int64_t save_total_limit;    /* > 0: keep at most N checkpoint-* directories (the best one is kept) */
+    qb_bert_model *teacher;      /* knowledge distillation from this model's logits (NULL: none) */
+    double kd_alpha;             /* loss = a T^2 KL(teacher/T || student/T) + (1 - a) CE, on start and end logits */
+    double kd_temperature;
 } qb_qa_train_opts;
 
 typedef struct qb_qa_step_stats {
@@ -61,6 +77,10 @@ typedef struct qb_qa_trainer {
     qb_grad_sync sync;
     float *losses;               /* [n_losses]: each step's loss; NaN before a resume point and after the last step run */
     int64_t n_losses;
+    int accum;                   /* micro-batches per step */
+    int64_t best_step;           /* the evaluated checkpoint with the best metric (0: none yet) */
+    double best_metric;
+    float *teacher_host;         /* [2, batch_size, max_len]: the teacher's start and end logits of a micro-batch */
 } qb_qa_trainer;
 
 /* Sets up the optimizer over m's context, the schedule and the data order; checks the options. */
@@ -70,8 +90,14 @@ int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_featur
 int qb_qa_trainer_resume(qb_qa_trainer *t, const char *checkpoint_dir, qb_err *err);
 /* Data: gathers the features of global step `step` into b (the epoch's permutation, in order). */
 int qb_qa_load_batch(qb_qa_trainer *t, int64_t step, qb_qa_batch *b, qb_err *err);
+/* Data: micro-batch k (of accum) of global step `step`: rows [(step mod steps_per_epoch) * accum + k) * batch_size, ...)
+ * of the epoch's permutation; b->batch is 0 past the epoch's end. */
+int qb_qa_load_micro_batch(qb_qa_trainer *t, int64_t step, int k, qb_qa_batch *b, qb_err *err);
 /* One optimizer step on a batch: forward with dropout, loss, backward, clipping, AdamW at lr. */
 int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err);
+/* One optimizer step of global step t->step over its accum micro-batches: each micro-batch's loss weighted by its
+ * share of the step's rows, gradients summed (the step's large batch within fp32 rounding), then clipping and AdamW. */
+int qb_qa_accumulated_step(qb_qa_trainer *t, double lr, qb_qa_step_stats *s, qb_err *err);
 /* Writes a resumable checkpoint of the current state into dir, as a unit (staged beside it, then renamed in). */
 int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err);
 /* Runs the steps left (to total_steps or stop_at, whichever is first; stop_at <= 0 means total), logging and saving

@@ -342,3 +342,24 @@ int qb_quant_configure(qb_bert_model *m, const qb_quant_recipe *r, FILE *log, qb
     }
     return 0;
 }
+
+int qb_learn_ranges_parse(const char *name, quant_amax_mode *mode, qb_err *err) {
+    if (!strcmp(name, "none")) *mode = QUANT_AMAX_CALIBRATED;
+    else if (!strcmp(name, "pact")) *mode = QUANT_AMAX_LEARNABLE;
+    else if (!strcmp(name, "lsq")) *mode = QUANT_AMAX_LSQ;
+    else return qb_errorf(err, "quant.learn_ranges: '%s' (expected none, pact or lsq)", name);
+    return 0;
+}
+
+int qb_quant_learn_ranges(qb_bert_model *m, quant_amax_mode mode, int *count, qb_err *err) {
+    *count = 0;
+    if (mode != QUANT_AMAX_LEARNABLE && mode != QUANT_AMAX_LSQ) return 0;
+    for (int i = 0; i < m->n_quant; i++) {
+        tensor_quantizer *q = &m->quant[i].tq;
+        if (q->disabled || !q->amax || q->n_amax != 1 || q->desc.axis != -1 || q->learned_amax) continue;
+        q->desc.amax_mode = mode;
+        if (tensor_quantizer_init_learn_amax(m->ctx, q)) return qb_errorf(err, "%s", m->ctx->err.msg);
+        (*count)++;
+    }
+    return 0;
+}

@@ -45,3 +45,9 @@ int qb_quant_recipe_defaults(const qb_quant_recipe *r, quant_defaults *d, qb_err
 int qb_quant_configure(qb_bert_model *m, const qb_quant_recipe *r, FILE *log, qb_err *err);
 /* Counts quantizers: total, enabled, with an amax. */
 void qb_quant_count(const qb_bert_model *m, int *total, int *enabled, int *with_amax);
+/* Learned ranges for QAT: every enabled per-tensor quantizer with an amax gets a trainable range, a PACT amax
+ * (QUANT_AMAX_LEARNABLE) or an LSQ scale (QUANT_AMAX_LSQ), a parameter of m's context that the optimizer created
+ * afterwards trains; *count gets their number. Per-row quantizers keep their fixed ranges. */
+int qb_quant_learn_ranges(qb_bert_model *m, quant_amax_mode mode, int *count, qb_err *err);
+/* "none", "pact" or "lsq" -> QUANT_AMAX_CALIBRATED (none), QUANT_AMAX_LEARNABLE or QUANT_AMAX_LSQ. */
+int qb_learn_ranges_parse(const char *name, quant_amax_mode *mode, qb_err *err);

@@ -77,6 +77,13 @@ static int save_info(const char *path, const qb_train_state_info *s, qb_err *err
     json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "global_step", (json_int_t)s->global_step, "max_steps",
                           (json_int_t)s->max_steps, "seed", (json_int_t)s->seed, "train_batch_size", (json_int_t)s->train_batch_size,
                           "num_train_features", (json_int_t)s->num_train_features, "epoch", s->epoch);
+    if (j && s->best_step > 0) {
+        char best[64];
+        snprintf(best, sizeof best, "checkpoint-%lld", (long long)s->best_step);
+        json_object_set_new(j, "best_metric", json_real(s->best_metric));
+        json_object_set_new(j, "best_global_step", json_integer((json_int_t)s->best_step));
+        json_object_set_new(j, "best_model_checkpoint", json_string(best));
+    }
     char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
     if (!text) return qb_errorf(err, "%s: out of memory", path);
@@ -118,6 +125,12 @@ static int load_info(const char *path, qb_train_state_info *s, qb_err *err) {
     json_t *epoch = json_object_get(root, "epoch");
     if (!rc && epoch && !json_is_number(epoch)) rc = qb_errorf(err, "%s: key epoch: expected a number, got %s", path, qb_json_kind(epoch));
     s->epoch = json_number_value(epoch);
+    if (!rc && json_object_get(root, "best_global_step")) {
+        rc = get_int(root, "best_global_step", QB_QA_MAX_STEPS, &s->best_step, path, err);
+        json_t *bm = json_object_get(root, "best_metric");
+        if (!rc && !json_is_number(bm)) rc = qb_errorf(err, "%s: key best_metric: not a number", path);
+        s->best_metric = json_number_value(bm);
+    }
     json_decref(root);
     return rc;
 }

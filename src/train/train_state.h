@@ -12,6 +12,8 @@ typedef struct qb_train_state_info {
     int64_t train_batch_size;
     int64_t num_train_features;
     double epoch;               /* global_step / steps per epoch */
+    int64_t best_step;          /* the best evaluated checkpoint-N (0: none) */
+    double best_metric;         /* its metric_for_best_model */
 } qb_train_state_info;
 
 /* The tokenizer files copied along with a checkpoint when present in the source directory. */

@@ -5,7 +5,7 @@
  * sums in double, bit for bit with the CPU where every id's positions fall in one window of 32 sorted positions),
  * identical between two runs and between two
  * emulator seeds (a child process); the losses over many elements and cross-entropy with every row ignored (NaN, as
- * PyTorch). Runs on a GPU or under the CUDA emulator; exits 77 where neither is there. */
+ * PyTorch); the distillation KL against the CPU. Runs on a GPU or under the CUDA emulator; exits 77 where neither is there. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,7 +293,19 @@ static qb_tensor *f_bce(qb_ctx *c, qb_tensor **in, const op_case_aux *a) {
     return qb_bce_with_logits(c, in[0], in[1]);
 }
 
+static qb_tensor *f_distill_kl(qb_ctx *c, qb_tensor **in, const op_case_aux *a) {
+    (void)a;
+    return qb_distill_kl(c, in[0], in[1], 2.0f);
+}
+
 static void test_losses(qb_check *chk, qb_ctx *cpu, qb_ctx *gpu) {
+    /* distillation KL of student and teacher logits [64, 384] at temperature 2 (the teacher gets no gradient) */
+    op_case kd = {"distill_kl [64, 384]", 2, {2, 2}, {{64, 384}, {64, 384}}, {1, 0}, f_distill_kl, 0, 0};
+    float *kin[2] = {normal(64 * 384, 51), normal(64 * 384, 52)};
+    op_case_aux no_ints = {0};
+    compare_case(chk, cpu, gpu, &kd, kin, &no_ints, 53);
+    free(kin[0]);
+    free(kin[1]);
     /* SQuAD-like start logits: 64 rows of 384, some rows ignored */
     int32_t labels[64];
     for (int r = 0; r < 64; r++) labels[r] = r % 7 == 3 ? -100 : (r * 37) % 384;

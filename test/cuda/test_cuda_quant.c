@@ -352,6 +352,51 @@ static void learnable_one(const char *label, const float *x, const float *dy, co
     qb_ctx_step_reset(gpu);
 }
 
+/* ---- LSQ (learned scale): forward and dx bit for bit, the scale gradient within the float64-order tolerance */
+static void lsq_one(const char *label, const float *x, const float *dy, const float *dx0, int64_t n, float s, float gf) {
+    const size_t bytes = (size_t)(n ? n : 1) * sizeof(float);
+    char what[160];
+    float *yc = malloc(bytes), *gc = malloc(bytes), dsc = 0.25f;
+    float *xd = dev_copy(x, bytes), *dyd = dev_copy(dy, bytes), *sd = dev_copy(&s, sizeof s), *gd = dev_copy(dx0, bytes);
+    float *dsd = dev_copy(&dsc, sizeof dsc), *yd = qb_act_alloc(gpu, bytes);
+    memcpy(gc, dx0, bytes);
+    die_on(!yd || CK->fake_quant_lsq(NULL, yc, x, n, &s, -128.0f, 127.0f) || GK->fake_quant_lsq(gpu->dev, yd, xd, n, sd, -128.0f, 127.0f) ||
+               CK->fake_quant_lsq_grad(NULL, gc, &dsc, dy, x, n, &s, -128.0f, 127.0f, gf) ||
+               GK->fake_quant_lsq_grad(gpu->dev, gd, dsd, dyd, xd, n, sd, -128.0f, 127.0f, gf),
+           label);
+    float *yg = host_copy(yd, bytes), *gg = host_copy(gd, bytes), dsg;
+    die_on(qb_download(gpu, &dsg, dsd, sizeof dsg), label);
+    snprintf(what, sizeof what, "%s: lsq forward cuda vs cpu", label);
+    check_bits(what, yg, yc, n);
+    snprintf(what, sizeof what, "%s: lsq dx cuda vs cpu", label);
+    check_bits(what, gg, gc, n);
+    double sum_abs = 0.0;
+    for (int64_t i = 0; i < n; i++) sum_abs += fabs((double)dy[i]) * 256.0 * gf;
+    const double tol = fabs((double)dsc) * 1.2e-7 + 1e-12 * sum_abs;
+    CHECK(&chk, fabs((double)dsg - (double)dsc) <= tol, "%s: lsq scale gradient cuda %.9g cpu %.9g (tolerance %.3g)", label, (double)dsg,
+          (double)dsc, tol);
+    free(yc);
+    free(gc);
+    free(yg);
+    free(gg);
+    qb_ctx_step_reset(gpu);
+}
+
+static void lsq(void) {
+    const int64_t n = 250000;
+    float *x = malloc(n * sizeof(float)), *dy = malloc(n * sizeof(float)), *dx0 = malloc(n * sizeof(float));
+    qb_rng_normal(x, n, 0.0f, 1.0f, 21, 0);
+    qb_rng_normal(dx0, n, 0.0f, 1.0f, 22, 0);
+    qb_rng_normal(dy, n, 0.0f, 1.0f, 23, 0);
+    x[0] = 0.5f * 0.01f, x[1] = -2.5f * 0.01f, x[2] = 300.0f, x[3] = -300.0f;  /* ties and both clips */
+    lsq_one("lsq, scale 0.01", x, dy, dx0, n, 0.01f, (float)(1.0 / sqrt((double)n * 127.0)));
+    lsq_one("lsq, scale 0.02, no gradient scale", x, dy, dx0, 40000, 0.02f, 1.0f);
+    lsq_one("lsq, empty", x, dy, dx0, 0, 0.02f, 1.0f);
+    free(x);
+    free(dy);
+    free(dx0);
+}
+
 static void learnable(void) {
     const int64_t n = 250000;
     float *x = malloc(n * sizeof(float)), *dy = malloc(n * sizeof(float)), *dx0 = malloc(n * sizeof(float));
@@ -782,7 +827,7 @@ int main(void) {
     if (!gpu) qb_die("test_cuda_quant", &err);
     static const struct { const char *name; void (*run)(void); } parts[] = {
         {"fixture cases", fixture_cases},   {"edge cases", edge_cases},   {"shapes", shape_cases},
-        {"learnable", learnable},           {"reductions", reductions},   {"histogram bins", histogram_bins},
+        {"learnable", learnable},           {"lsq", lsq},                 {"reductions", reductions},   {"histogram bins", histogram_bins},
         {"calibration", calibration},       {"quantizer graphs", quantizer_graphs}};
     for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
         const double t0 = now_s();

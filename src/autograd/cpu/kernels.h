@@ -44,6 +44,8 @@ qb_k_sum_grad qb_cpu_sum_grad;
 /* loss.c */
 qb_k_cross_entropy qb_cpu_cross_entropy;
 qb_k_cross_entropy_grad qb_cpu_cross_entropy_grad;
+qb_k_distill_kl qb_cpu_distill_kl;
+qb_k_distill_kl_grad qb_cpu_distill_kl_grad;
 qb_k_mse qb_cpu_mse;
 qb_k_mse_grad qb_cpu_mse_grad;
 qb_k_bce qb_cpu_bce;

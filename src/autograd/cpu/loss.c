@@ -37,6 +37,48 @@ int qb_cpu_cross_entropy_grad(qb_dev *d, float *dx, const float *x, const float 
     return 0;
 }
 
+/* log(sum_j exp(x[j] * k)) in double. */
+static double scaled_lse(const float *x, int64_t c, float k) {
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < c; j++) mx = x[j] * k > mx ? x[j] * k : mx;
+    double s = 0.0;
+    for (int64_t j = 0; j < c; j++) s += exp((double)(x[j] * k - mx));
+    return (double)mx + log(s);
+}
+
+int qb_cpu_distill_kl(qb_dev *d, float *loss, float *lse_s, float *lse_t, const float *s, const float *t, int64_t rows, int64_t c,
+                      float inv_t) {
+    (void)d;
+    double total = 0.0;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *sr = s + r * c, *tr = t + r * c;
+        double ls = scaled_lse(sr, c, inv_t), lt = scaled_lse(tr, c, inv_t), kl = 0.0;
+        for (int64_t j = 0; j < c; j++) {
+            double log_pt = (double)(tr[j] * inv_t) - lt, log_ps = (double)(sr[j] * inv_t) - ls;
+            kl += exp(log_pt) * (log_pt - log_ps);
+        }
+        lse_s[r] = (float)ls;
+        lse_t[r] = (float)lt;
+        total += kl;
+    }
+    loss[0] = (float)(total / (double)rows);
+    return 0;
+}
+
+int qb_cpu_distill_kl_grad(qb_dev *d, float *ds, const float *s, const float *t, const float *lse_s, const float *lse_t, const float *dloss,
+                           int64_t rows, int64_t c, float inv_t) {
+    (void)d;
+    float g = dloss[0] * inv_t / (float)rows;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *sr = s + r * c, *tr = t + r * c;
+        float *gr = ds + r * c;
+        for (int64_t j = 0; j < c; j++) gr[j] += g * (expf(sr[j] * inv_t - lse_s[r]) - expf(tr[j] * inv_t - lse_t[r]));
+    }
+    return 0;
+}
+
 int qb_cpu_mse(qb_dev *d, float *loss, const float *a, const float *b, int64_t cnt) {
     (void)d;
     double s = 0.0;

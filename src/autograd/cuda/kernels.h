@@ -66,6 +66,8 @@ qb_k_embedding qb_cuda_embedding;
 qb_k_embedding_grad qb_cuda_embedding_grad;
 qb_k_cross_entropy qb_cuda_cross_entropy;
 qb_k_cross_entropy_grad qb_cuda_cross_entropy_grad;
+qb_k_distill_kl qb_cuda_distill_kl;
+qb_k_distill_kl_grad qb_cuda_distill_kl_grad;
 qb_k_mse qb_cuda_mse;
 qb_k_mse_grad qb_cuda_mse_grad;
 qb_k_bce qb_cuda_bce;

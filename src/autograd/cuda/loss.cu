@@ -1,4 +1,4 @@
-/* loss.cu: cross-entropy (ignore_index), MSE and BCE-with-logits, forward and backward (the CPU's cpu/loss.c). Losses
+/* loss.cu: cross-entropy (ignore_index), distillation KL, MSE and BCE-with-logits, forward and backward (the CPU's cpu/loss.c). Losses
  * are sums in double as the CPU's, reduced in a fixed order (strided per thread, then a shuffle tree, then the warps in
  * order; MSE and BCE in fixed chunks of blocks whose partials (qb_cuda_scratch) one block sums in order), so that they do
  * not depend on the order of threads or blocks. Cross-entropy: one warp per row for the log-sum-exp, one block for the
@@ -193,4 +193,71 @@ extern "C" int qb_cuda_bce_grad(qb_dev *d, float *dx, const float *x, const floa
     if (n <= 0) return 0;
     QB_LAUNCH(bce_grad_kernel, elem_blocks(n), ELEM_THREADS, 0, (cudaStream_t)qb_cuda_stream(d), dx, x, t, dloss, n);
     return qb_cuda_status(d, "bce_with_logits gradient", cudaGetLastError());
+}
+
+/* ---- distillation KL (the CPU's qb_cpu_distill_kl) */
+
+/* lse_s[r], lse_t[r]: log-sum-exps of s * k and t * k, one warp per row, the exponentials in double. */
+static __global__ void __launch_bounds__(ROW_WARPS * 32)
+    distill_lse_kernel(float *__restrict__ lse_s, float *__restrict__ lse_t, const float *__restrict__ s, const float *__restrict__ t,
+                       int64_t rows, int64_t c, float k) {
+    int lane = threadIdx.x & 31;
+    int64_t r = (int64_t)blockIdx.x * ROW_WARPS + (threadIdx.x >> 5);
+    if (r >= rows) return;
+    for (int w = 0; w < 2; w++) {
+        const float *xr = (w ? t : s) + r * c;
+        float mx = -INFINITY;
+        for (int64_t j = lane; j < c; j += 32) mx = xr[j] * k > mx ? xr[j] * k : mx;
+        mx = qb_warp_max(mx);
+        double sum = 0.0;
+        for (int64_t j = lane; j < c; j += 32) sum += exp((double)(xr[j] * k - mx));
+        sum = qb_warp_sum(sum);
+        if (lane == 0) (w ? lse_t : lse_s)[r] = (float)((double)mx + log(sum));
+    }
+}
+
+/* loss[0] = mean over rows of sum_j p_t (log p_t - log p_s); each thread takes whole rows, the block sums in order. */
+static __global__ void __launch_bounds__(FINAL_THREADS)
+    distill_mean_kernel(float *__restrict__ loss, const float *__restrict__ s, const float *__restrict__ t, const float *__restrict__ lse_s,
+                        const float *__restrict__ lse_t, int64_t rows, int64_t c, float k) {
+    double acc = 0.0;
+    for (int64_t r = threadIdx.x; r < rows; r += FINAL_THREADS) {
+        const float *sr = s + r * c, *tr = t + r * c;
+        double kl = 0.0;
+        for (int64_t j = 0; j < c; j++) {
+            double log_pt = (double)(tr[j] * k) - (double)lse_t[r], log_ps = (double)(sr[j] * k) - (double)lse_s[r];
+            kl += exp(log_pt) * (log_pt - log_ps);
+        }
+        acc += kl;
+    }
+    acc = block_sum(acc);
+    if (threadIdx.x == 0) loss[0] = (float)(acc / (double)rows);
+}
+
+/* ds[r, j] += dloss * k / rows * (softmax(s * k) - softmax(t * k)). */
+static __global__ void __launch_bounds__(ELEM_THREADS)
+    distill_grad_kernel(float *__restrict__ ds, const float *__restrict__ s, const float *__restrict__ t, const float *__restrict__ lse_s,
+                        const float *__restrict__ lse_t, const float *__restrict__ dloss, int64_t rows, int64_t c, float k) {
+    int64_t r = blockIdx.x, j = (int64_t)blockIdx.y * ELEM_THREADS + threadIdx.x;
+    if (j >= c) return;
+    float g = dloss[0] * k / (float)rows;
+    int64_t i = r * c + j;
+    ds[i] += g * (expf(s[i] * k - lse_s[r]) - expf(t[i] * k - lse_t[r]));
+}
+
+extern "C" int qb_cuda_distill_kl(qb_dev *d, float *loss, float *lse_s, float *lse_t, const float *s, const float *t, int64_t rows, int64_t c,
+                                  float inv_t) {
+    cudaStream_t stream = (cudaStream_t)qb_cuda_stream(d);
+    if (rows <= 0 || c <= 0) return 0;
+    QB_LAUNCH(distill_lse_kernel, (unsigned)((rows + ROW_WARPS - 1) / ROW_WARPS), ROW_WARPS * 32, 0, stream, lse_s, lse_t, s, t, rows, c, inv_t);
+    QB_LAUNCH(distill_mean_kernel, 1, FINAL_THREADS, 0, stream, loss, s, t, lse_s, lse_t, rows, c, inv_t);
+    return qb_cuda_status(d, "distill_kl", cudaGetLastError());
+}
+
+extern "C" int qb_cuda_distill_kl_grad(qb_dev *d, float *ds, const float *s, const float *t, const float *lse_s, const float *lse_t,
+                                       const float *dloss, int64_t rows, int64_t c, float inv_t) {
+    if (rows <= 0 || c <= 0) return 0;
+    dim3 grid((unsigned)rows, (unsigned)((c + ELEM_THREADS - 1) / ELEM_THREADS));
+    QB_LAUNCH(distill_grad_kernel, grid, ELEM_THREADS, 0, (cudaStream_t)qb_cuda_stream(d), ds, s, t, lse_s, lse_t, dloss, rows, c, inv_t);
+    return qb_cuda_status(d, "distill_kl gradient", cudaGetLastError());
 }

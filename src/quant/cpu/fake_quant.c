@@ -3,6 +3,7 @@
 #include "quant/fake_quant.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include "quant/cpu/kernels.h"
 
 #define PAR_MIN 32768
@@ -108,6 +109,34 @@ int qb_cpu_fake_quant_learnable_grad(qb_dev *d, float *g, float *da, const float
         for (int64_t i = 0; i < cnt; i++) acc += xp[i] >= amax ? dy[i] : xp[i] <= -amax ? -dy[i] : 0.0f;
         da[0] += (float)acc;
     }
+    return 0;
+}
+
+int qb_cpu_fake_quant_lsq(qb_dev *d, float *y, const float *x, int64_t cnt, const float *scale, float qmin, float qmax) {
+    (void)d;
+    const float s = scale[0], inv = 1.0f / s;
+#pragma omp parallel for schedule(static) if (cnt > 32768)
+    for (int64_t i = 0; i < cnt; i++) {
+        float q = nearbyintf(x[i] * inv);
+        y[i] = (q < qmin ? qmin : q > qmax ? qmax : q) * s;
+    }
+    return 0;
+}
+
+int qb_cpu_fake_quant_lsq_grad(qb_dev *d, float *dx, float *dscale, const float *dy, const float *x, int64_t cnt, const float *scale, float qmin,
+                               float qmax, float grad_factor) {
+    (void)d;
+    const float s = scale[0], inv = 1.0f / s;
+    double acc = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : acc) if (cnt > 32768)
+    for (int64_t i = 0; i < cnt; i++) {
+        float q = nearbyintf(x[i] * inv);
+        bool in = q >= qmin && q <= qmax;
+        if (dx && in) dx[i] += dy[i];
+        float ds = q < qmin ? qmin : q > qmax ? qmax : (q * s - x[i]) * inv;
+        acc += (double)(ds * dy[i] * grad_factor);
+    }
+    if (dscale) dscale[0] += (float)acc;
     return 0;
 }
 

@@ -7,6 +7,8 @@ qb_qk_fake_quant qb_cpu_fake_quant;
 qb_qk_fake_quant_grad qb_cpu_fake_quant_grad;
 qb_qk_fake_quant_learnable qb_cpu_fake_quant_learnable;
 qb_qk_fake_quant_learnable_grad qb_cpu_fake_quant_learnable_grad;
+qb_qk_fake_quant_lsq qb_cpu_fake_quant_lsq;
+qb_qk_fake_quant_lsq_grad qb_cpu_fake_quant_lsq_grad;
 qb_qk_any_negative qb_cpu_any_negative;
 /* calib_max.c */
 qb_qk_amax_reduce qb_cpu_amax_reduce;

@@ -118,6 +118,51 @@ extern "C" int qb_cuda_fake_quant_learnable_grad(qb_dev *d, float *dx, float *da
     return qb_cuda_status(d, "fake_quant_learnable_grad", cudaGetLastError());
 }
 
+/* LSQ: y = clamp(nearbyint(x * (1 / s)), qmin, qmax) * s (the CPU's qb_cpu_fake_quant_lsq). */
+__global__ void __launch_bounds__(QB_CUDA_THREADS)
+    fake_quant_lsq_kernel(float *y, const float *x, int64_t n, const float *scale, float lo, float hi) {
+    const float s = scale[0], inv = 1.0f / s;
+    QB_GRID_LOOP(i, n) {
+        const float q = nearbyintf(__fmul_rn(x[i], inv));
+        y[i] = __fmul_rn(q < lo ? lo : q > hi ? hi : q, s);
+    }
+}
+
+extern "C" int qb_cuda_fake_quant_lsq(qb_dev *d, float *y, const float *x, int64_t n, const float *scale, float qmin, float qmax) {
+    if (n <= 0) return 0;
+    QB_LAUNCH(fake_quant_lsq_kernel, quant_blocks(n, QUANT_ITEMS), QB_CUDA_THREADS, 0, quant_stream(d), y, x, n, scale, qmin, qmax);
+    return qb_cuda_status(d, "fake_quant_lsq", cudaGetLastError());
+}
+
+/* dx += dy inside the range; partial[block] = the block's float64 sum of the scale gradient terms (when partial). */
+__global__ void __launch_bounds__(QB_CUDA_THREADS) lsq_grad_kernel(float *dx, double *partial, const float *dy, const float *x, int64_t n,
+                                                                   const float *scale, float lo, float hi, float gf) {
+    __shared__ double buf[32];
+    const float s = scale[0], inv = 1.0f / s;
+    double acc = 0.0;
+    QB_GRID_LOOP(i, n) {
+        const float xi = x[i], g = dy[i], q = nearbyintf(__fmul_rn(xi, inv));
+        if (dx && q >= lo && q <= hi) dx[i] = quant_host_add(dx[i], g);
+        const float ds = q < lo ? lo : q > hi ? hi : __fmul_rn(__fsub_rn(__fmul_rn(q, s), xi), inv);
+        acc += (double)__fmul_rn(__fmul_rn(ds, g), gf);
+    }
+    if (!partial) return;
+    acc = qb_block_sum(acc, buf);
+    if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+extern "C" int qb_cuda_fake_quant_lsq_grad(qb_dev *d, float *dx, float *dscale, const float *dy, const float *x, int64_t n, const float *scale,
+                                           float qmin, float qmax, float grad_factor) {
+    const unsigned blocks = quant_blocks(n, QUANT_ITEMS);
+    double *partial = nullptr;
+    if (dscale && n > 0 && !(partial = (double *)qb_cuda_scratch(d, blocks * sizeof(double)))) return -1;
+    if (n > 0 && (dx || dscale))
+        QB_LAUNCH(lsq_grad_kernel, blocks, QB_CUDA_THREADS, 0, quant_stream(d), dx, partial, dy, x, n, scale, qmin, qmax, grad_factor);
+    if (dscale && cudaPeekAtLastError() == cudaSuccess)
+        QB_LAUNCH(learnable_grad_finish_kernel, 1, QB_CUDA_THREADS, 0, quant_stream(d), dscale, partial, n > 0 ? (int)blocks : 0);
+    return qb_cuda_status(d, "fake_quant_lsq_grad", cudaGetLastError());
+}
+
 __global__ void __launch_bounds__(QB_CUDA_THREADS) any_negative_kernel(int32_t *flag, const float *x, int64_t n) {
     int neg = 0;
     QB_GRID_LOOP(i, n) neg |= x[i] < 0.0f;

@@ -12,6 +12,8 @@ qb_qk_fake_quant qb_cuda_fake_quant;
 qb_qk_fake_quant_grad qb_cuda_fake_quant_grad;
 qb_qk_fake_quant_learnable qb_cuda_fake_quant_learnable;
 qb_qk_fake_quant_learnable_grad qb_cuda_fake_quant_learnable_grad;
+qb_qk_fake_quant_lsq qb_cuda_fake_quant_lsq;
+qb_qk_fake_quant_lsq_grad qb_cuda_fake_quant_lsq_grad;
 qb_qk_any_negative qb_cuda_any_negative;
 /* calib_max.cu */
 qb_qk_amax_reduce qb_cuda_amax_reduce;
