@@ -502,12 +502,13 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
     char path[4096], line[4400];
     if (open_logs(&lg, t, err)) return -1;
     if (t->o.log) {
-        char batch[64];
-        if (t->accum > 1) snprintf(batch, sizeof batch, "%d x %d accumulated", t->o.batch_size, t->accum);
-        else if (t->world > 1) snprintf(batch, sizeof batch, "global %lld (%d per device x %d ranks)", (long long)t->o.batch_size * t->world,
-                                        t->o.batch_size, t->world);
-        else snprintf(batch, sizeof batch, "%d", t->o.batch_size);
-        snprintf(line, sizeof line, "train: %lld features, batch %s, %lld steps/epoch, %lld steps (%s lr %.3g, warmup %lld)%s%s%s",
+        char batch[128];
+        if (t->accum > 1) snprintf(batch, sizeof batch, "batch %d x %d accumulated", t->o.batch_size, t->accum);
+        else if (t->world > 1)
+            snprintf(batch, sizeof batch, "global batch %lld (%d per device x %d ranks)", (long long)t->o.batch_size * t->world,
+                     t->o.batch_size, t->world);
+        else snprintf(batch, sizeof batch, "batch %d", t->o.batch_size);
+        snprintf(line, sizeof line, "train: %lld features, %s, %lld steps/epoch, %lld steps (%s lr %.3g, warmup %lld)%s%s%s",
                  (long long)t->f->n, batch, (long long)t->steps_per_epoch, (long long)t->total_steps, qb_lr_kind_name(t->sched.kind),
                  t->sched.base_lr, (long long)t->sched.warmup_steps, t->step ? " resumed" : "", lg.tb.fp ? "; TensorBoard: " : "",
                  lg.tb.fp ? lg.tb.path : "");
