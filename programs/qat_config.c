@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include "autograd/cpu/kernels.h"
+#include "autograd/tensor.h"
 #include "run_config.h"
 #include "train/quant_recipe.h"
 
@@ -13,6 +15,7 @@ static const qb_cfg_key keys[] = {
     KEY("run", "seed", QB_CFG_INT, seed, "RNG seed (head initialisation, calibration samples, data order, dropout)"),
     KEY("run", "threads", QB_CFG_INT, threads, "OpenMP threads (0 = all cores)"),
     KEY("run", "output_dir", QB_CFG_STRING, output_dir, "directory for checkpoints, metrics and predictions"),
+    KEY("run", "precision", QB_CFG_STRING, precision, "GEMM precision: fp32, or bf16 (inputs rounded to bf16, fp32 accumulation and weights; cpu with AVX512-BF16 or AMX)"),
     KEY("model", "path", QB_CFG_STRING, model_path, "HF checkpoint directory (config.json, model.safetensors, vocab.txt) or an HDF5 export"),
     KEY("model", "tokenizer", QB_CFG_STRING, tokenizer, "tokenizer directory (empty = model.path)"),
     KEY("data", "train_file", QB_CFG_STRING, train_file, "SQuAD training set (.json or .json.gz)"),
@@ -74,6 +77,7 @@ void qat_config_defaults(qat_config *c) {
     snprintf(c->task, sizeof c->task, "demo");
     c->seed = 42;
     snprintf(c->output_dir, sizeof c->output_dir, "out/demo");
+    snprintf(c->precision, sizeof c->precision, "fp32");
     c->max_seq_length = 128;
     c->doc_stride = 32;
     snprintf(c->calibrator, sizeof c->calibrator, "percentile");
@@ -102,6 +106,13 @@ void qat_config_defaults(qat_config *c) {
     c->demo_lr = 1e-2;
     c->demo_weight_decay = 0.01;
     c->demo_target_loss = 0.05;
+}
+
+int qat_config_apply_precision(const qat_config *c, qb_ctx *ctx, qb_err *err) {
+    qb_precision p = QB_PREC_FP32;
+    qb_precision_parse(c->precision, &p);
+    if (qb_ctx_set_precision(ctx, p)) return qb_errorf(err, "run.precision: %s", ctx->err.msg);
+    return 0;
 }
 
 int qat_config_load(qat_config *c, const qat_config_source *src, qb_err *err) {
@@ -149,6 +160,10 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     if (c->threads < 0 || c->threads > 1024) BAD("run", "threads", "%lld outside [0, 1024]", (long long)c->threads);
     if (c->seed < 0) BAD("run", "seed", "must be >= 0, got %lld", (long long)c->seed);
     if (!c->output_dir[0]) BAD("run", "output_dir", "must not be empty");
+    qb_precision prec;
+    if (qb_precision_parse(c->precision, &prec)) BAD("run", "precision", "unknown precision '%s' (expected fp32 or bf16)", c->precision);
+    if (prec == QB_PREC_TF32) BAD("run", "precision", "tf32 is a GPU precision: the cpu computes GEMMs in fp32 or bf16");
+    if (prec == QB_PREC_BF16 && qb_cpu_bf16_unavailable()) BAD("run", "precision", "bf16 on the cpu: %s", qb_cpu_bf16_unavailable());
     if (strcmp(c->task, "demo") == 0) {
         if (c->demo_points < 2) BAD("demo", "points", "must be >= 2");
         if (c->demo_hidden < 1) BAD("demo", "hidden", "must be positive");

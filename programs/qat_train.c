@@ -52,7 +52,8 @@ int main(int argc, char **argv) {
     if (c.threads > 0) omp_set_num_threads((int)c.threads);
     char blas[768];
     qb_blas_core_summary(blas, sizeof blas);
-    printf("qat-train %s: %s; %d threads\n", QB_VERSION, blas, omp_get_max_threads());
+    printf("qat-train %s: %s; %d threads; GEMMs in %s%s\n", QB_VERSION, blas, omp_get_max_threads(), c.precision,
+           strcmp(c.precision, "bf16") == 0 ? " (oneDNN, fp32 accumulation)" : "");
     int rc = strcmp(c.task, "demo") == 0 ? demo_task_run(&c, &err) : squad_task_run(&c, &src, &err);
     if (rc) qb_die("qat-train", &err);
     return 0;

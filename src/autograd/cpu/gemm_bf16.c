@@ -37,9 +37,8 @@ int qb_cpu_gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float al
 static inline uint16_t bf16_round(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, nan = (u >> 16) | 0x40u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);  /* branch-free: the loop vectorizes */
 }
 
 /* One operand's matrices, rows x cols each (leading dim ld), rounded into dense bf16 [n_mat, rows, cols]: matrix i of
