@@ -4,7 +4,7 @@
  *   fp32 within 1e-5 (relative to the largest value, and per element);
  * - TF32 and BF16 GEMMs: |cuda - cpu fp32| <= 2u sum_l |a_il| |b_lj| per element (u = 2^-11 for TF32, 2^-8 for bf16:
  *   each input rounded once) plus the fp32 tolerance, a result that differs from fp32, and (emulator) the fp32 product of
- *   the rounded inputs within 1e-5; the precision setting on the CPU (fp32 only);
+ *   the rounded inputs within 1e-5; the precision setting on the CPU (tf32 refused);
  * - larger op cases (multi-chunk column sums, multi-block sums, broadcast gradients, head views) forward and backward;
  * - AdamW with clipping over a packed parameter list on the CUDA context against the CPU context for several steps
  *   (parameters, moments and the norm; the norm within 1e-6 relative).
@@ -256,11 +256,12 @@ static void test_gemm_precision(qb_check *chk, qb_ctx *gpu) {
     CHECK(chk, qb_ctx_set_precision(gpu, QB_PREC_FP32) == 0 && gpu->precision == QB_PREC_FP32, "back to fp32: %s", gpu->err.msg);
 }
 
-/* The setting on the CPU: fp32 only, a clear error for the others; names. */
+/* The setting on the CPU: fp32 accepted, tf32 refused with a clear error (bf16: test_cpu_bf16); names. */
 static void test_precision_api(qb_check *chk, qb_ctx *cpu) {
     CHECK(chk, qb_ctx_set_precision(cpu, QB_PREC_FP32) == 0, "cpu: fp32 precision accepted");
     int rc = qb_ctx_set_precision(cpu, QB_PREC_TF32);
-    CHECK(chk, rc == -1 && strstr(cpu->err.msg, "precision tf32: the cpu device computes GEMMs in fp32 or bf16 only") && cpu->precision == QB_PREC_FP32,
+    CHECK(chk, rc == -1 && strstr(cpu->err.msg, "precision tf32: the cpu device computes GEMMs in fp32 or bf16 only") &&
+                   cpu->precision == QB_PREC_FP32,
           "cpu: tf32 refused: %s", cpu->err.msg);
     qb_ctx_step_reset(cpu);
     qb_precision p = QB_PREC_FP32;
