@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # bench_precision_loss.sh: the QA training loss curve with bf16 GEMMs against fp32 on the CPU: calibrates MiniLM once
-# (configs/squad_minilm_qat.ini), then QAT-trains STEPS steps from the same calibrated checkpoint, seed and data in
-# each precision (run.precision), logging every step, and prints both curves, the largest relative difference
-# |bf16 - fp32| / fp32 over the steps and the wall and CPU time of each run.
-# Run from the repository root: bench/bench_precision_loss.sh [STEPS (50)] [OUT_DIR (out/precision_loss)]
+# (configs/squad_minilm_qat.ini; an OUT_DIR/calib from an earlier run is reused), then QAT-trains STEPS steps from the
+# same calibrated checkpoint, seed and data in each precision (run.precision), logging every step, and prints both
+# curves, the largest relative difference |bf16 - fp32| / fp32 over the steps and the wall and CPU time of each run.
+# Run from the repository root: bench/bench_precision_loss.sh [STEPS (50)] [OUT_DIR (out/precision_loss)] [section.key=value ...]
+# (the overrides apply to both training runs, e.g. train.batch_size=4 data.max_seq_length=64 for a quicker curve)
 set -euo pipefail
 STEPS=${1:-50}
 OUT=${2:-out/precision_loss}
+shift $(( $# < 2 ? $# : 2 ))
 BIN=${QB_BUILD_DIR:-build}/programs/qat-train
 CFG=configs/squad_minilm_qat.ini
 [ -x "$BIN" ] || { echo "bench_precision_loss: $BIN not built (ninja -C build)" >&2; exit 1; }
 [ -f .cache/minilm/model.safetensors ] || { echo "bench_precision_loss: no MiniLM in .cache/minilm (scripts/fetch_minilm.sh)" >&2; exit 1; }
 mkdir -p "$OUT"
-"$BIN" "$CFG" run.task=calibrate run.output_dir="$OUT/calib" > "$OUT/calib.log"
+[ -f "$OUT/calib/config.json" ] || "$BIN" "$CFG" run.task=calibrate run.output_dir="$OUT/calib" > "$OUT/calib.log"
 for p in fp32 bf16; do
   /usr/bin/time -f "%e %U %S" -o "$OUT/$p.time" "$BIN" "$CFG" run.task=train model.path="$OUT/calib" run.output_dir="$OUT/$p" \
-    run.precision=$p train.max_steps="$STEPS" train.logging_steps=1 train.save_steps=0 > "$OUT/$p.log"
+    run.precision=$p train.max_steps="$STEPS" train.logging_steps=1 train.save_steps=0 "$@" > "$OUT/$p.log"
 done
 python3 - "$OUT" "$STEPS" <<'EOF'
 import json, sys
