@@ -2,8 +2,8 @@
  * off or on, next to the sgemm rate on the model's GEMM shapes measured in the same run (OpenBLAS's, and PyTorch's
  * when the peer runs). Prints median ms/step, achieved GFLOP/s, the fraction of the sgemm-bound limit, peak RSS,
  * and the peer's step with the ratio.
- * Run: OMP_NUM_THREADS=2 ./build/bench/bench_model [--config base|minilm] [--quant 0|1] [--steps N] [--layers L] [--batch B]
- *      [--seq S] [--profile 1]   (--help for details)
+ * Run: OMP_NUM_THREADS=2 ./build/bench/bench_model [--config base|minilm] [--quant 0|1] [--precision fp32|bf16] [--steps N]
+ *      [--layers L] [--batch B] [--seq S] [--profile 1]   (--help for details)
  * Peer: bench/bench_model_torch.py with the same arguments, run from here in the same run when QB_TORCH_PYTHON is set. */
 #include "bench_gemm.h"
 #include <cblas.h>
@@ -21,12 +21,15 @@ static void openblas_sgemm(void *ctx, bool ta, bool tb, int m, int n, int k, con
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: bench_model [--config base|minilm] [--quant 0|1] [--steps N] [--layers L] [--batch B] [--seq S] [--profile 1]\n"
+    fprintf(out, "usage: bench_model [--config base|minilm] [--quant 0|1] [--precision fp32|bf16] [--steps N] [--layers L] [--batch B]\n"
+                 "                   [--seq S] [--profile 1]\n"
                  "  One BERT QA training step (forward + backward, dropout on), median of N steps after two warm-ups.\n"
                  "  --config base: BERT-base (12 layers, hidden 768, intermediate 3072, 12 heads), batch 8 (default)\n"
                  "  --config minilm: MiniLM-L6-H384 (6 layers, hidden 384, intermediate 1536, 12 heads), batch 12, as\n"
                  "                   configs/squad_minilm_qat.ini; --layers/--batch/--seq override the config's\n"
                  "  --quant 1: QDQBERT's fake quantizers on (calibrated ranges); --profile 1: per-op times of the last step\n"
+                 "  --precision bf16: GEMMs with bf16 inputs and fp32 accumulation (oneDNN; fp32 weights and fake quant);\n"
+                 "                    the peer then runs under torch.autocast(\"cpu\", dtype=torch.bfloat16)\n"
                  "  Threads: OMP_NUM_THREADS. With QB_TORCH_PYTHON=python (and QB_SOURCE_ROOT=checkout) the PyTorch peer\n"
                  "  (bench/bench_model_torch.py) runs the same step in the same run, and the sgemm bound is taken from the\n"
                  "  faster of OpenBLAS's and PyTorch's GEMM on the step's shapes (bench/bench_gemm_torch.py).\n");
@@ -34,12 +37,13 @@ static void usage(FILE *out) {
 
 /* Runs bench/bench_model_torch.py with the same arguments; returns its median ms/step (its line echoed) and its
  * median CPU ms/step in *cpu_ms, or -1. */
-static double torch_step_ms(const char *config, int quant, int steps, int layers, int batch, int seq, double *cpu_ms) {
+static double torch_step_ms(const char *config, int quant, const char *precision, int steps, int layers, int batch, int seq,
+                            double *cpu_ms) {
     const char *py = getenv("QB_TORCH_PYTHON"), *root = getenv("QB_SOURCE_ROOT");
     if (!py || !*py) return -1;
     char cmd[4400], line[1024];
-    snprintf(cmd, sizeof cmd, "%s %s/bench/bench_model_torch.py --config %s --quant %d --steps %d --layers %d --batch %d --seq %d", py,
-             root ? root : ".", config, quant, steps, layers, batch, seq);
+    snprintf(cmd, sizeof cmd, "%s %s/bench/bench_model_torch.py --config %s --quant %d --precision %s --steps %d --layers %d --batch %d --seq %d",
+             py, root ? root : ".", config, quant, precision, steps, layers, batch, seq);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     double ms = -1;
@@ -57,7 +61,7 @@ static double torch_step_ms(const char *config, int quant, int steps, int layers
 
 int main(int argc, char **argv) {
     int quant = 0, steps = 5, layers = 0, batch = 0, seq = 128, profile = 0;
-    const char *config = "base";
+    const char *config = "base", *precision = "fp32";
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -75,6 +79,12 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_model: --config %s: expected base or minilm\n", config);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--precision")) {
+            precision = argv[i + 1];
+            if (strcmp(precision, "fp32") && strcmp(precision, "bf16")) {
+                fprintf(stderr, "bench_model: --precision %s: expected fp32 or bf16\n", precision);
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--quant")) quant = v;
         else if (!strcmp(argv[i], "--steps")) steps = v;
         else if (!strcmp(argv[i], "--layers")) layers = v;
@@ -90,6 +100,9 @@ int main(int argc, char **argv) {
     qb_err err = {0};
     qb_ctx *ctx = qb_ctx_new(QB_CPU, 42, &err);
     if (!ctx) qb_die("bench_model", &err);
+    qb_precision prec = QB_PREC_FP32;
+    qb_precision_parse(precision, &prec);
+    if (qb_ctx_set_precision(ctx, prec)) qb_die("bench_model", &ctx->err);
     qb_bert_config cfg;
     qb_bert_config_default(&cfg);
     bool minilm = !strcmp(config, "minilm");
@@ -149,15 +162,15 @@ int main(int argc, char **argv) {
     char blas[1024];
     qb_blas_core_summary(blas, sizeof blas);
     printf("%s\n", blas);
-    printf("qdqbert  %-6s %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  OpenBLAS sgemm %6.1f GFLOP/s  "
+    printf("qdqbert  %-6s %-4s %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  OpenBLAS sgemm %6.1f GFLOP/s  "
            "%4.0f%% of its bound  cpu %8.1f ms/step  peak RSS %6.0f MiB\n",
-           quant ? "quant" : "fp32", config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
+           quant ? "quant" : "fp32", precision, config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
            100.0 * flops / med * 1e-9 / rate, 1e3 * cpu_med, ru.ru_maxrss / 1024.0);
     fflush(stdout);
     char nthreads[16];
     snprintf(nthreads, sizeof nthreads, "%d", openblas_get_num_threads());
     setenv("OMP_NUM_THREADS", nthreads, 1);
-    double peer_cpu_ms = -1, peer_ms = torch_step_ms(config, quant, steps, layers, batch, seq, &peer_cpu_ms), peer_fp32 = -1, peer_bf16 = -1;
+    double peer_cpu_ms = -1, peer_ms = torch_step_ms(config, quant, precision, steps, layers, batch, seq, &peer_cpu_ms), peer_fp32 = -1, peer_bf16 = -1;
     char version[256] = "";
     if (peer_ms > 0 && bench_gemm_torch(tokens, H, inter, 5, &peer_fp32, &peer_bf16, version, sizeof version) == 0) {
         double best = peer_fp32 > rate ? peer_fp32 : rate;

@@ -1,8 +1,9 @@
 """PyTorch peer of bench_model.c: one HF BertForQuestionAnswering training step (forward + backward, dropout on) on
 the CPU, quantizers off (stock model) or on (QDQBERT's 20 points per layer, fake quantization by
 torch.fake_quantize_per_tensor_affine / per_channel_affine, weights per row). Same thread count as OMP_NUM_THREADS.
+--precision bf16: the step under torch.autocast("cpu", dtype=torch.bfloat16) (fake quantization on fp32 values).
 Run: OMP_NUM_THREADS=2 python bench/bench_model_torch.py [--config base|minilm] [--quant 0|1] [--steps N] [--layers L]
-     [--batch B] [--seq S]
+     [--batch B] [--seq S] [--precision fp32|bf16]
 """
 import argparse
 import os
@@ -16,11 +17,11 @@ from transformers import BertConfig, BertForQuestionAnswering
 
 
 def fq_tensor(x, amax):
-    return torch.fake_quantize_per_tensor_affine(x, amax / 127.0, 0, -128, 127)
+    return torch.fake_quantize_per_tensor_affine(x.float(), amax / 127.0, 0, -128, 127)
 
 
 def fq_rows(w, amax):
-    return torch.fake_quantize_per_channel_affine(w, amax / 127.0, torch.zeros_like(amax, dtype=torch.int32), 0, -128, 127)
+    return torch.fake_quantize_per_channel_affine(w.float(), amax / 127.0, torch.zeros_like(amax, dtype=torch.int32), 0, -128, 127)
 
 
 def patch_qdq(model, act_amax=8.0, w_amax=0.08):
@@ -70,6 +71,7 @@ def main():
     ap.add_argument("--layers", type=int, default=0, help="0: the config's")
     ap.add_argument("--batch", type=int, default=0, help="0: the config's")
     ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     a = ap.parse_args()
     shape = dict(CONFIGS[a.config])
     a.batch = a.batch or shape.pop("batch")
@@ -91,7 +93,8 @@ def main():
     for s in range(a.steps + 2):  # two warm-up steps, as bench_model.c
         t0, c0 = time.perf_counter(), time.process_time()
         model.zero_grad(set_to_none=False)
-        loss = model(input_ids=ids, start_positions=start, end_positions=end).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            loss = model(input_ids=ids, start_positions=start, end_positions=end).loss
         loss.backward()
         if s >= 2:
             times.append(time.perf_counter() - t0)
@@ -100,8 +103,8 @@ def main():
     h, inter, L = shape["hidden_size"], shape["intermediate_size"], a.layers
     flops = 3.0 * (L * (2.0 * tokens * (4 * h * h + 2 * h * inter) + 4.0 * a.batch * a.seq * a.seq * h) + 2.0 * tokens * h * 2)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("pytorch  %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  (attn %s)  cpu %8.1f ms/step  peak RSS %6.0f MiB"
-          % ("quant" if a.quant else "fp32", L, a.batch, a.seq, torch.get_num_threads(), 1e3 * med, flops / med * 1e-9,
+    print("pytorch  %-6s %-4s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  (attn %s)  cpu %8.1f ms/step  peak RSS %6.0f MiB"
+          % ("quant" if a.quant else "fp32", a.precision, L, a.batch, a.seq, torch.get_num_threads(), 1e3 * med, flops / med * 1e-9,
              model.config._attn_implementation, 1e3 * statistics.median(cpu), rss))
 
 

@@ -27,6 +27,10 @@ static void make_spirals(float *x, int32_t *labels, int64_t points, uint64_t see
 int demo_task_run(const qat_config *c, qb_err *err) {
     qb_ctx *ctx = qat_config_ctx_new(c, err);
     if (!ctx) return -1;
+    if (qat_config_apply_precision(c, ctx, err)) {
+        qb_ctx_free(ctx);
+        return -1;
+    }
     int64_t n = 2 * c->demo_points, h = c->demo_hidden;
     float *x = malloc((size_t)n * 2 * sizeof(float)), *scores = malloc((size_t)n * 2 * sizeof(float));
     int32_t *labels = malloc((size_t)n * sizeof(int32_t));

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <string.h>
 #include "autograd/cuda/backend.h"
+#include "autograd/cpu/kernels.h"
+#include "autograd/tensor.h"
 #include "run_config.h"
 #include "train/quant_recipe.h"
 
@@ -20,6 +22,7 @@ static const qb_cfg_key keys[] = {
     NUM("run", "seed", QB_CFG_INT, seed, "[0, 4611686018427387904]", "RNG seed (head initialisation, calibration samples, data order, dropout)"),
     NUM("run", "threads", QB_CFG_INT, threads, "[0, 1024]", "OpenMP threads (0 = all cores)"),
     KEY("run", "output_dir", QB_CFG_STRING, output_dir, "directory for checkpoints, metrics and predictions"),
+    KEY("run", "precision", QB_CFG_STRING, precision, "GEMM precision: fp32, bf16 (inputs rounded to bf16, fp32 accumulation and weights; cpu with AVX512-BF16 or AMX, or cuda) or tf32 (cuda)"),
     KEY("model", "path", QB_CFG_STRING, model_path, "HF checkpoint directory (config.json, model.safetensors, vocab.txt) or an HDF5 export"),
     KEY("model", "tokenizer", QB_CFG_STRING, tokenizer, "tokenizer directory (empty = model.path)"),
     KEY("data", "train_file", QB_CFG_STRING, train_file, "SQuAD training set (.json or .json.gz)"),
@@ -95,6 +98,7 @@ void qat_config_defaults(qat_config *c) {
     snprintf(c->device, sizeof c->device, "cpu");
     c->seed = 42;
     snprintf(c->output_dir, sizeof c->output_dir, "out/demo");
+    snprintf(c->precision, sizeof c->precision, "fp32");
     c->max_seq_length = 128;
     c->doc_stride = 32;
     snprintf(c->calibrator, sizeof c->calibrator, "percentile");
@@ -130,6 +134,13 @@ void qat_config_defaults(qat_config *c) {
     c->demo_lr = 1e-2;
     c->demo_weight_decay = 0.01;
     c->demo_target_loss = 0.05;
+}
+
+int qat_config_apply_precision(const qat_config *c, qb_ctx *ctx, qb_err *err) {
+    qb_precision p = QB_PREC_FP32;
+    qb_precision_parse(c->precision, &p);
+    if (qb_ctx_set_precision(ctx, p)) return qb_errorf(err, "run.precision: %s", ctx->err.msg);
+    return 0;
 }
 
 int qat_config_load(qat_config *c, const qat_config_source *src, qb_err *err) {
@@ -203,6 +214,14 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     if (!one_of(c->task, tasks)) BAD("run", "task", "unknown task '%s' (expected: calibrate, train, eval, qat, ptq, export, demo)", c->task);
     if (validate_device(c, src, err)) return -1;
     if (!c->output_dir[0]) BAD("run", "output_dir", "must not be empty");
+    qb_precision prec;
+    qb_device prec_dev = QB_CPU;
+    int prec_ordinal = 0;
+    if (qb_precision_parse(c->precision, &prec)) BAD("run", "precision", "unknown precision '%s' (expected fp32, tf32 or bf16)", c->precision);
+    if (!qb_device_parse(c->device, &prec_dev, &prec_ordinal) && prec_dev == QB_CPU) {
+        if (prec == QB_PREC_TF32) BAD("run", "precision", "tf32 is a GPU precision: the cpu computes GEMMs in fp32 or bf16");
+        if (prec == QB_PREC_BF16 && qb_cpu_bf16_unavailable()) BAD("run", "precision", "bf16 on the cpu: %s", qb_cpu_bf16_unavailable());
+    }
     if (strcmp(c->task, "demo") == 0) return 0;  /* numbers: their ranges are checked as they are set (keys[]) */
     bool calib = !strcmp(c->task, "calibrate") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");
     bool train = !strcmp(c->task, "train") || !strcmp(c->task, "qat");

@@ -77,7 +77,8 @@ int main(int argc, char **argv) {
     }
     char blas[768];
     qb_blas_core_summary(blas, sizeof blas);
-    printf("qat-train %s: %s; %d threads; device %s\n", QB_VERSION, blas, omp_get_max_threads(), c.device);
+    printf("qat-train %s: %s; %d threads; device %s; GEMMs in %s%s\n", QB_VERSION, blas, omp_get_max_threads(), c.device, c.precision,
+           strcmp(c.precision, "bf16") == 0 && strcmp(c.device, "cpu") == 0 ? " (oneDNN, fp32 accumulation)" : "");
     run_output out;
     bool bad = comm.rank == 0 && run_output_open(&out, &c, &src, &err); /* rank 0 writes and holds the lock */
     if (qb_comm_agree(&comm, bad, "opening run.output_dir", &err)) dist_die(&comm, &err);

@@ -167,6 +167,11 @@ static int load_model(squad_run *r, const char *dir, qb_ctx **ctx, qb_bert_model
     if (qb_quant_recipe_defaults(&r->recipe, &d, err)) return -1;
     *ctx = qat_config_ctx_new(r->c, err);
     if (!*ctx) return -1;
+    if (qat_config_apply_precision(r->c, *ctx, err)) {
+        qb_ctx_free(*ctx);
+        *ctx = NULL;
+        return -1;
+    }
     qb_bert_options opt = {.quant = &d};
     qb_bert_load_report rep = {0};
     r->from_export = qb_hdf5_is_file(dir);

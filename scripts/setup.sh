@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(meson ninja-build pkg-config gcc g++ libopenblas-dev libopenblas-openmp-dev libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
-          libjansson-dev libyajl-dev libinih-dev libutf8proc-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libisal-dev
+          libjansson-dev libyajl-dev libdnnl-dev libinih-dev libutf8proc-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libisal-dev
           python3 python3-pip python3-venv
           clang libclang-rt-dev libomp-dev)  # clang, libFuzzer and clang's OpenMP: the fuzz build (scripts/test.sh)
 

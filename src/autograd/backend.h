@@ -31,10 +31,12 @@ typedef enum { QB_PREC_FP32 = 0, QB_PREC_TF32, QB_PREC_BF16 } qb_precision;
 
 /* Batched GEMM: count[0] x count[1] products; a, b, c are each operand's element offsets between consecutive matrices
  * along those two dims (0: the same matrix for every product). When c is {0, 0} every product adds into the one C
- * (C = alpha * sum_p op(A_p) op(B_p) + beta * C, in product order); with no products C = beta * C. */
+ * (C = alpha * sum_p op(A_p) op(B_p) + beta * C, in product order); with no products C = beta * C. precision: the
+ * context's (the op shells copy ctx->precision; the CPU's kernel reads it, CUDA's reads its device state). */
 typedef struct qb_gemm_batch {
     int64_t count[2];
     int64_t a[2], b[2], c[2];
+    qb_precision precision;
 } qb_gemm_batch;
 
 /* A parameter's floats in the packed blocks (parameters, gradients, AdamW moments share one layout). */

@@ -4,7 +4,10 @@
 /* ---- matmul: C[..., M, N] = op(A) op(B)
  * saved: i[0] = trans_a, i[1] = trans_b, i[2] = batch count, i[3] = B shared (2-d) */
 
-static const qb_gemm_batch one_product = {{1, 1}, {0, 0}, {0, 0}, {0, 0}};
+/* One product in the context's GEMM precision. */
+static qb_gemm_batch one_product(const qb_ctx *ctx) {
+    return (qb_gemm_batch){{1, 1}, {0, 0}, {0, 0}, {0, 0}, ctx->precision};
+}
 
 /* The batch dims of t (up to two leading dims, right-aligned) as counts and element offsets. */
 static void batch_dims(const qb_tensor *t, int64_t count[2], int64_t off[2]) {
@@ -29,7 +32,7 @@ static void matmul_backward(qb_ctx *ctx, qb_node *n) {
     int nd = a->ndim;
     int64_t m = c->shape[nd - 2], nn = c->shape[nd - 1];
     int64_t k = ta ? a->shape[nd - 2] : a->shape[nd - 1];
-    qb_gemm_batch bt;
+    qb_gemm_batch bt = one_product(ctx);
     int64_t a_off[2], b_off[2] = {0, 0}, dc_off[2];
     batch_dims(a, bt.count, a_off);
     if (!shared) batch_dims(b, bt.count, b_off);
@@ -104,13 +107,14 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
     shape[nd - 1] = nn;
     qb_tensor *c = qb_new(ctx, nd, shape);
     if (!c) return NULL;
-    qb_gemm_batch bt = one_product;
+    qb_gemm_batch bt = one_product(ctx);
     batch_dims(a, bt.count, bt.a);
     int64_t batch = bt.count[0] * bt.count[1];
     int64_t lda = a->stride[nd - 2], ldb = b->stride[b->ndim - 2];
     int rc;
     if (shared && !trans_a && qb_is_contiguous(a)) {  /* one product over all rows */
-        rc = QB_KERNEL(ctx, "matmul", gemm, false, trans_b, batch * m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &one_product);
+        qb_gemm_batch one = one_product(ctx);
+        rc = QB_KERNEL(ctx, "matmul", gemm, false, trans_b, batch * m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &one);
     } else {
         if (!shared) batch_dims(b, bt.count, bt.b);
         dense_offsets(bt.count, m * nn, bt.c);
@@ -141,17 +145,18 @@ static void linear_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2], *y = n->out;
     int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
     const float *dy = y->grad->data;
+    qb_gemm_batch one = one_product(ctx);
     bool fresh;
     if (x->requires_grad) {
         qb_tensor *dx = qb_grad_for_write(ctx, x, &fresh);
         if (!dx || QB_KERNEL(ctx, "linear", gemm, false, false, rows, in, out, 1.0f, dy, out, w->data, in, fresh ? 0.0f : 1.0f, dx->data,
-                             in, &one_product))
+                             in, &one))
             return;
     }
     if (w->requires_grad) {
         qb_tensor *dw = qb_grad_for_write(ctx, w, &fresh);
         if (!dw || QB_KERNEL(ctx, "linear", gemm, true, false, out, in, rows, 1.0f, dy, out, x->data, in, fresh ? 0.0f : 1.0f, dw->data,
-                             in, &one_product))
+                             in, &one))
             return;
     }
     if (bias && bias->requires_grad) {
@@ -182,7 +187,8 @@ qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
         if (QB_KERNEL(ctx, "linear", bias_rows, y->data, bias->data, rows, out)) return NULL;
         beta = 1.0f;
     }
-    if (QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one_product))
+    qb_gemm_batch one = one_product(ctx);
+    if (QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one))
         return NULL;
     qb_tensor *inputs[3] = {x, w, bias};
     qb_record(ctx, "linear", linear_backward, y, inputs, 3);

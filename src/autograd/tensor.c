@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "autograd/cpu/kernels.h"
 #include "autograd/cuda/backend.h"
 #include "autograd/rng.h"
 
@@ -112,6 +113,10 @@ int qb_ctx_set_precision(qb_ctx *ctx, qb_precision p) {
     if ((unsigned)p > QB_PREC_BF16) return qb_errorf(&ctx->err, "precision: unknown GEMM precision %d", (int)p);
     if (!ctx->k->set_precision && p != QB_PREC_FP32)
         return qb_errorf(&ctx->err, "precision %s: the %s device computes GEMMs in fp32 only", qb_precision_name(p), ctx->k->name);
+    if (ctx->k == &qb_cpu_kernels && p == QB_PREC_TF32)
+        return qb_errorf(&ctx->err, "precision tf32: the cpu device computes GEMMs in fp32 or bf16 only");
+    if (ctx->k == &qb_cpu_kernels && p == QB_PREC_BF16 && qb_cpu_bf16_unavailable())
+        return qb_errorf(&ctx->err, "precision bf16 on the cpu: %s", qb_cpu_bf16_unavailable());
     if (ctx->k->set_precision && QB_KERNEL(ctx, "precision", set_precision, p)) return -1;
     ctx->precision = p;
     return 0;

@@ -97,8 +97,9 @@ qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64
 void qb_ctx_free(qb_ctx *ctx);
 /* Starts a new step: clears the tape, the error and all activation memory (parameters are kept). */
 int qb_ctx_step_reset(qb_ctx *ctx);
-/* Sets the GEMM compute precision of ctx's device (QB_PREC_FP32, the default, everywhere; TF32 and BF16 on devices that
- * have them: cuda, not the cpu); the device state's setting, shared by contexts on one state. 0, or -1 with ctx->err. */
+/* Sets the GEMM compute precision of ctx's device (QB_PREC_FP32, the default, everywhere; TF32 and BF16 on cuda; BF16 on
+ * a cpu with AVX512-BF16 or AMX in a build with oneDNN); on cuda the device state's setting, shared by contexts on one
+ * state. 0, or -1 with ctx->err. */
 int qb_ctx_set_precision(qb_ctx *ctx, qb_precision p);
 /* "fp32", "tf32", "bf16". */
 const char *qb_precision_name(qb_precision p);

@@ -4,7 +4,7 @@
  *   fp32 within 1e-5 (relative to the largest value, and per element);
  * - TF32 and BF16 GEMMs: |cuda - cpu fp32| <= 2u sum_l |a_il| |b_lj| per element (u = 2^-11 for TF32, 2^-8 for bf16:
  *   each input rounded once) plus the fp32 tolerance, a result that differs from fp32, and (emulator) the fp32 product of
- *   the rounded inputs within 1e-5; the precision setting on the CPU (fp32 only);
+ *   the rounded inputs within 1e-5; the precision setting on the CPU (tf32 refused);
  * - larger op cases (multi-chunk column sums, multi-block sums, broadcast gradients, head views) forward and backward;
  * - AdamW with clipping over a packed parameter list on the CUDA context against the CPU context for several steps
  *   (parameters, moments and the norm; the norm within 1e-6 relative).
@@ -54,7 +54,7 @@ typedef struct gemm_case {
     bool nan_c;       /* C starts as NaN (beta 0: never read) */
 } gemm_case;
 
-#define ONE {{1, 1}, {0, 0}, {0, 0}, {0, 0}}
+#define ONE {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32}
 
 static const gemm_case gemm_cases[] = {
     {"linear forward 256x768x768 (nt, beta 1)", false, true, 256, 768, 768, 768, 768, 768, ONE, 1.0f, 1.0f, 0, false},
@@ -62,37 +62,37 @@ static const gemm_case gemm_cases[] = {
     {"ffn forward 128x3072x768 (nt)", false, true, 128, 3072, 768, 768, 768, 3072, ONE, 1.0f, 0.0f, 0, true},
     {"ffn dx 128x768x3072 (nn)", false, false, 128, 768, 3072, 3072, 768, 768, ONE, 1.0f, 0.0f, 0, true},
     {"attention scores [2, 12] 128x128x64 dense (nt, one strided batch)", false, true, 128, 128, 64, 64, 64, 128,
-     {{2, 12}, {12 * 128 * 64, 128 * 64}, {12 * 128 * 64, 128 * 64}, {12 * 128 * 128, 128 * 128}}, 0.125f, 0.0f, 0, true},
+     {{2, 12}, {12 * 128 * 64, 128 * 64}, {12 * 128 * 64, 128 * 64}, {12 * 128 * 128, 128 * 128}, QB_PREC_FP32}, 0.125f, 0.0f, 0, true},
     {"attention scores [2, 12] on head views (nt, one call per batch index)", false, true, 128, 128, 64, 768, 768, 128,
-     {{2, 12}, {128 * 768, 64}, {128 * 768, 64}, {12 * 128 * 128, 128 * 128}}, 1.0f, 0.0f, 0, true},
+     {{2, 12}, {128 * 768, 64}, {128 * 768, 64}, {12 * 128 * 128, 128 * 128}, QB_PREC_FP32}, 1.0f, 0.0f, 0, true},
     {"attention context [2, 12] probabilities @ head views (nn)", false, false, 128, 64, 128, 128, 768, 64,
-     {{2, 12}, {12 * 128 * 128, 128 * 128}, {128 * 768, 64}, {12 * 128 * 64, 128 * 64}}, 1.0f, 0.0f, 0, true},
+     {{2, 12}, {12 * 128 * 128, 128 * 128}, {128 * 768, 64}, {12 * 128 * 64, 128 * 64}, QB_PREC_FP32}, 1.0f, 0.0f, 0, true},
     {"head-view gradient [2, 12] dV = P^T dC (tn, beta 1)", true, false, 128, 64, 128, 128, 64, 768,
-     {{2, 12}, {12 * 128 * 128, 128 * 128}, {12 * 128 * 64, 128 * 64}, {128 * 768, 64}}, 1.0f, 1.0f, 0, false},
+     {{2, 12}, {12 * 128 * 128, 128 * 128}, {12 * 128 * 64, 128 * 64}, {128 * 768, 64}, QB_PREC_FP32}, 1.0f, 1.0f, 0, false},
     {"shared output stacked along k: sum_p A_p^T B_p (tn, [3, 4], beta 1)", true, false, 64, 96, 32, 64, 96, 96,
-     {{3, 4}, {4 * 32 * 64, 32 * 64}, {4 * 32 * 96, 32 * 96}, {0, 0}}, 1.0f, 1.0f, 0, false},
+     {{3, 4}, {4 * 32 * 64, 32 * 64}, {4 * 32 * 96, 32 * 96}, {0, 0}, QB_PREC_FP32}, 1.0f, 1.0f, 0, false},
     {"shared output not stacked (tn, [3, 4], alpha 0.75, beta 0.5: in product order)", true, false, 64, 96, 32, 64, 96, 96,
-     {{3, 4}, {4 * (32 * 64 + 16), 32 * 64 + 16}, {4 * 32 * 96, 32 * 96}, {0, 0}}, 0.75f, 0.5f, 0, false},
+     {{3, 4}, {4 * (32 * 64 + 16), 32 * 64 + 16}, {4 * 32 * 96, 32 * 96}, {0, 0}, QB_PREC_FP32}, 0.75f, 0.5f, 0, false},
     {"shared output side by side along k (nt, [1, 5])", false, true, 16, 24, 8, 40, 40, 24,
-     {{1, 5}, {0, 8}, {0, 8}, {0, 0}}, 1.0f, 0.0f, 0, true},
+     {{1, 5}, {0, 8}, {0, 8}, {0, 0}, QB_PREC_FP32}, 1.0f, 0.0f, 0, true},
     {"shared output, one product a batch dim (nn, [4, 1], beta 1)", false, false, 12, 10, 9, 9, 10, 10,
-     {{4, 1}, {12 * 9, 0}, {9 * 10 + 3, 0}, {0, 0}}, 1.0f, 1.0f, 0, false},
+     {{4, 1}, {12 * 9, 0}, {9 * 10 + 3, 0}, {0, 0}, QB_PREC_FP32}, 1.0f, 1.0f, 0, false},
     {"shared B, stacked A and C (nn, [2, 3]: one taller product)", false, false, 20, 16, 24, 24, 16, 16,
-     {{2, 3}, {3 * 20 * 24, 20 * 24}, {0, 0}, {3 * 20 * 16, 20 * 16}}, 1.0f, 0.0f, 0, true},
+     {{2, 3}, {3 * 20 * 24, 20 * 24}, {0, 0}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32}, 1.0f, 0.0f, 0, true},
     {"shared A (stride 0) over a strided batch (tn, [2, 3])", true, false, 20, 16, 24, 20, 16, 16,
-     {{2, 3}, {0, 0}, {3 * 24 * 16, 24 * 16}, {3 * 20 * 16, 20 * 16}}, 1.0f, 0.0f, 0, true},
+     {{2, 3}, {0, 0}, {3 * 24 * 16, 24 * 16}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32}, 1.0f, 0.0f, 0, true},
     {"misaligned A, odd leading dims (nn)", false, false, 19, 23, 33, 37, 29, 31, ONE, 1.0f, 0.0f, 1, true},
     {"misaligned A, odd leading dims (tt, beta -1)", true, true, 19, 23, 33, 37, 35, 31, ONE, 2.0f, -1.0f, 3, false},
     {"k = 0, beta 0 (C = 0, NaN never read)", false, false, 5, 7, 0, 1, 7, 7, ONE, 1.0f, 0.0f, 0, true},
     {"k = 0, beta 0.5 over a batch [2, 3]", false, true, 5, 7, 0, 1, 1, 9,
-     {{2, 3}, {0, 0}, {0, 0}, {3 * 5 * 9, 5 * 9}}, 1.0f, 0.5f, 0, false},
-    {"k = 0, shared output, beta 2", false, false, 5, 7, 0, 1, 7, 7, {{2, 3}, {0, 0}, {0, 0}, {0, 0}}, 1.0f, 2.0f, 0, false},
+     {{2, 3}, {0, 0}, {0, 0}, {3 * 5 * 9, 5 * 9}, QB_PREC_FP32}, 1.0f, 0.5f, 0, false},
+    {"k = 0, shared output, beta 2", false, false, 5, 7, 0, 1, 7, 7, {{2, 3}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32}, 1.0f, 2.0f, 0, false},
     {"m = 0 (C untouched)", false, false, 0, 7, 4, 4, 7, 7, ONE, 1.0f, 0.0f, 0, false},
     {"n = 0 (C untouched)", false, false, 5, 0, 4, 4, 1, 1, ONE, 1.0f, 0.0f, 0, false},
-    {"empty batch [0, 4] (C untouched)", false, false, 5, 7, 4, 4, 7, 7, {{0, 4}, {20, 20}, {28, 28}, {35, 35}}, 1.0f, 0.0f, 0, false},
-    {"empty batch [0, 4], shared output, beta 0.25", false, false, 5, 7, 4, 4, 7, 7, {{0, 4}, {20, 20}, {28, 28}, {0, 0}}, 1.0f, 0.25f, 0,
+    {"empty batch [0, 4] (C untouched)", false, false, 5, 7, 4, 4, 7, 7, {{0, 4}, {20, 20}, {28, 28}, {35, 35}, QB_PREC_FP32}, 1.0f, 0.0f, 0, false},
+    {"empty batch [0, 4], shared output, beta 0.25", false, false, 5, 7, 4, 4, 7, 7, {{0, 4}, {20, 20}, {28, 28}, {0, 0}, QB_PREC_FP32}, 1.0f, 0.25f, 0,
      false},
-    {"empty batch [3, 0], shared output, beta 0 (C = 0)", false, false, 5, 7, 4, 4, 7, 7, {{3, 0}, {20, 20}, {28, 28}, {0, 0}}, 1.0f, 0.0f,
+    {"empty batch [3, 0], shared output, beta 0 (C = 0)", false, false, 5, 7, 4, 4, 7, 7, {{3, 0}, {20, 20}, {28, 28}, {0, 0}, QB_PREC_FP32}, 1.0f, 0.0f,
      0, true},
 };
 static const int n_gemm_cases = (int)(sizeof gemm_cases / sizeof gemm_cases[0]);
@@ -256,11 +256,12 @@ static void test_gemm_precision(qb_check *chk, qb_ctx *gpu) {
     CHECK(chk, qb_ctx_set_precision(gpu, QB_PREC_FP32) == 0 && gpu->precision == QB_PREC_FP32, "back to fp32: %s", gpu->err.msg);
 }
 
-/* The setting on the CPU: fp32 only, a clear error for the others; names. */
+/* The setting on the CPU: fp32 accepted, tf32 refused with a clear error (bf16: test_cpu_bf16); names. */
 static void test_precision_api(qb_check *chk, qb_ctx *cpu) {
     CHECK(chk, qb_ctx_set_precision(cpu, QB_PREC_FP32) == 0, "cpu: fp32 precision accepted");
     int rc = qb_ctx_set_precision(cpu, QB_PREC_TF32);
-    CHECK(chk, rc == -1 && strstr(cpu->err.msg, "precision tf32: the cpu device computes GEMMs in fp32 only") && cpu->precision == QB_PREC_FP32,
+    CHECK(chk, rc == -1 && strstr(cpu->err.msg, "precision tf32: the cpu device computes GEMMs in fp32 or bf16 only") &&
+                   cpu->precision == QB_PREC_FP32,
           "cpu: tf32 refused: %s", cpu->err.msg);
     qb_ctx_step_reset(cpu);
     qb_precision p = QB_PREC_FP32;

@@ -40,6 +40,8 @@ expect_error "unknown section" "bad_section.ini:4: unknown section \[nope\]" "$t
 printf '[run]\ntask = fly\n' >"$tmp/bad_task.ini"
 expect_error "unknown task" "run.task: unknown task 'fly'" "$tmp/bad_task.ini"
 expect_error "missing config file" "cannot open" "$tmp/none.ini"
+expect_error "unknown precision" "command line: run.precision: unknown precision 'fp16'" "$tmp/demo.ini" "run.precision=fp16"
+expect_error "tf32 refused on the cpu" "command line: run.precision: tf32 is a GPU precision" "$tmp/demo.ini" "run.precision=tf32"
 expect_error "bad override syntax" "not section.key=value" "$tmp/demo.ini" "steps=3"
 expect_error "unknown override key" "unknown key 'demo.stepz'" "$tmp/demo.ini" "demo.stepz=3"
 expect_error "bad override value" "demo.steps: 'x' is not an integer" "$tmp/demo.ini" "demo.steps=x"

@@ -5,6 +5,7 @@ const qb_kernels qb_cpu_kernels = {
     .name = "cpu",
     .host_memory = true,
     .error_message = qb_cpu_error_message,
+    .set_precision = qb_cpu_set_precision,
     .alloc = qb_cpu_alloc,
     .release = qb_cpu_release,
     .fill = qb_cpu_fill,

@@ -1,4 +1,4 @@
-/* matmul.c: batched sgemm (OpenBLAS), bias rows and bias column sums, on host memory. */
+/* matmul.c: batched sgemm (OpenBLAS; bf16 in gemm_bf16.c), bias rows and bias column sums, on host memory. */
 #include <cblas.h>
 #include "autograd/cpu/kernels.h"
 
@@ -38,6 +38,8 @@ int qb_cpu_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
     (void)d;
     int64_t batch = bt->count[0] * bt->count[1];
     bool shared_c = bt->c[0] == 0 && bt->c[1] == 0;
+    if (bt->precision == QB_PREC_BF16 && m > 0 && n > 0 && k > 0 && batch > 0)
+        return qb_cpu_gemm_bf16(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt);
     if (batch == 1) {
         gemm1(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } else if (shared_c) {  /* every product adds into one C, in order */

@@ -1,0 +1,147 @@
+/* gemm_bf16.c: the CPU's BF16 GEMM (precision bf16) through oneDNN's matmul primitive: A and B rounded to bf16
+ * (round to nearest even, NaN kept), products accumulated in fp32 (AMX or AVX512-BF16), C read and written in fp32.
+ * oneDNN caches primitives by descriptor, so one per call costs a lookup. Built only with oneDNN (QB_HAVE_DNNL). */
+#include <stdlib.h>
+#include <string.h>
+#include "autograd/cpu/kernels.h"
+#include "base/blas_core.h"
+
+#ifdef QB_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+const char *qb_cpu_bf16_unavailable(void) {
+#ifndef QB_HAVE_DNNL
+    return "this build has no oneDNN (install libdnnl-dev and rebuild: scripts/setup.sh)";
+#else
+    const qb_cpu_features *f = &qb_blas_core_get()->cpu;
+    if (!f->avx512_bf16 && !f->amx) return "this CPU has neither AVX512-BF16 nor AMX-BF16 (CPUID)";
+    return NULL;
+#endif
+}
+
+int qb_cpu_set_precision(qb_dev *d, qb_precision p) {
+    (void)d;
+    if (p == QB_PREC_FP32) return 0;
+    return p == QB_PREC_BF16 && !qb_cpu_bf16_unavailable() ? 0 : -1;
+}
+
+#ifndef QB_HAVE_DNNL
+int qb_cpu_gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                     int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *bt) {
+    return -1;
+}
+#else
+
+/* x rounded to bf16, nearest even; NaN stays NaN (quiet). */
+static inline uint16_t bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, nan = (u >> 16) | 0x40u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);  /* branch-free: the loop vectorizes */
+}
+
+/* One operand's matrices, rows x cols each (leading dim ld), rounded into dense bf16 [n_mat, rows, cols]: matrix i of
+ * the batch is at off[0] * (i / count1) + off[1] * (i % count1) (dims with offset 0 keep one matrix). */
+static uint16_t *round_operand(const float *x, int64_t rows, int64_t cols, int64_t ld, const int64_t count[2],
+                               const int64_t off[2], int64_t *n_mat) {
+    int64_t c0 = off[0] ? count[0] : 1, c1 = off[1] ? count[1] : 1;
+    *n_mat = c0 * c1;
+    uint16_t *y = malloc((size_t)(c0 * c1 * rows * cols) * sizeof *y + 64);
+    if (!y) return NULL;
+    int64_t total_rows = c0 * c1 * rows;
+#pragma omp parallel for schedule(static) if (total_rows * cols > 65536)
+    for (int64_t r = 0; r < total_rows; r++) {
+        int64_t mat = r / rows, i = mat / c1, j = mat % c1;
+        const float *src = x + i * off[0] + j * off[1] + (r % rows) * ld;
+        uint16_t *dst = y + r * cols;
+        for (int64_t q = 0; q < cols; q++) dst[q] = bf16_round(src[q]);
+    }
+    return y;
+}
+
+/* A 4-d memory descriptor [d0, d1, rows, cols] of logical shape rows x cols from dense storage (transposed: stored
+ * cols x rows), d0 x d1 matrices of rows * cols elements each. */
+static dnnl_status_t dense_desc(dnnl_memory_desc_t *md, int64_t d0, int64_t d1, int64_t rows, int64_t cols, bool trans) {
+    dnnl_dims_t dims = {d0, d1, rows, cols};
+    dnnl_dims_t strides = {d1 * rows * cols, rows * cols, trans ? 1 : cols, trans ? rows : 1};
+    return dnnl_memory_desc_init_by_strides(md, 4, dims, dnnl_bf16, strides);
+}
+
+#define DNNL_TRY(call)                        \
+    do {                                      \
+        if ((call) != dnnl_success) goto out; \
+    } while (0)
+
+/* C[count0, count1] (offsets c_off, leading dim ldc) = alpha * op(A) op(B) + beta * C with A and B rounded. */
+static int batched(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                   int64_t ldb, float beta, float *c, int64_t ldc, const int64_t count[2], const int64_t a_off[2],
+                   const int64_t b_off[2], const int64_t c_off[2]) {
+    int rc = -1;
+    int64_t na, nb;
+    uint16_t *ab = round_operand(a, ta ? k : m, ta ? m : k, lda, count, a_off, &na);
+    uint16_t *bb = round_operand(b, tb ? n : k, tb ? k : n, ldb, count, b_off, &nb);
+    dnnl_engine_t eng = NULL;
+    dnnl_stream_t stream = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t post = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    dnnl_memory_t mem[3] = {NULL, NULL, NULL};
+    if (!ab || !bb) goto out;
+    dnnl_memory_desc_t a_md, b_md, c_md;
+    DNNL_TRY(dense_desc(&a_md, a_off[0] ? count[0] : 1, a_off[1] ? count[1] : 1, m, k, ta));
+    DNNL_TRY(dense_desc(&b_md, b_off[0] ? count[0] : 1, b_off[1] ? count[1] : 1, k, n, tb));
+    dnnl_dims_t c_dims = {count[0], count[1], m, n}, c_strides = {c_off[0], c_off[1], ldc, 1};
+    if (count[0] == 1) c_strides[0] = count[1] * m * ldc;
+    if (count[1] == 1) c_strides[1] = m * ldc;
+    DNNL_TRY(dnnl_memory_desc_init_by_strides(&c_md, 4, c_dims, dnnl_f32, c_strides));
+    dnnl_matmul_desc_t desc;
+    DNNL_TRY(dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md));
+    DNNL_TRY(dnnl_primitive_attr_create(&attr));
+    if (alpha != 1.0f) DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha));
+    if (beta != 0.0f) {
+        DNNL_TRY(dnnl_post_ops_create(&post));
+        DNNL_TRY(dnnl_post_ops_append_sum(post, beta));
+        DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, post));
+    }
+    DNNL_TRY(dnnl_engine_create(&eng, dnnl_cpu, 0));
+    DNNL_TRY(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
+    DNNL_TRY(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL));
+    DNNL_TRY(dnnl_primitive_create(&prim, pd));
+    DNNL_TRY(dnnl_memory_create(&mem[0], &a_md, eng, ab));
+    DNNL_TRY(dnnl_memory_create(&mem[1], &b_md, eng, bb));
+    DNNL_TRY(dnnl_memory_create(&mem[2], &c_md, eng, c));
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]}};
+    DNNL_TRY(dnnl_primitive_execute(prim, stream, 3, args));
+    DNNL_TRY(dnnl_stream_wait(stream));
+    rc = 0;
+out:
+    for (int i = 0; i < 3; i++)
+        if (mem[i]) dnnl_memory_destroy(mem[i]);
+    if (prim) dnnl_primitive_destroy(prim);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (post) dnnl_post_ops_destroy(post);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (stream) dnnl_stream_destroy(stream);
+    if (eng) dnnl_engine_destroy(eng);
+    free(ab);
+    free(bb);
+    return rc;
+}
+
+int qb_cpu_gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                     int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *bt) {
+    bool shared_c = bt->c[0] == 0 && bt->c[1] == 0;
+    if (!shared_c) return batched(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt->count, bt->a, bt->b, bt->c);
+    static const int64_t one[2] = {1, 1}, zero[2] = {0, 0};
+    int64_t batch = bt->count[0] * bt->count[1];
+    for (int64_t p = 0; p < batch; p++) {  /* every product adds into one C, in order */
+        int64_t i = p / bt->count[1], j = p % bt->count[1];
+        if (batched(ta, tb, m, n, k, alpha, a + i * bt->a[0] + j * bt->a[1], lda, b + i * bt->b[0] + j * bt->b[1], ldb,
+                    p == 0 ? beta : 1.0f, c, ldc, one, zero, zero, zero))
+            return -1;
+    }
+    return 0;
+}
+#endif

@@ -1,0 +1,200 @@
+/* test_cpu_bf16.c: the CPU's bf16 GEMM (oneDNN; precision bf16):
+ * - the setting: tf32 refused on the cpu, bf16 accepted exactly where the build and CPU have it (else its reason);
+ * - GEMM shapes (transposes, alpha and beta, batches of strided matrices, a shared operand, shared outputs, odd leading
+ *   dims): per element |bf16 - fp32| <= 2u sum_l |a_il| |b_lj| (u = 2^-8), a result that differs from fp32 (bf16 ran),
+ *   and the fp32 product of the inputs rounded to bf16 (nearest even) within fp32 accumulation error;
+ * - linear and matmul ops forward and backward under bf16 against fp32, within the same bound per element.
+ * Exits 77 where this build has no oneDNN or the CPU has neither AVX512-BF16 nor AMX. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "autograd/cpu/kernels.h"
+#include "check.h"
+#include "op_eval.h"
+
+static const double U_BF16 = 0x1p-8;
+
+typedef struct gemm_case {
+    const char *name;
+    bool ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    qb_gemm_batch bt;
+    float alpha, beta;
+} gemm_case;
+
+#define ONE {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32}
+static const gemm_case cases[] = {
+    {"linear forward 256x768x768 (nt, beta 1)", false, true, 256, 768, 768, 768, 768, 768, ONE, 1.0f, 1.0f},
+    {"linear dW 768x384x256 (tn, beta 1)", true, false, 768, 384, 256, 768, 384, 384, ONE, 1.0f, 1.0f},
+    {"ffn dx 128x384x1536 (nn)", false, false, 128, 384, 1536, 1536, 384, 384, ONE, 1.0f, 0.0f},
+    {"odd leading dims (tt, alpha 2, beta -1)", true, true, 19, 23, 33, 37, 35, 31, ONE, 2.0f, -1.0f},
+    {"attention scores [2, 12] on head views (nt)", false, true, 128, 128, 64, 768, 768, 128,
+     {{2, 12}, {128 * 768, 64}, {128 * 768, 64}, {12 * 128 * 128, 128 * 128}, QB_PREC_FP32}, 0.125f, 0.0f},
+    {"head-view gradient [2, 12] dV = P^T dC (tn, beta 1)", true, false, 128, 64, 128, 128, 64, 768,
+     {{2, 12}, {12 * 128 * 128, 128 * 128}, {12 * 128 * 64, 128 * 64}, {128 * 768, 64}, QB_PREC_FP32}, 1.0f, 1.0f},
+    {"shared B over a batch (nn, [2, 3])", false, false, 20, 16, 24, 24, 16, 16,
+     {{2, 3}, {3 * 20 * 24, 20 * 24}, {0, 0}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32}, 1.0f, 0.0f},
+    {"shared A over a batch (tn, [2, 3])", true, false, 20, 16, 24, 20, 16, 16,
+     {{2, 3}, {0, 0}, {3 * 24 * 16, 24 * 16}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32}, 1.0f, 0.0f},
+    {"shared output, in product order (tn, [3, 4], alpha 0.75, beta 0.5)", true, false, 64, 96, 32, 64, 96, 96,
+     {{3, 4}, {4 * (32 * 64 + 16), 32 * 64 + 16}, {4 * 32 * 96, 32 * 96}, {0, 0}, QB_PREC_FP32}, 0.75f, 0.5f},
+};
+static const int n_cases = (int)(sizeof cases / sizeof cases[0]);
+
+static int64_t span(const int64_t off[2], const int64_t count[2], int64_t rows, int64_t cols, int64_t ld) {
+    return (count[0] - 1) * off[0] + (count[1] - 1) * off[1] + (rows - 1) * ld + cols;
+}
+
+static float *randn(int64_t n, uint64_t seed) {
+    float *x = malloc((size_t)n * sizeof(float));
+    if (!x) abort();
+    qb_rng_normal(x, n, 0.0f, 1.0f, seed, 0);
+    return x;
+}
+
+/* x rounded to bf16, nearest even */
+static float round_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static float *map(const float *x, int64_t n, float (*f)(float)) {
+    float *y = malloc((size_t)n * sizeof(float));
+    if (!y) abort();
+    for (int64_t i = 0; i < n; i++) y[i] = f(x[i]);
+    return y;
+}
+
+/* C = the case's product in precision p from c0 (abs: |alpha| |A| |B|, beta 0: the rounding bound). */
+static float *gemm(const gemm_case *g, qb_precision p, const float *a, const float *b, const float *c0, int64_t nc, bool abs_bound) {
+    float *c = malloc((size_t)nc * sizeof(float));
+    if (!c) abort();
+    for (int64_t i = 0; i < nc; i++) c[i] = abs_bound ? 0.0f : c0[i];
+    qb_gemm_batch bt = g->bt;
+    bt.precision = p;
+    int rc = qb_cpu_kernels.gemm(NULL, g->ta, g->tb, g->m, g->n, g->k, abs_bound ? fabsf(g->alpha) : g->alpha, a, g->lda, b, g->ldb,
+                                 abs_bound ? 0.0f : g->beta, c, g->ldc, &bt);
+    if (rc) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void test_gemm(qb_check *chk) {
+    static const int64_t one[2] = {1, 1};
+    for (int i = 0; i < n_cases; i++) {
+        const gemm_case *g = &cases[i];
+        bool shared = g->bt.c[0] == 0 && g->bt.c[1] == 0;
+        int64_t na = span(g->bt.a, g->bt.count, g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda);
+        int64_t nb = span(g->bt.b, g->bt.count, g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb);
+        int64_t nc = span(g->bt.c, shared ? one : g->bt.count, g->m, g->n, g->ldc);
+        float *a = randn(na, 100 + 3 * (uint64_t)i), *b = randn(nb, 101 + 3 * (uint64_t)i), *c0 = randn(nc, 102 + 3 * (uint64_t)i);
+        float *abs_a = map(a, na, fabsf), *abs_b = map(b, nb, fabsf), *ra = map(a, na, round_bf16), *rb = map(b, nb, round_bf16);
+        float *want = gemm(g, QB_PREC_FP32, a, b, c0, nc, false), *bound = gemm(g, QB_PREC_FP32, abs_a, abs_b, c0, nc, true);
+        float *rounded = gemm(g, QB_PREC_FP32, ra, rb, c0, nc, false), *got = gemm(g, QB_PREC_BF16, a, b, c0, nc, false);
+        if (CHECK(chk, got != NULL, "gemm %s in bf16 runs", g->name)) {
+            int64_t bad = 0, bad_rounded = 0;
+            double diff_max = 0.0, worst = 0.0, rounded_max = 0.0;
+            for (int64_t e = 0; e < nc; e++) {
+                double diff = fabs((double)got[e] - want[e]), tol32 = 1e-5 * (bound[e] + fabs(c0[e]));
+                bad += !(diff <= 2.0 * U_BF16 * bound[e] + tol32);
+                diff_max = fmax(diff_max, diff);
+                if (bound[e] > 0) worst = fmax(worst, diff / bound[e]);
+                double dr = fabs((double)got[e] - rounded[e]);
+                bad_rounded += !(dr <= tol32);
+                rounded_max = fmax(rounded_max, dr);
+            }
+            CHECK(chk, bad == 0, "gemm %s in bf16: %lld elements beyond 2u sum|a||b| of fp32", g->name, (long long)bad);
+            CHECK(chk, diff_max > 0.0, "gemm %s in bf16: differs from fp32 (max |diff| %.3g)", g->name, diff_max);
+            CHECK(chk, bad_rounded == 0, "gemm %s in bf16: %lld elements off the fp32 product of bf16-rounded inputs (max %.3g)", g->name,
+                  (long long)bad_rounded, rounded_max);
+            printf("gemm %s in bf16: max |diff| vs fp32 %.3g, max |diff| / sum|a||b| %.3g (bound %.3g); vs rounded inputs %.3g\n",
+                   g->name, diff_max, worst, 2.0 * U_BF16, rounded_max);
+        }
+        free(a), free(b), free(c0), free(abs_a), free(abs_b), free(ra), free(rb);
+        free(want), free(bound), free(rounded), free(got);
+    }
+}
+
+/* One op case forward and backward in bf16 against fp32: every output and gradient within (2u + 1e-5) of the same op
+ * on |inputs| with |upstream| (sum |a||b| per element, the bias added), and some element different from fp32. */
+static void test_op(qb_check *chk, qb_ctx *ctx, const char *name) {
+    const op_case *c = op_case_find(name);
+    if (!CHECK(chk, c != NULL, "op case %s exists", name)) return;
+    op_case_aux aux = op_case_default_aux(c);
+    float *in[OP_CASE_MAX_IN] = {NULL}, *abs_in[OP_CASE_MAX_IN] = {NULL};
+    for (int i = 0; i < c->n_in; i++) in[i] = malloc((size_t)(op_case_numel(c, i) + 1) * sizeof(float));
+    op_case_fill_inputs(c, in, 700);
+    for (int i = 0; i < c->n_in; i++) abs_in[i] = map(in[i], op_case_numel(c, i), fabsf);
+    op_eval_result want = {0}, bound = {0}, got = {0};
+    int rc = qb_ctx_set_precision(ctx, QB_PREC_FP32) || op_eval(ctx, c, in, &aux, NULL, &want);
+    int64_t out_n = want.out_n;
+    op_eval_result_free(&want);
+    float *up = randn(out_n + 1, 701), *abs_up = map(up, out_n + 1, fabsf);
+    rc = rc || op_eval(ctx, c, in, &aux, up, &want) || op_eval(ctx, c, abs_in, &aux, abs_up, &bound) ||
+         qb_ctx_set_precision(ctx, QB_PREC_BF16) || op_eval(ctx, c, in, &aux, up, &got);
+    if (CHECK(chk, rc == 0, "op %s in fp32 and bf16 runs: %s", name, ctx->err.msg)) {
+        double diff_max = 0.0;
+        for (int t = -1; t < c->n_in; t++) {
+            const float *g = t < 0 ? got.out : got.grads[t], *w = t < 0 ? want.out : want.grads[t], *bd = t < 0 ? bound.out : bound.grads[t];
+            if (!w) continue;
+            int64_t n = t < 0 ? want.out_n : op_case_numel(c, t), bad = 0;
+            for (int64_t e = 0; e < n; e++) {
+                double diff = fabs((double)g[e] - w[e]);
+                bad += !(diff <= (2.0 * U_BF16 + 1e-5) * bd[e] + 1e-30);
+                diff_max = fmax(diff_max, diff);
+            }
+            CHECK(chk, bad == 0, "op %s %s%.0d in bf16: %lld elements beyond 2u sum|a||b| of fp32", name, t < 0 ? "output" : "grad of input ",
+                  t < 0 ? 0 : t, (long long)bad);
+        }
+        CHECK(chk, diff_max > 0.0, "op %s in bf16 differs from fp32 (max |diff| %.3g)", name, diff_max);
+    }
+    op_eval_result_free(&got);
+    op_eval_result_free(&want);
+    op_eval_result_free(&bound);
+    qb_ctx_set_precision(ctx, QB_PREC_FP32);
+    free(up);
+    free(abs_up);
+    for (int i = 0; i < c->n_in; i++) free(in[i]), free(abs_in[i]);
+}
+
+int main(void) {
+    qb_check chk = {0};
+    qb_err err = {0};
+    qb_ctx *ctx = qb_ctx_new(QB_CPU, 1, &err);
+    if (!ctx) {
+        fprintf(stderr, "context: %s\n", err.msg);
+        return 1;
+    }
+    int rc = qb_ctx_set_precision(ctx, QB_PREC_TF32);
+    CHECK(&chk, rc == -1 && strstr(ctx->err.msg, "precision tf32: the cpu device computes GEMMs in fp32 or bf16 only") &&
+                    ctx->precision == QB_PREC_FP32,
+          "tf32 refused on the cpu: %s", ctx->err.msg);
+    qb_err_clear(&ctx->err);
+    const char *why = qb_cpu_bf16_unavailable();
+    rc = qb_ctx_set_precision(ctx, QB_PREC_BF16);
+    if (why) {
+        CHECK(&chk, rc == -1 && strstr(ctx->err.msg, why) && ctx->precision == QB_PREC_FP32, "bf16 refused with the reason: %s",
+              ctx->err.msg);
+        printf("SKIP: bf16 GEMMs on the cpu: %s\n", why);
+        qb_ctx_free(ctx);
+        return chk.failed ? 1 : 77;
+    }
+    CHECK(&chk, rc == 0 && ctx->precision == QB_PREC_BF16, "bf16 accepted on this cpu: %s", ctx->err.msg);
+    qb_ctx_set_precision(ctx, QB_PREC_FP32);
+    test_gemm(&chk);
+    static const char *ops[] = {"matmul_nn", "matmul_tn", "matmul_nt", "matmul_tt", "matmul_batched", "matmul_shared_b",
+                                "matmul_strided_view", "linear_bias", "linear_nobias"};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        qb_ctx_step_reset(ctx);
+        test_op(&chk, ctx, ops[i]);
+    }
+    qb_ctx_free(ctx);
+    return qb_check_finish(&chk, "cpu bf16");
+}
