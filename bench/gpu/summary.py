@@ -18,7 +18,7 @@ def read_run(d):
                      ("total_s", r"qat: done in ([0-9.]+) s")):
         m = re.search(pat, log)
         r[key] = float(m.group(1)) if m else None
-    m = re.search(r"^qat-train .*; (\d+) threads; device (\S+)", log, re.M)
+    m = re.search(r"^qat-train .*; (\d+) threads; device ([^;\s]+)", log, re.M)
     r["threads"], r["device"] = (int(m.group(1)), m.group(2)) if m else (None, None)
     err = re.search(r"error: (.*)", log)
     r["error"] = err.group(1)[:300] if err else None

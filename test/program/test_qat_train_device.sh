@@ -88,8 +88,8 @@ else
     skipped=$((skipped + 1))
   else
     check "task qat on run.device=cuda: $(grep -m1 'error' "$tmp/cuda.log")" $rc
-    grep -q "device cuda$" "$tmp/cuda.log" && grep -q "export: wrote $tmp/cuda/model.h5" "$tmp/cuda.log"
-    check "the cuda run names its device and exports" $?
+    grep -q "; device cuda;" "$tmp/cuda.log" && grep -q "export: wrote $tmp/cuda/model.h5" "$tmp/cuda.log"
+    check "the cuda run names its device and exports: $(grep -E '^qat-train|^export: wrote' "$tmp/cuda.log" | head -3 | tr '\n' '|')" $?
     python3 - "$tmp/cpu" "$tmp/cuda" <<'PY'
 import json, struct, sys
 from array import array
