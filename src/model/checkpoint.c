@@ -225,7 +225,8 @@ int qb_bert_save_safetensors(const qb_bert_model *m, const char *path, qb_err *e
         k++;
         if (q->tq.desc.amax_mode == QUANT_AMAX_LSQ && q->tq.learned_amax) {
             snprintf(names[k], sizeof names[k], "%s._lsq_scale", name);
-            e[k++] = (qb_st_entry){.name = names[k - 1], .ndim = 0, .f32 = &learned[2 * i + 1]};
+            e[k] = (qb_st_entry){.name = names[k], .ndim = 0, .f32 = &learned[2 * i + 1]};
+            k++;
         }
     }
     if (!rc) rc = qb_st_write(path, e, k, err);
