@@ -383,6 +383,11 @@ int qb_device_copy(qb_ctx *ctx, void *dst, const void *src, size_t bytes) {
     return QB_KERNEL(ctx, "device copy", memcpy_d2d, dst, src, bytes);
 }
 
+int qb_copy_to_device(qb_ctx *ctx, float *dst, const qb_tensor *t) {
+    if (!qb_is_contiguous(t)) return qb_errorf(&ctx->err, "device copy: the tensor is not contiguous");
+    return qb_device_copy(ctx, dst, t->data, (size_t)qb_numel(t) * sizeof(float));
+}
+
 int32_t *qb_upload_i32(qb_ctx *ctx, const int32_t *host, int64_t n) {
     int32_t *d = qb_act_alloc(ctx, (size_t)n * sizeof(int32_t));
     return d && !qb_upload(ctx, d, host, (size_t)n * sizeof(int32_t)) ? d : NULL;

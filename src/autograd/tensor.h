@@ -166,6 +166,8 @@ int qb_download(qb_ctx *ctx, void *host, const void *device_src, size_t bytes);
 int qb_upload(qb_ctx *ctx, void *device_dst, const void *host, size_t bytes);
 /* bytes of device memory into device memory. */
 int qb_device_copy(qb_ctx *ctx, void *dst, const void *src, size_t bytes);
+/* Copies a contiguous tensor's numel floats into device memory dst (the context's device). */
+int qb_copy_to_device(qb_ctx *ctx, float *dst, const qb_tensor *t);
 /* A step-memory copy on the device of n host int32 values (ids, labels); NULL on error. */
 int32_t *qb_upload_i32(qb_ctx *ctx, const int32_t *host, int64_t n);
 /* A step-memory copy on the device of n host floats (amax values); NULL on error. */

@@ -139,7 +139,7 @@ static int data_parallel_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr,
         qb_bert_batch view = qb_qa_batch_view(b);
         qb_bert_output out;
         if (qb_bert_question_answering(t->m, &view, b->start_positions, b->end_positions, &out) || qb_backward(ctx, out.loss) ||
-            qb_download(ctx, &host, out.loss->data, sizeof host))
+            (host = qb_item(ctx, out.loss), ctx->err.msg[0]))
             return qb_errorf(err, "train step %lld: %s", step, ctx->err.msg);
         loss[0] = (double)host * b->batch / t->global_rows;
     }
@@ -243,8 +243,8 @@ static void begin_micro(qb_qa_trainer *t, int k) {
 }
 
 /* Forward and backward of one micro-batch (k of the step) with its loss scaled by weight; gradients add up. The loss
- * (unscaled) is left in loss_dev (device). */
-static int micro_step(qb_qa_trainer *t, const qb_qa_batch *b, int k, float weight, float **loss_dev, qb_err *err) {
+ * (unscaled) is left in *loss_out. */
+static int micro_step(qb_qa_trainer *t, const qb_qa_batch *b, int k, float weight, qb_tensor **loss_out, qb_err *err) {
     qb_ctx *ctx = t->m->ctx;
     int64_t step = t->opt.step;
     begin_micro(t, k);
@@ -256,22 +256,22 @@ static int micro_step(qb_qa_trainer *t, const qb_qa_batch *b, int k, float weigh
     qb_tensor *loss = rc ? NULL : out.loss;
     if (loss && t->o.teacher)
         loss = qb_qa_distill_loss(ctx, out.logits, out.end_logits, t_start, t_end, loss, (float)t->o.kd_alpha, (float)t->o.kd_temperature);
-    float *loss_value = loss ? loss->data : NULL;
+    qb_tensor *unscaled = loss;
     if (loss && weight != 1.0f) loss = qb_scale(ctx, loss, weight);
     rc = loss ? qb_backward(ctx, loss) : -1;
     if (rc) return qb_errorf(err, "train step %lld: %s", (long long)step + 1, ctx->err.msg);
-    *loss_dev = loss_value;
+    *loss_out = unscaled;
     return 0;
 }
 
 /* Clipping (or the norm alone), the step's host read of loss and norm, the finite check and AdamW. */
-static int finish_step(qb_qa_trainer *t, const float *loss_dev, double loss_prior, float weight, double lr, qb_qa_step_stats *s,
+static int finish_step(qb_qa_trainer *t, const qb_tensor *loss, double loss_prior, float weight, double lr, qb_qa_step_stats *s,
                        qb_err *err) {
     qb_ctx *ctx = t->m->ctx;
     /* the step's one host synchronisation: loss and gradient norm side by side, read together */
     float *stats = qb_act_alloc(ctx, 2 * sizeof(float)), host[2];
     /* clipping runs after the finite check, so that a non-finite gradient is found where it arose */
-    int rc = !stats || qb_device_copy(ctx, stats, loss_dev, sizeof(float)) || qb_grad_norm_dev(ctx, stats + 1) ||
+    int rc = !stats || qb_copy_to_device(ctx, stats, loss) || qb_grad_norm_dev(ctx, stats + 1) ||
              qb_download(ctx, host, stats, sizeof host);
     if (rc) return qb_errorf(err, "train step %lld: %s", (long long)t->opt.step + 1, ctx->err.msg);
     s->loss = weight == 1.0f ? host[0] : (float)(loss_prior + (double)weight * (double)host[0]);
@@ -289,14 +289,14 @@ static int finish_step(qb_qa_trainer *t, const float *loss_dev, double loss_prio
 }
 
 int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err) {
-    float *loss_dev = NULL;
+    qb_tensor *loss = NULL;
     qb_zero_grad(t->m->ctx);
     if (t->world > 1) {
         begin_micro(t, 0);
         return data_parallel_step(t, b, lr, s, err);
     }
-    if (micro_step(t, b, 0, 1.0f, &loss_dev, err)) return -1;
-    return finish_step(t, loss_dev, 0.0, 1.0f, lr, s, err);
+    if (micro_step(t, b, 0, 1.0f, &loss, err)) return -1;
+    return finish_step(t, loss, 0.0, 1.0f, lr, s, err);
 }
 
 int qb_qa_accumulated_step(qb_qa_trainer *t, double lr, qb_qa_step_stats *s, qb_err *err) {
@@ -308,12 +308,13 @@ int qb_qa_accumulated_step(qb_qa_trainer *t, double lr, qb_qa_step_stats *s, qb_
     double prior = 0.0;  /* the weighted losses of the micro-batches before the last */
     int micro = (int)((rows + bs - 1) / bs);
     for (int k = 0; k < micro; k++) {
-        float *loss_dev = NULL, loss;
+        qb_tensor *loss_t = NULL;
         if (qb_qa_load_micro_batch(t, t->step, k, &t->batch, err)) return -1;
         float weight = (float)t->batch.batch / (float)rows;
-        if (micro_step(t, &t->batch, k, weight, &loss_dev, err)) return -1;
-        if (k == micro - 1) return finish_step(t, loss_dev, prior, weight, lr, s, err);
-        if (qb_download(ctx, &loss, loss_dev, sizeof loss)) return qb_errorf(err, "train step %lld: %s", (long long)t->step + 1, ctx->err.msg);
+        if (micro_step(t, &t->batch, k, weight, &loss_t, err)) return -1;
+        if (k == micro - 1) return finish_step(t, loss_t, prior, weight, lr, s, err);
+        float loss = qb_item(ctx, loss_t);
+        if (ctx->err.msg[0]) return qb_errorf(err, "train step %lld: %s", (long long)t->step + 1, ctx->err.msg);
         prior += (double)weight * (double)loss;
     }
     return qb_errorf(err, "train step %lld: no rows", (long long)t->step + 1);
