@@ -72,6 +72,22 @@ int run_output_open(run_output *o, const qat_config *c, const qat_config_source 
             run_output_close(o, true);
             return qat_config_error(src, "export", "path", err, "%s", why);
         }
+        bool both = !strcmp(c->export_format, "both");
+        char file[4200];
+        int stale = 0;
+        for (int k = 0; k < (both ? 2 : 1); k++) {
+            snprintf(file, sizeof file, "%s%s", what, both ? (k ? ".onnx" : ".h5") : "");
+            int n = 0;
+            if (qb_stage_clean_file(file, &n, err)) {
+                char why[QB_ERR_MSG_MAX];
+                snprintf(why, sizeof why, "%s", err->msg);
+                qb_err_clear(err);
+                run_output_close(o, true);
+                return qat_config_error(src, "export", "path", err, "%s", why);
+            }
+            stale += n;
+        }
+        if (stale) printf("output: %s: removed %d temporary file%s a killed run left\n", what, stale, stale > 1 ? "s" : "");
     }
     int removed = 0;
     if (qb_stage_clean(dir, &removed, err)) {

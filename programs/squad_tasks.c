@@ -413,7 +413,7 @@ static int run_export(squad_run *r, const char *from, qb_err *err) {
     if (onnx) written[n_written++] = "model.onnx";
     qb_stage st = {0};
     if (!rc && !c->export_path[0]) rc = qb_stage_begin_update(&st, c->output_dir, written, err);
-    char path[4200];
+    char path[4200], final_path[4200];
     if (!rc && hdf5) {
         /* re-exporting an export: its own tokenizer files carry over (its recipe is in its quantization.json) */
         char tok[4096] = "";
@@ -421,16 +421,18 @@ static int run_export(squad_run *r, const char *from, qb_err *err) {
         if (stored) rc = export_tokenizer_open(from, tok, sizeof tok, err);
         char *recipe = r->from_export ? NULL : recipe_json(c);
         qb_hdf5_export_opts o = {.tokenizer_dir = stored ? tok : tokenizer_dir(c), .recipe_json = recipe,
-                                 .int8_embeddings = c->export_int8_embeddings, .log = stdout};
+                                 .int8_embeddings = c->export_int8_embeddings, .log = stdout, .log_path = final_path};
         export_path(c, st.path, ".h5", path, sizeof path);
+        export_path(c, c->output_dir, ".h5", final_path, sizeof final_path);
         if (!rc) rc = qb_hdf5_export(&m, &o, path, err);
         if (stored) export_tokenizer_close(tok);
         free(recipe);
     }
     if (!rc && onnx) {
-        qb_onnx_export_opts o = {.log = stdout};
+        qb_onnx_export_opts o = {.log = stdout, .log_path = final_path};
         rc = qb_onnx_mode_parse(c->export_onnx_mode, &o.mode, err);
         export_path(c, st.path, ".onnx", path, sizeof path);
+        export_path(c, c->output_dir, ".onnx", final_path, sizeof final_path);
         if (!rc) rc = qb_onnx_export(&m, &o, path, err);
     }
     if (!rc && st.path[0]) rc = qb_stage_commit(&st, err);

@@ -270,6 +270,26 @@ static int clean_in(const char *dir, const char *only_base, int *removed, qb_err
     return rc;
 }
 
+int qb_stage_clean_file(const char *final, int *removed, qb_err *err) {
+    char dir[4096], name[NAME_MAX + 1], path[4096];
+    if (split(final, dir, sizeof dir, name, sizeof name, err)) return -1;
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT || errno == ENOTDIR ? 0 : qb_errorf(err, "%s: cannot open directory: %s", dir, strerror(errno));
+    int rc = 0;
+    size_t len = strlen(name);
+    struct dirent *e;
+    while (!rc && (e = readdir(d))) {
+        if (strncmp(e->d_name, name, len) != 0 || strncmp(e->d_name + len, ".tmp.", 5) != 0 || !atomic_tmp_name(e->d_name))
+            continue;
+        if (strchr(e->d_name + len + 5, '.')) continue;  /* "<name>.tmp.<pid>" exactly */
+        rc = join(path, sizeof path, dir, e->d_name, err);
+        if (!rc && unlink(path) != 0 && errno != ENOENT) rc = qb_errorf(err, "%s: cannot remove: %s", path, strerror(errno));
+        if (!rc && removed) (*removed)++;
+    }
+    closedir(d);
+    return rc;
+}
+
 int qb_stage_clean(const char *dir, int *removed, qb_err *err) {
     if (removed) *removed = 0;
     char parent[4096], name[NAME_MAX + 1], resolved[PATH_MAX];

@@ -26,5 +26,7 @@ void qb_stage_abort(qb_stage *s);
  * when their unit is missing), and the temporary files of atomic writes in it. Call only while holding dir's lock.
  * *removed (may be NULL) counts the entries removed or restored. */
 int qb_stage_clean(const char *dir, int *removed, qb_err *err);
+/* Removes the "<final>.tmp.<pid>" files killed writers (qb_atomic_open) left beside the file `final`; hold final's lock. */
+int qb_stage_clean_file(const char *final, int *removed, qb_err *err);
 /* Removes a file or a directory tree (like rm -rf); a missing path is not an error. */
 int qb_remove_tree(const char *path, qb_err *err);

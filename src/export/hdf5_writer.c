@@ -299,7 +299,7 @@ int qb_hdf5_export(qb_bert_model *m, const qb_hdf5_export_opts *o, const char *p
     free(image);
     if (rc) return -1;
     if (o->log)
-        fprintf(o->log, "export: wrote %s (HDF5 %s v%d, %.1f MiB): %d active quantizers, %.1f MiB int8 + %.1f MiB float32\n", path,
+        fprintf(o->log, "export: wrote %s (HDF5 %s v%d, %.1f MiB): %d active quantizers, %.1f MiB int8 + %.1f MiB float32\n", o->log_path ? o->log_path : path,
                 QB_HDF5_FORMAT, QB_HDF5_FORMAT_VERSION, (double)size / 1048576.0, n_active, (double)w.bytes_int8 / 1048576.0,
                 (double)w.bytes_f32 / 1048576.0);
     return 0;

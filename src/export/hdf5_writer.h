@@ -19,6 +19,7 @@ typedef struct qb_hdf5_export_opts {
     const char *recipe_json;    /* the run's quantization settings (a JSON object) for quantization.json; NULL: null */
     bool int8_embeddings;       /* embedding tables as int8 rows, amax max|row| (lossy: the forward does not quantize them) */
     FILE *log;                  /* one summary line; NULL: quiet */
+    const char *log_path;       /* the path the summary names (the final one when path is staged); NULL: path */
 } qb_hdf5_export_opts;
 
 /* Writes m to path; the active quantizers must all have an amax. Errors name the path (and strerror). */

@@ -569,7 +569,7 @@ int qb_onnx_export(qb_bert_model *m, const qb_onnx_export_opts *o, const char *p
     }
     if (!rc) rc = qb_write_file_atomic(path, buf, len, err);
     if (!rc && o->log) {
-        fprintf(o->log, "export: wrote %s (%s graph, opset %d, %.1f MiB): %zu nodes, %d activation Q/DQ pairs, ", path,
+        fprintf(o->log, "export: wrote %s (%s graph, opset %d, %.1f MiB): %zu nodes, %d activation Q/DQ pairs, ", o->log_path ? o->log_path : path,
                 o->mode == QB_ONNX_HF ? "HF save_onnx-style" : "QDQ", OPSET, (double)len / 1048576.0, b.n_nodes, b.act_pairs);
         if (o->mode == QB_ONNX_HF) fprintf(o->log, "%d weight Q/DQ pairs\n", b.weight_pairs);
         else fprintf(o->log, "%d int8 weights with DequantizeLinear\n", b.weight_dq);

@@ -20,6 +20,7 @@ typedef enum { QB_ONNX_QDQ = 0, QB_ONNX_HF } qb_onnx_mode;
 typedef struct qb_onnx_export_opts {
     qb_onnx_mode mode;
     FILE *log;          /* Q/DQ counts and TensorRT's unequal-scale groups; NULL: quiet */
+    const char *log_path; /* the path the log names (the final one when path is staged); NULL: path */
 } qb_onnx_export_opts;
 
 /* Writes m's graph to path atomically. Errors name the path or the quantizer. */

@@ -49,6 +49,8 @@ check "task ptq runs (calibrate, eval, export)" $?
 check "ptq outputs: calibrated checkpoint, predictions, model.h5, model.onnx" $?
 grep -q "activation Q/DQ pairs" "$tmp/ptq.log" && grep -q "TensorRT fusion" "$tmp/ptq.log"
 check "export prints the Q/DQ pair count and TensorRT's equal-scale report" $?
+grep -q "export: wrote $tmp/ptq/model.h5 " "$tmp/ptq.log" && grep -q "export: wrote $tmp/ptq/model.onnx " "$tmp/ptq.log" && ! grep -q "wrote .*\.tmp-" "$tmp/ptq.log"
+check "the export lines name the final paths, not the staging directory" $?
 "$exe" "$tmp/run.ini" run.task=eval "model.path=$tmp/ptq/model.h5" "run.output_dir=$tmp/evh5" >"$tmp/evh5.log" 2>&1
 check "eval from the HDF5 export runs" $?
 cmp -s "$tmp/ptq/predictions.json" "$tmp/evh5/predictions.json" && cmp -s "$tmp/ptq/nbest_predictions.json" "$tmp/evh5/nbest_predictions.json"
@@ -56,6 +58,10 @@ check "eval from model.h5: predictions and n-best logits identical to the checkp
 "$exe" "$tmp/run.ini" run.task=export "model.path=$tmp/ptq/model.h5" export.format=onnx "export.path=$tmp/re.onnx" >"$tmp/re.log" 2>&1 &&
   cmp -s "$tmp/re.onnx" "$tmp/ptq/model.onnx"
 check "ONNX re-exported from model.h5 is byte-identical to the one from the checkpoint" $?
+mkdir -p "$tmp/stale" && echo partial >"$tmp/stale/m.h5.tmp.999999" && echo partial >"$tmp/stale/m.onnx.tmp.999998" && echo keep >"$tmp/stale/m.h5.tmp.notapid"
+"$exe" "$tmp/run.ini" run.task=export "model.path=$tmp/ptq" "export.path=$tmp/stale/m" >"$tmp/stale.log" 2>&1 &&
+  [ "$(ls "$tmp/stale" | sort | tr '\n' ' ')" = "m.h5 m.h5.tmp.notapid m.onnx " ] && grep -q "removed 2 temporary files a killed run left" "$tmp/stale.log"
+check "export.path: temporary files a killed export left beside it are removed, others kept" $?
 cp "$tmp/ptq/model.h5" "$tmp/before.h5"
 expect_error "uncalibrated model: enabled quantizers without an amax are listed" "120 enabled quantizers without an amax (calibrate first): bert.encoder.layer.0" \
   run.task=export "model.path=$minilm" "export.path=$tmp/ptq/model"
