@@ -27,7 +27,7 @@ static const qb_cfg_key keys[] = {
     KEY("model", "tokenizer", QB_CFG_STRING, tokenizer, "tokenizer directory (empty = model.path)"),
     KEY("data", "train_file", QB_CFG_STRING, train_file, "SQuAD training set (.json or .json.gz)"),
     KEY("data", "dev_file", QB_CFG_STRING, dev_file, "SQuAD dev set (.json or .json.gz)"),
-    NUM("data", "max_seq_length", QB_CFG_INT, max_seq_length, "[8, 4096]", "tokens per feature (question + context window)"),
+    NUM("data", "max_seq_length", QB_CFG_INT, max_seq_length, "[8, 4096]", "tokens per feature (question + context window; capped at the tokenizer's model_max_length)"),
     NUM("data", "doc_stride", QB_CFG_INT, doc_stride, "[1, 4095]", "tokens shared by consecutive context windows"),
     NUM("data", "max_query_length", QB_CFG_INT, max_query_length, "[0, 4096]", "question tokens kept (0 = all, as run_qa)"),
     NUM("data", "max_train_samples", QB_CFG_INT, max_train_samples, "[0, " MAX_SAMPLES "]", "first N training questions, then first N features (0 = all)"),

@@ -92,6 +92,7 @@ typedef struct squad_run {
     qb_squad_set dev_set;
     qb_squad_features dev;
     bool have_dev;
+    int64_t max_seq_length; /* data.max_seq_length, capped at the tokenizer's model_max_length as run_qa does */
 } squad_run;
 
 /* model.tokenizer, else the checkpoint the run starts from (a resumed one carries its tokenizer files). */
@@ -134,8 +135,9 @@ static int need_tokenizer(squad_run *r, qb_err *err) {
     return 0;
 }
 
-static qb_squad_feature_opts feature_opts(const qat_config *c) {
-    return (qb_squad_feature_opts){.max_seq_length = (int)c->max_seq_length, .doc_stride = (int)c->doc_stride,
+static qb_squad_feature_opts feature_opts(const squad_run *r) {
+    const qat_config *c = r->c;
+    return (qb_squad_feature_opts){.max_seq_length = (int)r->max_seq_length, .doc_stride = (int)c->doc_stride,
                                    .max_query_length = (int)c->max_query_length};
 }
 
@@ -148,7 +150,7 @@ static int need_train_features(squad_run *r, qb_err *err) {
     if (qb_squad_read(c->train_file, false, &r->train_set, err)) return -1;
     if (r->train_set.n == 0) return qb_squad_free(&r->train_set), qb_errorf(err, "%s: no questions", c->train_file);
     if (c->max_train_samples > 0) qb_squad_keep_first(&r->train_set, c->max_train_samples);
-    qb_squad_feature_opts fo = feature_opts(c);
+    qb_squad_feature_opts fo = feature_opts(r);
     if (qb_squad_features_build(&r->tok, &r->train_set, NULL, 0, &fo, &r->train, err)) {
         qb_squad_free(&r->train_set);
         return qb_err_context(err, "%s", c->train_file);
@@ -156,7 +158,7 @@ static int need_train_features(squad_run *r, qb_err *err) {
     if (c->max_train_samples > 0 && r->train.n > c->max_train_samples) r->train.n = c->max_train_samples;
     r->have_train = true;
     printf("data: %s: %lld questions -> %lld features (%lld tokens each) in %.1f s\n", c->train_file, (long long)r->train_set.n,
-           (long long)r->train.n, (long long)c->max_seq_length, now() - t0);
+           (long long)r->train.n, (long long)r->max_seq_length, now() - t0);
     return 0;
 }
 
@@ -256,7 +258,7 @@ static int need_dev(squad_run *r, qb_err *err) {
     if (qb_squad_read(c->dev_file, false, &r->dev_set, err)) return -1;
     if (r->dev_set.n == 0) return qb_squad_free(&r->dev_set), qb_errorf(err, "%s: no questions", c->dev_file);
     if (c->max_eval_samples > 0) qb_squad_keep_first(&r->dev_set, c->max_eval_samples);
-    qb_squad_feature_opts fo = feature_opts(c);
+    qb_squad_feature_opts fo = feature_opts(r);
     if (qb_squad_features_build(&r->tok, &r->dev_set, NULL, 0, &fo, &r->dev, err)) {
         qb_squad_features_free(&r->dev);
         qb_squad_free(&r->dev_set);
@@ -467,8 +469,14 @@ static int preflight(squad_run *r, qb_err *err) {
     if (from_export) snprintf(path, sizeof path, "%s", model);
     else snprintf(path, sizeof path, "%s/config.json", model);
     if (from_export ? qb_hdf5_read_config(model, &cfg, err) : qb_bert_config_load(path, &cfg, err)) return -1;
-    if (c->max_seq_length > cfg.max_position_embeddings)
-        return qat_config_error(r->src, "data", "max_seq_length", err, "%lld is above max_position_embeddings %d of %s", (long long)c->max_seq_length,
+    r->max_seq_length = c->max_seq_length;
+    if (tokenize && r->tok.model_max_length > 0 && r->max_seq_length > r->tok.model_max_length) {
+        printf("data: max_seq_length %lld is larger than the tokenizer's model_max_length %lld: using %lld (as run_qa)\n",
+               (long long)c->max_seq_length, (long long)r->tok.model_max_length, (long long)r->tok.model_max_length);
+        r->max_seq_length = r->tok.model_max_length;
+    }
+    if (r->max_seq_length > cfg.max_position_embeddings)
+        return qat_config_error(r->src, "data", "max_seq_length", err, "%lld is above max_position_embeddings %d of %s", (long long)r->max_seq_length,
                                 cfg.max_position_embeddings, path);
     if (!tokenize) return 0;
     int32_t ids = r->tok.vocab.n;

@@ -39,6 +39,13 @@ ini="$tmp/run.ini"
 "$exe" "$ini" run.output_dir="$tmp/good" >"$tmp/good.log" 2>&1
 check "calibrate the tiny model (setup)" $?
 
+# ---- max_seq_length above the tokenizer's model_max_length: capped as run_qa does (a note, not an error)
+mkdir -p "$tmp/short" && cp "$tmp/model/"* "$tmp/short/" && printf '{"do_lower_case": true, "model_max_length": 24}' >"$tmp/short/tokenizer_config.json"
+"$exe" "$ini" model.path="$tmp/short" run.output_dir="$tmp/short_out" >"$tmp/short.log" 2>&1 &&
+  grep -q "max_seq_length 32 is larger than the tokenizer's model_max_length 24: using 24" "$tmp/short.log" &&
+  grep -q "features (24 tokens each)" "$tmp/short.log"
+check "max_seq_length capped at the tokenizer's model_max_length" $?
+
 # ---- values out of range
 expect_error "calib_samples 2^63-1" "command line: quant.calib_samples: 9223372036854775807 outside \[1, " "$ini" quant.calib_samples=9223372036854775807
 no_output "calib_samples 2^63-1"
