@@ -474,6 +474,9 @@ static int preflight(squad_run *r, qb_err *err) {
         printf("data: max_seq_length %lld is larger than the tokenizer's model_max_length %lld: using %lld (as run_qa)\n",
                (long long)c->max_seq_length, (long long)r->tok.model_max_length, (long long)r->tok.model_max_length);
         r->max_seq_length = r->tok.model_max_length;
+        if (c->doc_stride >= r->max_seq_length)
+            return qat_config_error(r->src, "data", "doc_stride", err, "%lld must be below the capped max_seq_length %lld",
+                                    (long long)c->doc_stride, (long long)r->max_seq_length);
     }
     if (r->max_seq_length > cfg.max_position_embeddings)
         return qat_config_error(r->src, "data", "max_seq_length", err, "%lld is above max_position_embeddings %d of %s", (long long)r->max_seq_length,
