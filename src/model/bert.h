@@ -30,6 +30,7 @@ enum {
 typedef struct qb_bert_options {
     bool quantize_heads;         /* also give the pooler and head linears input/weight quantizers (QDQBert does not) */
     const quant_defaults *quant; /* descriptors per kind of quantizer; NULL: quant_defaults_init (QDQBERT's) */
+    bool unfused;                /* the unfused ops instead of the fused fake-quant kernels (quant.fuse = false) */
 } qb_bert_options;
 
 typedef struct qb_bert_linear {
@@ -61,6 +62,7 @@ typedef struct qb_bert_model {
     qb_quantizer *quant;                       /* all quantizers: 20 per layer, then the heads' (option) */
     int n_quant;
     quant_defaults quant_desc;                 /* the descriptors the quantizers were built from */
+    bool fuse;                                 /* fused fake-quant ops where the quantizers allow (default true) */
 } qb_bert_model;
 
 typedef struct qb_bert_batch {
