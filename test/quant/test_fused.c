@@ -1,7 +1,9 @@
 /* test_fused.c: each fused op (op_fused.h) against the unfused composition of autograd's ops and qb_fake_quant on the
- * CPU: outputs and every input gradient bit for bit (fused_cases.h), and the shells' errors. */
+ * CPU: outputs and every input gradient bit for bit (fused_cases.h); the same on the remote test device (the shells
+ * read no tensor memory); and the shells' errors. */
 #include "check.h"
 #include "fused_cases.h"
+#include "remote_device.h"
 
 static qb_check chk;
 
@@ -39,10 +41,16 @@ int main(void) {
     for (int i = 0; i < FC_N_CASES; i++) {
         const fc_case *c = &fc_cases[i];
         qb_err err = {0};
-        qb_ctx *cf = qb_ctx_new(QB_CPU, 7, &err), *cu = qb_ctx_new(QB_CPU, 7, &err);
-        if (!cf || !cu) qb_die("test_fused", &err);
-        fc_result f, u;
-        int rf = fc_run(cf, c, true, &f), ru = fc_run(cu, c, false, &u);
+        qb_ctx *cf = qb_ctx_new(QB_CPU, 7, &err), *cu = qb_ctx_new(QB_CPU, 7, &err), *cr = remote_ctx_new(7, &err);
+        if (!cf || !cu || !cr) qb_die("test_fused", &err);
+        fc_result f, u, rm;
+        int rf = fc_run(cf, c, true, &f), ru = fc_run(cu, c, false, &u), rr = fc_run(cr, c, true, &rm);
+        if (CHECK(&chk, rr == 0 && rm.n_out == u.n_out && rm.n_in == u.n_in, "%s: remote: %s", c->name, rm.err)) {
+            for (int k = 0; k < rm.n_out; k++) check_bits("remote output", c->name, rm.out[k], u.out[k], rm.out_n[k]);
+            for (int k = 0; k < rm.n_in; k++) check_bits("remote input gradient", c->name, rm.grad[k], u.grad[k], rm.in_n[k]);
+        }
+        fc_free(&rm);
+        qb_ctx_free(cr);
         if (CHECK(&chk, rf == 0 && ru == 0, "%s: fused: %s; unfused: %s", c->name, f.err, u.err) &&
             CHECK(&chk, f.n_out == u.n_out && f.n_in == u.n_in, "%s: outputs/inputs differ", c->name)) {
             for (int k = 0; k < f.n_out; k++) check_bits("output", c->name, f.out[k], u.out[k], f.out_n[k]);
