@@ -107,7 +107,7 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
     m->ctx = ctx;
     m->cfg = *cfg;
     m->head = head;
-    m->fuse = !(opt && opt->unfused);
+    m->fuse = opt && opt->unfused ? 0u : QB_FUSE_ALL;
     if (opt && opt->quant) m->quant_desc = *opt->quant;
     else quant_defaults_init(&m->quant_desc);
     if (qb_bert_config_validate(cfg, "config", &ctx->err)) return -1;
@@ -255,8 +255,8 @@ static bool same_quantization(const qb_quantizer *a, const qb_quantizer *b) {
 
 /* True when q can run inside a fused op: fusion on, q a plain per-tensor fake quantizer (on, not calibrating, a fixed
  * signed amax); *spec then describes it. */
-static bool fusable(const qb_bert_model *m, const qb_quantizer *q, qb_fq_spec *spec) {
-    if (!m->fuse || !q) return false;
+static bool fusable(const qb_bert_model *m, unsigned what, const qb_quantizer *q, qb_fq_spec *spec) {
+    if (!(m->fuse & what) || !q) return false;
     const tensor_quantizer *t = &q->tq;
     if (t->disabled || !t->quant_on || t->calib_on || !t->amax || t->n_amax != 1 || t->desc.is_unsigned ||
         t->desc.amax_mode == QUANT_AMAX_LEARNABLE || t->desc.amax_mode == QUANT_AMAX_LSQ)
@@ -271,8 +271,9 @@ static qb_tensor *residual_layernorm(qb_bert_model *m, qb_quantizer *qa, qb_quan
                                      qb_tensor *beta, qb_quantizer *next_q, qb_tensor **yq) {
     qb_fq_spec fa, fr, fy;
     *yq = NULL;
-    if (fusable(m, qa, &fa) && fusable(m, qr, &fr))
-        return qb_add_fq_layernorm(m->ctx, a, r, gamma, beta, m->cfg.layer_norm_eps, &fa, &fr, fusable(m, next_q, &fy) ? &fy : NULL, yq);
+    if (fusable(m, QB_FUSE_RESIDUAL, qa, &fa) && fusable(m, QB_FUSE_RESIDUAL, qr, &fr))
+        return qb_add_fq_layernorm(m->ctx, a, r, gamma, beta, m->cfg.layer_norm_eps, &fa, &fr,
+                                   fusable(m, QB_FUSE_LN_OUT, next_q, &fy) ? &fy : NULL, yq);
     qb_tensor *s = qb_add(m->ctx, qb_bert_quantize(m, qa, a), qb_bert_quantize(m, qr, r));
     return qb_layernorm(m->ctx, s, gamma, beta, m->cfg.layer_norm_eps);
 }
@@ -354,7 +355,7 @@ static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *
     qb_tensor *scores = qb_matmul(ctx, qh, kh, false, true);                   /* [B, N, S, S] */
     qb_fq_spec fs;
     float scale = (float)(1.0 / sqrt((double)D));
-    qb_tensor *probs = fusable(m, &q[QB_Q_MATMUL_A], &fs)
+    qb_tensor *probs = fusable(m, QB_FUSE_SOFTMAX, &q[QB_Q_MATMUL_A], &fs)
                            ? qb_softmax_dropout_fq(ctx, scores, scale, mask, c->attention_probs_dropout_prob, &fs)
                            : qb_bert_quantize(m, &q[QB_Q_MATMUL_A], qb_dropout(ctx, qb_softmax(ctx, scores, scale, mask), c->attention_probs_dropout_prob));
     qb_tensor *context = qb_merge_heads(ctx, qb_matmul(ctx, probs, vh, false, false)); /* [B, S, H] */
@@ -364,7 +365,7 @@ static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *
                                          ly->inter.in_q, &attn_q);
     qb_tensor *inter = linear_quantized_input(m, &ly->inter, attn_q ? attn_q : qb_bert_quantize(m, ly->inter.in_q, attn));
     qb_unary_kind kind = c->hidden_act == QB_ACT_GELU ? QB_UNARY_GELU : c->hidden_act == QB_ACT_GELU_TANH ? QB_UNARY_GELU_TANH : QB_UNARY_RELU;
-    qb_tensor *hq = fusable(m, ly->out.in_q, &fs) ? qb_act_fq(ctx, kind, inter, &fs)
+    qb_tensor *hq = fusable(m, QB_FUSE_ACT, ly->out.in_q, &fs) ? qb_act_fq(ctx, kind, inter, &fs)
                                                  : qb_bert_quantize(m, ly->out.in_q, activation(ctx, c->hidden_act, inter));
     qb_tensor *o = qb_dropout(ctx, linear_quantized_input(m, &ly->out, hq), c->hidden_dropout_prob);
     return residual_layernorm(m, &q[QB_Q_OUT_ADD_LOCAL], &q[QB_Q_OUT_ADD_RESIDUAL], o, attn, ly->out_ln_w, ly->out_ln_b, next_q, xq_next);
