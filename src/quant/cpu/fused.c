@@ -4,6 +4,7 @@
  * composition bit for bit. */
 #include <math.h>
 #include "autograd/cpu/simd_math.h"
+#include "autograd/cpu/row_math.h"
 #include "autograd/rng.h"
 #include "quant/cpu/kernels.h"
 #include "quant/quant_math.h"
@@ -29,23 +30,8 @@ int qb_cpu_softmax_fq(qb_dev *d, float *y, float *z, const float *x, float scale
     for (int64_t r = 0; r < rows; r++) {
         int64_t i2 = r % sh[2], i1 = (r / sh[2]) % sh[1], i0 = r / (sh[2] * sh[1]);
         const float *mr = mp ? mp + i0 * mst[0] + i1 * mst[1] + i2 * mst[2] : NULL;
-        const float *xr = x + r * c;
         float *yr = y + r * c, *zr = z + r * c;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < c; j++) {
-            float v = xr[j] * scale + (mr ? mr[j * mst[3]] : 0.0f);
-            yr[j] = v;
-            if (v > mx) mx = v;
-        }
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < c; j++) {
-            float e = expf(yr[j] - mx);
-            yr[j] = e;
-            sum += e;
-        }
-        float inv = 1.0f / sum;
-        for (int64_t j = 0; j < c; j++) yr[j] *= inv;
+        qb_softmax_row(yr, x + r * c, mr, mst[3], scale, c);
         if (dropping)
             for (int64_t j = 0; j < c; j++) zr[j] = fake_quant_one(yr[j] * drop_scale(drop, (uint64_t)(r * c + j)), qs, div, lo, hi);
         else
@@ -182,17 +168,7 @@ QB_MULTIVERSION static void add_fq_layernorm_cpu(float *y, float *yq, float *sum
 #pragma omp simd
         for (int64_t j = 0; j < h; j++)
             xr[j] = fake_quant_one(ar[j], sa, da, fa->qmin, fa->qmax) + fake_quant_one(rr[j], sr, dr, fr->qmin, fr->qmax);
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < h; j++) s += xr[j];
-        float m = s / (float)h, v = 0.0f;
-#pragma omp simd reduction(+ : v)
-        for (int64_t j = 0; j < h; j++) v += (xr[j] - m) * (xr[j] - m);
-        float rs = 1.0f / sqrtf(v / (float)h + eps);
-        mean[r] = m;
-        rstd[r] = rs;
-#pragma omp simd
-        for (int64_t j = 0; j < h; j++) yr[j] = (xr[j] - m) * rs * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
+        qb_layernorm_row(yr, mean + r, rstd + r, xr, gamma, beta, h, eps);
         if (yq) {
             float *qr = yq + r * h;
 #pragma omp simd
@@ -217,14 +193,8 @@ QB_MULTIVERSION static void add_fq_layernorm_grad_cpu(float *ga, float keep_a, f
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = s + r * h, *dyr = dy + r * h, *ar = a + r * h, *rr = res + r * h;
         float *gar = ga ? ga + r * h : NULL, *grr = gr ? gr + r * h : NULL;
-        float m = mean[r], rs = rstd[r], sum_dn = 0.0f, sum_dn_n = 0.0f;
-#pragma omp simd reduction(+ : sum_dn, sum_dn_n)
-        for (int64_t j = 0; j < h; j++) {
-            float dn = dyr[j] * (gamma ? gamma[j] : 1.0f);
-            sum_dn += dn;
-            sum_dn_n += dn * (xr[j] - m) * rs;
-        }
-        float ma = sum_dn / (float)h, mb = sum_dn_n / (float)h;
+        float m = mean[r], rs = rstd[r], ma, mb;
+        qb_layernorm_grad_row_means(&ma, &mb, dyr, xr, gamma, m, rs, h);
 #pragma omp simd
         for (int64_t j = 0; j < h; j++) {
             float dn = dyr[j] * (gamma ? gamma[j] : 1.0f);

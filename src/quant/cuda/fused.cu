@@ -5,16 +5,13 @@
  * CPU within a tolerance, as for the unfused softmax, activation and layer norm kernels). */
 #include "autograd/cuda/cuda_compat.h"
 
+#include "autograd/cuda/act_math.cuh"
 #include "autograd/cuda/device_math.cuh"
 #include "autograd/rng.h"
 #include "quant/cuda/kernels.h"
 #include "quant/cuda/quant_cuda.cuh"
 
 #define ROW_WARPS 8 /* rows per block of the row kernels */
-#define SQRT_2_OVER_PI 0.7978845608028654f
-#define INV_SQRT_2 0.7071067811865476f
-#define INV_SQRT_2PI 0.3989422804014327f
-#define GELU_TANH_C 0.044715f
 
 static unsigned row_blocks(int64_t rows) { return (unsigned)((rows + ROW_WARPS - 1) / ROW_WARPS); }
 
@@ -116,39 +113,18 @@ extern "C" int qb_cuda_softmax_fq_grad(qb_dev *d, float *dx, float keep, const f
 
 /* ---- activation, fake quant */
 
-__device__ static inline float act(qb_unary_kind k, float x) {
-    switch (k) {
-    case QB_UNARY_GELU: return 0.5f * x * (1.0f + erff(x * INV_SQRT_2));
-    case QB_UNARY_GELU_TANH: return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + GELU_TANH_C * x * x * x)));
-    case QB_UNARY_TANH: return tanhf(x);
-    default: return x > 0.0f ? x : 0.0f;
-    }
-}
-
-__device__ static inline float act_grad(qb_unary_kind k, float x, float y) {
-    switch (k) {
-    case QB_UNARY_GELU: return 0.5f * (1.0f + erff(x * INV_SQRT_2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
-    case QB_UNARY_GELU_TANH: {
-        float t = tanhf(SQRT_2_OVER_PI * (x + GELU_TANH_C * x * x * x));
-        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_TANH_C * x * x);
-    }
-    case QB_UNARY_TANH: return 1.0f - y * y;
-    default: return x > 0.0f ? 1.0f : 0.0f;
-    }
-}
-
 __global__ static void __launch_bounds__(QB_CUDA_THREADS)
     act_fq_kernel(qb_unary_kind k, float *z, const float *x, int64_t n, const float *amax, float lo, float hi) {
     const fq_scale f = fq_of(amax, lo, hi);
-    QB_GRID_LOOP(i, n) z[i] = fq_apply(f, act(k, x[i]));
+    QB_GRID_LOOP(i, n) z[i] = fq_apply(f, qb_act(k, x[i]));
 }
 
 __global__ static void __launch_bounds__(QB_CUDA_THREADS)
     act_fq_grad_kernel(qb_unary_kind k, float keep, float *dx, const float *dz, const float *x, int64_t n, const float *amaxp) {
     const float amax = amaxp[0];
     QB_GRID_LOOP(i, n) {
-        const float xi = x[i], y = act(k, xi), t = fabsf(y) <= amax ? dz[i] : 0.0f;
-        const float g = k == QB_UNARY_RELU ? (xi > 0.0f ? t : 0.0f) : t * act_grad(k, xi, y);
+        const float xi = x[i], y = qb_act(k, xi), t = fabsf(y) <= amax ? dz[i] : 0.0f;
+        const float g = k == QB_UNARY_RELU ? (xi > 0.0f ? t : 0.0f) : t * qb_act_grad(k, xi, y);
         dx[i] = keep * dx[i] + g;
     }
 }
