@@ -3,6 +3,7 @@
  * dropout.c, activation.c, layernorm.c; the fake-quant element of quant_math.h), so that the results equal the unfused
  * composition bit for bit. */
 #include <math.h>
+#include <string.h>
 #include "autograd/cpu/simd_math.h"
 #include "autograd/cpu/row_math.h"
 #include "autograd/rng.h"
@@ -74,6 +75,15 @@ int qb_cpu_softmax_fq_grad(qb_dev *d, float *g, float keep, const float *yp, con
     return 0;
 }
 
+/* g where pass, else +0 (the STE's select as a bit mask: no branch in the loops that also call vector math). */
+static inline float ste_pass(bool pass, float g) {
+    uint32_t b;
+    memcpy(&b, &g, sizeof b);
+    b &= 0u - (uint32_t)pass;
+    memcpy(&g, &b, sizeof g);
+    return g;
+}
+
 /* z = fake_quant(act(x)); one simple loop per kind (the vector math of libmvec, as activation.c). */
 QB_MULTIVERSION static void act_fq_cpu(qb_unary_kind k, float *restrict z, const float *restrict x, int64_t n, float s, float div, float lo,
                                        float hi) {
@@ -105,7 +115,7 @@ QB_MULTIVERSION static void act_fq_grad_cpu(qb_unary_kind k, float keep, float *
     case QB_UNARY_GELU:
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
         for (int64_t i = 0; i < n; i++) {
-            float e = erff(x[i] * INV_SQRT_2), t = fabsf(0.5f * x[i] * (1.0f + e)) <= amax ? dz[i] : 0.0f;
+            float e = erff(x[i] * INV_SQRT_2), t = ste_pass(fabsf(0.5f * x[i] * (1.0f + e)) <= amax, dz[i]);
             dx[i] = keep * dx[i] + t * (0.5f * (1.0f + e) + x[i] * INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]));
         }
         break;
@@ -113,21 +123,21 @@ QB_MULTIVERSION static void act_fq_grad_cpu(qb_unary_kind k, float keep, float *
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
         for (int64_t i = 0; i < n; i++) {
             float th = tanhf(SQRT_2_OVER_PI * (x[i] + GELU_TANH_C * x[i] * x[i] * x[i]));
-            float t = fabsf(0.5f * x[i] * (1.0f + th)) <= amax ? dz[i] : 0.0f;
+            float t = ste_pass(fabsf(0.5f * x[i] * (1.0f + th)) <= amax, dz[i]);
             dx[i] = keep * dx[i] + t * (0.5f * (1.0f + th) + 0.5f * x[i] * (1.0f - th * th) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_TANH_C * x[i] * x[i]));
         }
         break;
     case QB_UNARY_TANH:
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
         for (int64_t i = 0; i < n; i++) {
-            float y = tanhf(x[i]), t = fabsf(y) <= amax ? dz[i] : 0.0f;
+            float y = tanhf(x[i]), t = ste_pass(fabsf(y) <= amax, dz[i]);
             dx[i] = keep * dx[i] + t * (1.0f - y * y);
         }
         break;
     case QB_UNARY_RELU:
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
         for (int64_t i = 0; i < n; i++) {
-            float t = fabsf(x[i] > 0.0f ? x[i] : 0.0f) <= amax ? dz[i] : 0.0f;
+            float t = ste_pass(fabsf(x[i] > 0.0f ? x[i] : 0.0f) <= amax, dz[i]);
             dx[i] = keep * dx[i] + (x[i] > 0.0f ? t : 0.0f);
         }
         break;
