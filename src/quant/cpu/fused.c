@@ -33,10 +33,14 @@ int qb_cpu_softmax_fq(qb_dev *d, float *y, float *z, const float *x, float scale
         const float *mr = mp ? mp + i0 * mst[0] + i1 * mst[1] + i2 * mst[2] : NULL;
         float *yr = y + r * c, *zr = z + r * c;
         qb_softmax_row(yr, x + r * c, mr, mst[3], scale, c);
-        if (dropping)
-            for (int64_t j = 0; j < c; j++) zr[j] = fake_quant_one(yr[j] * drop_scale(drop, (uint64_t)(r * c + j)), qs, div, lo, hi);
-        else
+        if (dropping) {
+            const uint64_t base = (uint64_t)(r * c);
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++) zr[j] = fake_quant_one(yr[j] * drop_scale(drop, base + (uint64_t)j), qs, div, lo, hi);
+        } else {
+#pragma omp simd
             for (int64_t j = 0; j < c; j++) zr[j] = fake_quant_one(yr[j], qs, div, lo, hi);
+        }
     }
     return 0;
 }
@@ -58,11 +62,9 @@ int qb_cpu_softmax_fq_grad(qb_dev *d, float *g, float keep, const float *yp, con
         const float *yr = yp + r * c, *dzr = dz + r * c;
         float *gr = g + r * c, dot = 0.0f;
         if (keep == 0.0f) { /* g may be dz's buffer: the upstream gradient goes there first, as in the unfused chain */
-            for (int64_t j = 0; j < c; j++) {
-                float u = softmax_fq_upstream(drop, dropping, yr[j], dzr[j], amax, (uint64_t)(r * c + j));
-                gr[j] = u;
-                dot += yr[j] * u;
-            }
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++) gr[j] = softmax_fq_upstream(drop, dropping, yr[j], dzr[j], amax, (uint64_t)(r * c + j));
+            for (int64_t j = 0; j < c; j++) dot += yr[j] * gr[j]; /* in order, as softmax.c */
             for (int64_t j = 0; j < c; j++) gr[j] = 0.0f * gr[j] + scale * yr[j] * (gr[j] - dot);
         } else {
             for (int64_t j = 0; j < c; j++) dot += yr[j] * softmax_fq_upstream(drop, dropping, yr[j], dzr[j], amax, (uint64_t)(r * c + j));
