@@ -357,7 +357,8 @@ static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *
     float scale = (float)(1.0 / sqrt((double)D));
     qb_tensor *probs = fusable(m, QB_FUSE_SOFTMAX, &q[QB_Q_MATMUL_A], &fs)
                            ? qb_softmax_dropout_fq(ctx, scores, scale, mask, c->attention_probs_dropout_prob, &fs)
-                           : qb_bert_quantize(m, &q[QB_Q_MATMUL_A], qb_dropout(ctx, qb_softmax(ctx, scores, scale, mask), c->attention_probs_dropout_prob));
+                           : qb_bert_quantize(m, &q[QB_Q_MATMUL_A],
+                                              qb_dropout(ctx, qb_softmax(ctx, scores, scale, mask), c->attention_probs_dropout_prob));
     qb_tensor *context = qb_merge_heads(ctx, qb_matmul(ctx, probs, vh, false, false)); /* [B, S, H] */
     qb_tensor *a = qb_dropout(ctx, qb_bert_linear_forward(m, &ly->attn_out, context), c->hidden_dropout_prob);
     qb_tensor *attn_q;

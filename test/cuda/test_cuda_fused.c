@@ -22,7 +22,8 @@ static void check_near(const char *what, const char *name, const float *got, con
             if (!(d <= worst_d)) worst_d = d, worst = i;
         }
     }
-    CHECK(&chk, bad <= n / 200 && (step == 0 || far == 0), "%s: %s: %lld of %lld outside tolerance, %lld beyond one level (worst at %lld: %.9g vs %.9g)",
+    CHECK(&chk, bad <= n / 200 && (step == 0 || far == 0),
+          "%s: %s: %lld of %lld outside tolerance, %lld beyond one level (worst at %lld: %.9g vs %.9g)",
           name, what, (long long)bad, (long long)n, (long long)far, (long long)worst, worst >= 0 ? (double)got[worst] : 0.0,
           worst >= 0 ? (double)want[worst] : 0.0);
 }

@@ -117,7 +117,8 @@ static int fc_run(qb_ctx *ctx, const fc_case *c, bool fused, fc_result *r) {
         float *ah = fc_random(n, 13, -2.0f, 2.0f), *rh = fc_random(n, 14, -3.0f, 3.0f), *gh = fc_random(h, 15, 0.5f, 1.5f),
               *bh = fc_random(h, 16, -0.5f, 0.5f);
         qb_tensor *a = fc_input(ctx, r, leaves, c->ndim, c->shape, ah, true), *res = fc_input(ctx, r, leaves, c->ndim, c->shape, rh, false);
-        qb_tensor *g = c->affine ? fc_input(ctx, r, leaves, 1, &h, gh, false) : NULL, *b = c->affine ? fc_input(ctx, r, leaves, 1, &h, bh, false) : NULL;
+        qb_tensor *g = c->affine ? fc_input(ctx, r, leaves, 1, &h, gh, false) : NULL;
+        qb_tensor *b = c->affine ? fc_input(ctx, r, leaves, 1, &h, bh, false) : NULL;
         free(ah), free(rh), free(gh), free(bh);
         /* the residual has a second consumer, as in the model: its gradient accumulates */
         outs[n_out++] = qb_scale(ctx, res, 0.5f);

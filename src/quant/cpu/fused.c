@@ -126,7 +126,8 @@ QB_MULTIVERSION static void act_fq_grad_cpu(qb_unary_kind k, float keep, float *
         for (int64_t i = 0; i < n; i++) {
             float th = tanhf(SQRT_2_OVER_PI * (x[i] + GELU_TANH_C * x[i] * x[i] * x[i]));
             float t = ste_pass(fabsf(0.5f * x[i] * (1.0f + th)) <= amax, dz[i]);
-            dx[i] = keep * dx[i] + t * (0.5f * (1.0f + th) + 0.5f * x[i] * (1.0f - th * th) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_TANH_C * x[i] * x[i]));
+            dx[i] = keep * dx[i] +
+                    t * (0.5f * (1.0f + th) + 0.5f * x[i] * (1.0f - th * th) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_TANH_C * x[i] * x[i]));
         }
         break;
     case QB_UNARY_TANH:
