@@ -28,19 +28,23 @@ typedef struct fc_case {
     qb_unary_kind act; /* kind 1 */
     float amax[3];
     int bits;
+    bool leaf;         /* the input a parameter: its gradient accumulates (keep 1) instead of taking over dz's buffer */
 } fc_case;
 
 static const fc_case fc_cases[] = {
-    {"softmax+dropout+fq", 0, 4, {2, 3, 5, 7}, 0.1f, true, true, false, false, QB_UNARY_GELU, {0.37f, 0, 0}, 8},
-    {"softmax+dropout+fq (seq 64, no mask)", 0, 4, {2, 2, 64, 64}, 0.25f, true, false, false, false, QB_UNARY_GELU, {0.05f, 0, 0}, 8},
-    {"softmax+fq (eval)", 0, 3, {3, 4, 9}, 0.1f, false, true, false, false, QB_UNARY_GELU, {0.5f, 0, 0}, 4},
-    {"gelu+fq", 1, 2, {5, 37}, 0, true, false, false, false, QB_UNARY_GELU, {1.5f, 0, 0}, 8},
-    {"gelu_tanh+fq", 1, 2, {64, 40}, 0, true, false, false, false, QB_UNARY_GELU_TANH, {1.1f, 0, 0}, 8},
-    {"tanh+fq", 1, 1, {131}, 0, true, false, false, false, QB_UNARY_TANH, {0.6f, 0, 0}, 6},
-    {"relu+fq", 1, 2, {200, 210}, 0, true, false, false, false, QB_UNARY_RELU, {2.5f, 0, 0}, 8},
-    {"add+fq+layernorm", 2, 3, {2, 3, 33}, 0, true, false, false, true, QB_UNARY_GELU, {1.2f, 0.9f, 0}, 8},
-    {"add+fq+layernorm+fq out", 2, 3, {2, 16, 96}, 0, true, false, true, true, QB_UNARY_GELU, {1.5f, 2.0f, 1.1f}, 8},
-    {"add+fq+layernorm (no affine) + fq out", 2, 2, {7, 5}, 0, true, false, true, false, QB_UNARY_GELU, {0.7f, 3.0f, 0.8f}, 8},
+    {"softmax+dropout+fq", 0, 4, {2, 3, 5, 7}, 0.1f, true, true, false, false, QB_UNARY_GELU, {0.37f, 0, 0}, 8, false},
+    {"softmax+dropout+fq (seq 64, no mask)", 0, 4, {2, 2, 64, 64}, 0.25f, true, false, false, false, QB_UNARY_GELU, {0.05f, 0, 0}, 8, false},
+    {"softmax+fq (eval)", 0, 3, {3, 4, 9}, 0.1f, false, true, false, false, QB_UNARY_GELU, {0.5f, 0, 0}, 4, false},
+    {"gelu+fq", 1, 2, {5, 37}, 0, true, false, false, false, QB_UNARY_GELU, {1.5f, 0, 0}, 8, false},
+    {"gelu_tanh+fq", 1, 2, {64, 40}, 0, true, false, false, false, QB_UNARY_GELU_TANH, {1.1f, 0, 0}, 8, false},
+    {"tanh+fq", 1, 1, {131}, 0, true, false, false, false, QB_UNARY_TANH, {0.6f, 0, 0}, 6, false},
+    {"relu+fq", 1, 2, {200, 210}, 0, true, false, false, false, QB_UNARY_RELU, {2.5f, 0, 0}, 8, false},
+    {"add+fq+layernorm", 2, 3, {2, 3, 33}, 0, true, false, false, true, QB_UNARY_GELU, {1.2f, 0.9f, 0}, 8, false},
+    {"add+fq+layernorm+fq out", 2, 3, {2, 16, 96}, 0, true, false, true, true, QB_UNARY_GELU, {1.5f, 2.0f, 1.1f}, 8, false},
+    {"add+fq+layernorm (no affine) + fq out", 2, 2, {7, 5}, 0, true, false, true, false, QB_UNARY_GELU, {0.7f, 3.0f, 0.8f}, 8, false},
+    {"softmax+dropout+fq (leaf input)", 0, 4, {1, 2, 6, 33}, 0.2f, true, true, false, false, QB_UNARY_GELU, {0.3f, 0, 0}, 8, true},
+    {"gelu+fq (leaf input)", 1, 2, {9, 70}, 0, true, false, false, false, QB_UNARY_GELU, {1.3f, 0, 0}, 8, true},
+    {"add+fq+layernorm+fq out (leaf input)", 2, 2, {6, 40}, 0, true, false, true, true, QB_UNARY_GELU, {1.0f, 1.4f, 0.9f}, 8, true},
 };
 #define FC_N_CASES ((int)(sizeof fc_cases / sizeof fc_cases[0]))
 
@@ -83,7 +87,7 @@ static int fc_run(qb_ctx *ctx, const fc_case *c, bool fused, fc_result *r) {
     qb_fq_spec s0 = {c->amax[0], &d}, s1 = {c->amax[1], &d}, s2 = {c->amax[2], &d};
     if (c->kind == 0) {
         float *xh = fc_random(n, 11, -3.0f, 3.0f);
-        qb_tensor *x = fc_input(ctx, r, leaves, c->ndim, c->shape, xh, true), *mask = NULL;
+        qb_tensor *x = fc_input(ctx, r, leaves, c->ndim, c->shape, xh, !c->leaf), *mask = NULL;
         free(xh);
         if (c->mask) {
             int64_t ms[4] = {c->shape[0], 1, 1, h};
@@ -101,7 +105,7 @@ static int fc_run(qb_ctx *ctx, const fc_case *c, bool fused, fc_result *r) {
                               : qb_fake_quant(ctx, qb_dropout(ctx, qb_softmax(ctx, x, 0.4f, mask), c->p), &c->amax[0], 1, &d);
     } else if (c->kind == 1) {
         float *xh = fc_random(n, 12, -4.0f, 4.0f);
-        qb_tensor *x = fc_input(ctx, r, leaves, c->ndim, c->shape, xh, true);
+        qb_tensor *x = fc_input(ctx, r, leaves, c->ndim, c->shape, xh, !c->leaf);
         free(xh);
         qb_tensor *y = NULL;
         if (!fused) {
@@ -116,7 +120,7 @@ static int fc_run(qb_ctx *ctx, const fc_case *c, bool fused, fc_result *r) {
     } else {
         float *ah = fc_random(n, 13, -2.0f, 2.0f), *rh = fc_random(n, 14, -3.0f, 3.0f), *gh = fc_random(h, 15, 0.5f, 1.5f),
               *bh = fc_random(h, 16, -0.5f, 0.5f);
-        qb_tensor *a = fc_input(ctx, r, leaves, c->ndim, c->shape, ah, true), *res = fc_input(ctx, r, leaves, c->ndim, c->shape, rh, false);
+        qb_tensor *a = fc_input(ctx, r, leaves, c->ndim, c->shape, ah, !c->leaf), *res = fc_input(ctx, r, leaves, c->ndim, c->shape, rh, false);
         qb_tensor *g = c->affine ? fc_input(ctx, r, leaves, 1, &h, gh, false) : NULL;
         qb_tensor *b = c->affine ? fc_input(ctx, r, leaves, 1, &h, bh, false) : NULL;
         free(ah), free(rh), free(gh), free(bh);
