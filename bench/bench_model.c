@@ -22,12 +22,14 @@ static void openblas_sgemm(void *ctx, bool ta, bool tb, int m, int n, int k, con
 
 static void usage(FILE *out) {
     fprintf(out, "usage: bench_model [--config base|minilm] [--quant 0|1] [--precision fp32|bf16] [--steps N] [--layers L] [--batch B]\n"
-                 "                   [--seq S] [--profile 1]\n"
+                 "                   [--seq S] [--profile 1] [--fuse MASK]\n"
                  "  One BERT QA training step (forward + backward, dropout on), median of N steps after two warm-ups.\n"
                  "  --config base: BERT-base (12 layers, hidden 768, intermediate 3072, 12 heads), batch 8 (default)\n"
                  "  --config minilm: MiniLM-L6-H384 (6 layers, hidden 384, intermediate 1536, 12 heads), batch 12, as\n"
                  "                   configs/squad_minilm_qat.ini; --layers/--batch/--seq override the config's\n"
                  "  --quant 1: QDQBERT's fake quantizers on (calibrated ranges); --profile 1: per-op times of the last step\n"
+                 "  --fuse MASK: the fused fake-quant ops used (default 15, all; 0: unfused, quant.fuse = false): 1 softmax +\n"
+                 "               dropout + fq, 2 GELU + fq, 4 residual add + fq + layer norm, 8 (with 4) its output's fq\n"
                  "  --precision bf16: GEMMs with bf16 inputs and fp32 accumulation (oneDNN; fp32 weights and fake quant);\n"
                  "                    the peer then runs under torch.autocast(\"cpu\", dtype=torch.bfloat16)\n"
                  "  Threads: OMP_NUM_THREADS. With QB_TORCH_PYTHON=python (and QB_SOURCE_ROOT=checkout) the PyTorch peer\n"
@@ -60,7 +62,7 @@ static double torch_step_ms(const char *config, int quant, const char *precision
 }
 
 int main(int argc, char **argv) {
-    int quant = 0, steps = 5, layers = 0, batch = 0, seq = 128, profile = 0;
+    int quant = 0, steps = 5, layers = 0, batch = 0, seq = 128, profile = 0, fuse = QB_FUSE_ALL;
     const char *config = "base", *precision = "fp32";
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -91,6 +93,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch")) batch = v;
         else if (!strcmp(argv[i], "--seq")) seq = v;
         else if (!strcmp(argv[i], "--profile")) profile = v;
+        else if (!strcmp(argv[i], "--fuse")) fuse = (int)strtol(argv[i + 1], NULL, 0);
         else {
             fprintf(stderr, "bench_model: unknown option %s (see --help)\n", argv[i]);
             return 2;
@@ -127,6 +130,9 @@ int main(int argc, char **argv) {
         }
         qb_bert_quant_enable(&m, "*", true);
     }
+    m.fuse = (unsigned)fuse & QB_FUSE_ALL;
+    char fuse_label[32];
+    snprintf(fuse_label, sizeof fuse_label, " fuse %d", (int)m.fuse);
     int64_t tokens = (int64_t)batch * seq, H = cfg.hidden_size, inter = cfg.intermediate_size;
     int32_t *ids = malloc((size_t)tokens * sizeof(int32_t)), start[64], end[64];
     for (int64_t t = 0; t < tokens; t++) ids[t] = 1000 + (int32_t)((t * 7919) % 20000);
@@ -162,9 +168,9 @@ int main(int argc, char **argv) {
     char blas[1024];
     qb_blas_core_summary(blas, sizeof blas);
     printf("%s\n", blas);
-    printf("qdqbert  %-6s %-4s %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  OpenBLAS sgemm %6.1f GFLOP/s  "
+    printf("qdqbert  %-6s%s %-4s %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  OpenBLAS sgemm %6.1f GFLOP/s  "
            "%4.0f%% of its bound  cpu %8.1f ms/step  peak RSS %6.0f MiB\n",
-           quant ? "quant" : "fp32", precision, config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
+           quant ? "quant" : "fp32", quant ? fuse_label : "", precision, config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
            100.0 * flops / med * 1e-9 / rate, 1e3 * cpu_med, ru.ru_maxrss / 1024.0);
     fflush(stdout);
     char nthreads[16];

@@ -34,3 +34,7 @@ static inline qb_tensor *qb_new_like(qb_ctx *ctx, const qb_tensor *x) { return q
 
 /* 0 when every non-NULL in[i] is on ctx's device; else an error naming op and the devices. */
 int qb_op_check_devices(qb_ctx *ctx, const char *op, qb_tensor *const *in, int n);
+
+/* The softmax kernels' 4-dim shape of x (leading 1s) and the mask's strides against it (0 where it broadcasts; all 0
+ * without a mask); 0, or -1 with an error naming op when x or the mask does not fit. */
+int qb_softmax_mask_layout(qb_ctx *ctx, const char *op, const qb_tensor *x, const qb_tensor *mask, int64_t sh[4], int64_t mst[4]);

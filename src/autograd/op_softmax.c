@@ -13,30 +13,34 @@ static void softmax_backward(qb_ctx *ctx, qb_node *n) {
     QB_KERNEL(ctx, "softmax", softmax_grad, dx->data, overwrite ? 0.0f : 1.0f, y->data, y->grad->data, n->f[0], rows, c);
 }
 
+int qb_softmax_mask_layout(qb_ctx *ctx, const char *op, const qb_tensor *x, const qb_tensor *mask, int64_t sh[4], int64_t mst[4]) {
+    QB_SHAPE_BUFS;
+    if (x->ndim < 1 || x->ndim > 4 || x->shape[x->ndim - 1] == 0)
+        return qb_errorf(&ctx->err, "%s: input %s has no last dim to normalise", op, qb_shape_str(x, qb_sa_, sizeof qb_sa_));
+    int off = 4 - x->ndim;
+    for (int d = 0; d < 4; d++) {
+        mst[d] = 0;
+        sh[d] = d < off ? 1 : x->shape[d - off];
+    }
+    if (!mask) return 0;
+    if (mask->ndim > x->ndim) return qb_errorf(&ctx->err, "%s: mask %s has more dims than input %s", op, QB_SHAPES(mask, x));
+    int moff = x->ndim - mask->ndim;
+    for (int d = 0; d < mask->ndim; d++) {
+        int64_t ms = mask->shape[d], xs = x->shape[moff + d];
+        if (ms != xs && ms != 1) return qb_errorf(&ctx->err, "%s: mask %s does not broadcast to input %s", op, QB_SHAPES(mask, x));
+        mst[off + moff + d] = ms == 1 ? 0 : mask->stride[d];
+    }
+    return 0;
+}
+
 qb_tensor *qb_softmax(qb_ctx *ctx, qb_tensor *x, float scale, qb_tensor *mask) {
     QB_OP_BEGIN(ctx, x);
-    QB_SHAPE_BUFS;
     QB_OP_DEVICES(ctx, "softmax", x, mask);
-    if (x->ndim < 1 || x->shape[x->ndim - 1] == 0)
-        return qb_errorf(&ctx->err, "softmax: input %s has no last dim to normalise", qb_shape_str(x, qb_sa_, sizeof qb_sa_)), NULL;
-    int64_t mst[4] = {0, 0, 0, 0};
-    int off = 4 - x->ndim;
-    if (mask) {
-        if (mask->ndim > x->ndim)
-            return qb_errorf(&ctx->err, "softmax: mask %s has more dims than input %s", QB_SHAPES(mask, x)), NULL;
-        int moff = x->ndim - mask->ndim;
-        for (int d = 0; d < mask->ndim; d++) {
-            int64_t ms = mask->shape[d], xs = x->shape[moff + d];
-            if (ms != xs && ms != 1)
-                return qb_errorf(&ctx->err, "softmax: mask %s does not broadcast to input %s", QB_SHAPES(mask, x)), NULL;
-            mst[off + moff + d] = ms == 1 ? 0 : mask->stride[d];
-        }
-    }
+    int64_t sh[4], mst[4];
+    if (qb_softmax_mask_layout(ctx, "softmax", x, mask, sh, mst)) return NULL;
     x = qb_contiguous(ctx, x);
     qb_tensor *y = x ? qb_new_like(ctx, x) : NULL;
     if (!y) return NULL;
-    int64_t sh[4] = {1, 1, 1, 1};
-    for (int d = 0; d < x->ndim; d++) sh[off + d] = x->shape[d];
     if (QB_KERNEL(ctx, "softmax", softmax, y->data, x->data, scale, mask ? mask->data : NULL, sh, mst)) return NULL;
     qb_node *n = qb_record(ctx, "softmax", softmax_backward, y, &x, 1);
     if (n) n->f[0] = scale;

@@ -1,5 +1,6 @@
 /* bert.c: parameters, quantizers, embeddings and encoder of the BERT model (see bert.h). */
 #include "model/bert.h"
+#include "quant/op_fused.h"
 #include <float.h>
 #include <fnmatch.h>
 #include <math.h>
@@ -106,6 +107,7 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
     m->ctx = ctx;
     m->cfg = *cfg;
     m->head = head;
+    m->fuse = opt && opt->unfused ? 0u : QB_FUSE_ALL;
     if (opt && opt->quant) m->quant_desc = *opt->quant;
     else quant_defaults_init(&m->quant_desc);
     if (qb_bert_config_validate(cfg, "config", &ctx->err)) return -1;
@@ -251,6 +253,31 @@ static bool same_quantization(const qb_quantizer *a, const qb_quantizer *b) {
     return memcmp(x->amax, y->amax, (size_t)x->n_amax * sizeof(float)) == 0;
 }
 
+/* True when q can run inside a fused op: fusion on, q a plain per-tensor fake quantizer (on, not calibrating, a fixed
+ * signed amax); *spec then describes it. */
+static bool fusable(const qb_bert_model *m, unsigned what, const qb_quantizer *q, qb_fq_spec *spec) {
+    if (!(m->fuse & what) || !q) return false;
+    const tensor_quantizer *t = &q->tq;
+    if (t->disabled || !t->quant_on || t->calib_on || !t->amax || t->n_amax != 1 || t->desc.is_unsigned ||
+        t->desc.amax_mode == QUANT_AMAX_LEARNABLE || t->desc.amax_mode == QUANT_AMAX_LSQ)
+        return false;
+    *spec = (qb_fq_spec){.amax = t->amax[0], .desc = &t->desc};
+    return true;
+}
+
+/* layernorm(qa(a) + qr(r)) and, when next_q is given, next_q(y) into *yq: fused when all of them allow, else the
+ * unfused ops (*yq NULL: the caller quantizes y itself). */
+static qb_tensor *residual_layernorm(qb_bert_model *m, qb_quantizer *qa, qb_quantizer *qr, qb_tensor *a, qb_tensor *r, qb_tensor *gamma,
+                                     qb_tensor *beta, qb_quantizer *next_q, qb_tensor **yq) {
+    qb_fq_spec fa, fr, fy;
+    *yq = NULL;
+    if (fusable(m, QB_FUSE_RESIDUAL, qa, &fa) && fusable(m, QB_FUSE_RESIDUAL, qr, &fr))
+        return qb_add_fq_layernorm(m->ctx, a, r, gamma, beta, m->cfg.layer_norm_eps, &fa, &fr,
+                                   fusable(m, QB_FUSE_LN_OUT, next_q, &fy) ? &fy : NULL, yq);
+    qb_tensor *s = qb_add(m->ctx, qb_bert_quantize(m, qa, a), qb_bert_quantize(m, qr, r));
+    return qb_layernorm(m->ctx, s, gamma, beta, m->cfg.layer_norm_eps);
+}
+
 /* ---- forward */
 
 static qb_tensor *activation(qb_ctx *ctx, qb_bert_act act, qb_tensor *x) {
@@ -308,14 +335,17 @@ static qb_tensor *attention_mask(qb_bert_model *m, const qb_bert_batch *b, bool 
     return mask;
 }
 
-static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *x, qb_tensor *mask) {
+/* One layer on x; xq is x through the query input quantizer when the previous layer made it (else NULL), and *xq_next
+ * gets this layer's output through next_q (the next layer's query input quantizer) when it can be fused. */
+static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *x, qb_tensor *xq, qb_tensor *mask, qb_quantizer *next_q,
+                                qb_tensor **xq_next) {
     qb_ctx *ctx = m->ctx;
     const qb_bert_config *c = &m->cfg;
     int N = c->num_attention_heads;
     int64_t D = c->hidden_size / N;
     qb_quantizer *q = ly->q;
     /* the query, key and value inputs are the same tensor: quantize it once when their quantizers agree */
-    qb_tensor *xq = qb_bert_quantize(m, ly->query.in_q, x);
+    if (!xq) xq = qb_bert_quantize(m, ly->query.in_q, x);
     qb_tensor *xk = same_quantization(ly->key.in_q, ly->query.in_q) ? xq : qb_bert_quantize(m, ly->key.in_q, x);
     qb_tensor *xv = same_quantization(ly->value.in_q, ly->query.in_q) ? xq : qb_bert_quantize(m, ly->value.in_q, x);
     /* per-tensor quantizers of Q, K^T and V act the same on [B, S, H] as on the head views */
@@ -323,16 +353,23 @@ static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *
     qb_tensor *kh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_K], linear_quantized_input(m, &ly->key, xk)), N);
     qb_tensor *vh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_V], linear_quantized_input(m, &ly->value, xv)), N);
     qb_tensor *scores = qb_matmul(ctx, qh, kh, false, true);                   /* [B, N, S, S] */
-    qb_tensor *probs = qb_softmax(ctx, scores, (float)(1.0 / sqrt((double)D)), mask);
-    probs = qb_bert_quantize(m, &q[QB_Q_MATMUL_A], qb_dropout(ctx, probs, c->attention_probs_dropout_prob));
+    qb_fq_spec fs;
+    float scale = (float)(1.0 / sqrt((double)D));
+    qb_tensor *probs = fusable(m, QB_FUSE_SOFTMAX, &q[QB_Q_MATMUL_A], &fs)
+                           ? qb_softmax_dropout_fq(ctx, scores, scale, mask, c->attention_probs_dropout_prob, &fs)
+                           : qb_bert_quantize(m, &q[QB_Q_MATMUL_A],
+                                              qb_dropout(ctx, qb_softmax(ctx, scores, scale, mask), c->attention_probs_dropout_prob));
     qb_tensor *context = qb_merge_heads(ctx, qb_matmul(ctx, probs, vh, false, false)); /* [B, S, H] */
     qb_tensor *a = qb_dropout(ctx, qb_bert_linear_forward(m, &ly->attn_out, context), c->hidden_dropout_prob);
-    a = qb_add(ctx, qb_bert_quantize(m, &q[QB_Q_ATTN_ADD_LOCAL], a), qb_bert_quantize(m, &q[QB_Q_ATTN_ADD_RESIDUAL], x));
-    qb_tensor *attn = qb_layernorm(ctx, a, ly->attn_ln_w, ly->attn_ln_b, c->layer_norm_eps);
-    qb_tensor *h = activation(ctx, c->hidden_act, qb_bert_linear_forward(m, &ly->inter, attn));
-    qb_tensor *o = qb_dropout(ctx, qb_bert_linear_forward(m, &ly->out, h), c->hidden_dropout_prob);
-    o = qb_add(ctx, qb_bert_quantize(m, &q[QB_Q_OUT_ADD_LOCAL], o), qb_bert_quantize(m, &q[QB_Q_OUT_ADD_RESIDUAL], attn));
-    return qb_layernorm(ctx, o, ly->out_ln_w, ly->out_ln_b, c->layer_norm_eps);
+    qb_tensor *attn_q;
+    qb_tensor *attn = residual_layernorm(m, &q[QB_Q_ATTN_ADD_LOCAL], &q[QB_Q_ATTN_ADD_RESIDUAL], a, x, ly->attn_ln_w, ly->attn_ln_b,
+                                         ly->inter.in_q, &attn_q);
+    qb_tensor *inter = linear_quantized_input(m, &ly->inter, attn_q ? attn_q : qb_bert_quantize(m, ly->inter.in_q, attn));
+    qb_unary_kind kind = c->hidden_act == QB_ACT_GELU ? QB_UNARY_GELU : c->hidden_act == QB_ACT_GELU_TANH ? QB_UNARY_GELU_TANH : QB_UNARY_RELU;
+    qb_tensor *hq = fusable(m, QB_FUSE_ACT, ly->out.in_q, &fs) ? qb_act_fq(ctx, kind, inter, &fs)
+                                                 : qb_bert_quantize(m, ly->out.in_q, activation(ctx, c->hidden_act, inter));
+    qb_tensor *o = qb_dropout(ctx, linear_quantized_input(m, &ly->out, hq), c->hidden_dropout_prob);
+    return residual_layernorm(m, &q[QB_Q_OUT_ADD_LOCAL], &q[QB_Q_OUT_ADD_RESIDUAL], o, attn, ly->out_ln_w, ly->out_ln_b, next_q, xq_next);
 }
 
 qb_tensor *qb_bert_forward(qb_bert_model *m, const qb_bert_batch *b) {
@@ -346,7 +383,9 @@ qb_tensor *qb_bert_forward(qb_bert_model *m, const qb_bert_batch *b) {
     qb_tensor *mask = attention_mask(m, b, &failed);
     if (failed) return NULL;
     qb_tensor *x = embeddings(m, b);
-    for (int i = 0; i < m->cfg.num_hidden_layers; i++) x = encoder_layer(m, &m->layers[i], x, mask);
+    qb_tensor *xq = NULL;
+    for (int i = 0, L = m->cfg.num_hidden_layers; i < L; i++)
+        x = encoder_layer(m, &m->layers[i], x, xq, mask, i + 1 < L ? m->layers[i + 1].query.in_q : NULL, &xq);
     return qb_ctx_failed(ctx) ? NULL : x;
 }
 

@@ -27,9 +27,17 @@ enum {
     QB_Q_PER_LAYER
 };
 
+/* The fused fake-quant ops (quant/op_fused.h) bert.c uses, a mask in qb_bert_model.fuse. */
+#define QB_FUSE_SOFTMAX 1u  /* softmax + dropout + matmul_a input quantizer */
+#define QB_FUSE_ACT 2u      /* activation + output.dense input quantizer */
+#define QB_FUSE_RESIDUAL 4u /* add_local and add_residual quantizers + residual add + layer norm */
+#define QB_FUSE_LN_OUT 8u   /* with QB_FUSE_RESIDUAL: the next input quantizer of the layer norm's output in the same pass */
+#define QB_FUSE_ALL 15u
+
 typedef struct qb_bert_options {
     bool quantize_heads;         /* also give the pooler and head linears input/weight quantizers (QDQBert does not) */
     const quant_defaults *quant; /* descriptors per kind of quantizer; NULL: quant_defaults_init (QDQBERT's) */
+    bool unfused;                /* the unfused ops instead of the fused fake-quant kernels (quant.fuse = false) */
 } qb_bert_options;
 
 typedef struct qb_bert_linear {
@@ -61,6 +69,7 @@ typedef struct qb_bert_model {
     qb_quantizer *quant;                       /* all quantizers: 20 per layer, then the heads' (option) */
     int n_quant;
     quant_defaults quant_desc;                 /* the descriptors the quantizers were built from */
+    unsigned fuse;                             /* QB_FUSE_* fused fake-quant ops where the quantizers allow (default all) */
 } qb_bert_model;
 
 typedef struct qb_bert_batch {

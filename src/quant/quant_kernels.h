@@ -62,6 +62,44 @@ typedef int qb_qk_abs_stats(qb_dev *d, qb_abs_stats *out, const float *x, int64_
 /* counts[0..nbins) += the histogram of |x| in the given bins (exact zeros skipped when skip_zeros). */
 typedef int qb_qk_histogram(qb_dev *d, int64_t *counts, const float *x, int64_t n, const qb_hist_bins *bins);
 
+/* ---- fused ops (op_fused.c): a producer and the per-tensor fake quant of its output in one pass. */
+/* A per-tensor fake quant: amax[0] in device memory (NULL: none), levels [qmin, qmax]. */
+typedef struct qb_fq_point {
+    const float *amax;
+    float qmin, qmax;
+} qb_fq_point;
+/* Dropout inside a fused op: element i kept (times inv_keep) when qb_rng_uniform32(key, offset + i) >= p; off: none. */
+typedef struct qb_fused_dropout {
+    bool on;
+    uint32_t key;
+    uint64_t offset;
+    float p, inv_keep;
+} qb_fused_dropout;
+/* y = softmax(x * scale + mask) (kept for the backward; shapes as autograd's softmax entry), z = fake_quant(y * keep(i))
+ * with keep(i) the dropout's scale of element i (1 when off): the attention probabilities as the P @ V GEMM reads them. */
+typedef int qb_qk_softmax_fq(qb_dev *d, float *y, float *z, const float *x, float scale, const float *mask, const int64_t *shape4,
+                             const int64_t *mask_stride4, const qb_fused_dropout *drop, const qb_fq_point *fq);
+/* dx = keep * dx + scale * y * (g - sum(y * g)) per row of c, g = (|y keep(i)| <= amax ? dz : 0) * keep(i): the STE mask
+ * and the dropout mask recomputed from y, amax and the RNG. */
+typedef int qb_qk_softmax_fq_grad(qb_dev *d, float *dx, float keep, const float *y, const float *dz, float scale, int64_t rows, int64_t c,
+                                  const qb_fused_dropout *drop, const float *amax);
+/* z = fake_quant(act(x)) (act(x) not stored). */
+typedef int qb_qk_act_fq(qb_dev *d, qb_unary_kind kind, float *z, const float *x, int64_t n, const qb_fq_point *fq);
+/* dx = keep * dx + (|act(x)| <= amax ? dz : 0) * act'(x), act(x) recomputed from x (ReLU passes dz through). */
+typedef int qb_qk_act_fq_grad(qb_dev *d, qb_unary_kind kind, float keep, float *dx, const float *dz, const float *x, int64_t n,
+                              const float *amax);
+/* Residual add and layer norm over rows x h with both residual inputs fake-quantized: s = fake_quant(a, fa) +
+ * fake_quant(r, fr) (kept), y = (s - mean) * rstd * gamma + beta (mean, rstd kept; gamma, beta may be NULL) and, when
+ * fy->amax, yq = fake_quant(y, fy) for y's next quantized consumer, all in one pass over each row. */
+typedef int qb_qk_add_fq_layernorm(qb_dev *d, float *y, float *yq, float *s, float *mean, float *rstd, const float *a, const float *r,
+                                   const float *gamma, const float *beta, int64_t rows, int64_t h, float eps, const qb_fq_point *fa,
+                                   const qb_fq_point *fr, const qb_fq_point *fy);
+/* Its input gradients: ds = rstd * (dn - mean(dn) - shat * mean(dn * shat)), dn = dy * gamma, then
+ * da = keep_a * da + (|a| <= amax_a ? ds : 0) and dr likewise (da or dr NULL: not wanted; da may be dy's buffer). */
+typedef int qb_qk_add_fq_layernorm_grad(qb_dev *d, float *da, float keep_a, float *dr, float keep_r, const float *dy, const float *s,
+                                        const float *a, const float *r, const float *gamma, const float *mean, const float *rstd,
+                                        int64_t rows, int64_t h, const float *amax_a, const float *amax_r);
+
 typedef struct qb_quant_kernels {
     const char *name;
     qb_qk_fake_quant *fake_quant;
@@ -74,6 +112,12 @@ typedef struct qb_quant_kernels {
     qb_qk_any_negative *any_negative;
     qb_qk_abs_stats *abs_stats;
     qb_qk_histogram *histogram;
+    qb_qk_softmax_fq *softmax_fq;
+    qb_qk_softmax_fq_grad *softmax_fq_grad;
+    qb_qk_act_fq *act_fq;
+    qb_qk_act_fq_grad *act_fq_grad;
+    qb_qk_add_fq_layernorm *add_fq_layernorm;
+    qb_qk_add_fq_layernorm_grad *add_fq_layernorm_grad;
 } qb_quant_kernels;
 
 /* The tables: the CPU's (src/quant/cpu/) and CUDA's (src/quant/cuda/kernels.c). */

@@ -146,10 +146,47 @@ static int r_histogram(qb_dev *d, int64_t *counts, const float *x, int64_t n, co
     return qb_cpu_histogram(d, H(counts), H(x), n, &b);
 }
 
+/* a fused op's fake-quant point with its amax translated (NULL stays NULL) */
+static qb_fq_point r_point(const qb_fq_point *p) {
+    qb_fq_point q = p ? *p : (qb_fq_point){0};
+    q.amax = H(q.amax);
+    return q;
+}
+static int r_softmax_fq(qb_dev *d, float *y, float *z, const float *x, float scale, const float *mask, const int64_t *sh,
+                        const int64_t *mst, const qb_fused_dropout *drop, const qb_fq_point *fq) {
+    qb_fq_point p = r_point(fq);
+    return qb_cpu_softmax_fq(d, H(y), H(z), H(x), scale, H(mask), sh, mst, drop, &p);
+}
+static int r_softmax_fq_grad(qb_dev *d, float *dx, float keep, const float *y, const float *dz, float scale, int64_t rows, int64_t c,
+                             const qb_fused_dropout *drop, const float *amax) {
+    return qb_cpu_softmax_fq_grad(d, H(dx), keep, H(y), H(dz), scale, rows, c, drop, H(amax));
+}
+static int r_act_fq(qb_dev *d, qb_unary_kind k, float *z, const float *x, int64_t n, const qb_fq_point *fq) {
+    qb_fq_point p = r_point(fq);
+    return qb_cpu_act_fq(d, k, H(z), H(x), n, &p);
+}
+static int r_act_fq_grad(qb_dev *d, qb_unary_kind k, float keep, float *dx, const float *dz, const float *x, int64_t n, const float *amax) {
+    return qb_cpu_act_fq_grad(d, k, keep, H(dx), H(dz), H(x), n, H(amax));
+}
+static int r_add_fq_layernorm(qb_dev *d, float *y, float *yq, float *s, float *mean, float *rstd, const float *a, const float *r,
+                              const float *g, const float *b, int64_t rows, int64_t h, float eps, const qb_fq_point *fa,
+                              const qb_fq_point *fr, const qb_fq_point *fy) {
+    qb_fq_point pa = r_point(fa), pr = r_point(fr), py = r_point(fy);
+    return qb_cpu_add_fq_layernorm(d, H(y), H(yq), H(s), H(mean), H(rstd), H(a), H(r), H(g), H(b), rows, h, eps, &pa, &pr, &py);
+}
+static int r_add_fq_layernorm_grad(qb_dev *d, float *da, float ka, float *dr, float kr, const float *dy, const float *s, const float *a,
+                                   const float *r, const float *g, const float *mean, const float *rstd, int64_t rows, int64_t h,
+                                   const float *amax_a, const float *amax_r) {
+    return qb_cpu_add_fq_layernorm_grad(d, H(da), ka, H(dr), kr, H(dy), H(s), H(a), H(r), H(g), H(mean), H(rstd), rows, h, H(amax_a),
+                                        H(amax_r));
+}
+
 static const qb_quant_kernels remote_quant_kernels = {
     .name = "remote", .fake_quant = r_fake_quant, .fake_quant_grad = r_fake_quant_grad, .fake_quant_learnable = r_fq_learnable,
     .fake_quant_learnable_grad = r_fq_learnable_grad, .amax_reduce = r_amax_reduce, .any_negative = r_any_negative,
-    .abs_stats = r_abs_stats, .histogram = r_histogram,
+    .abs_stats = r_abs_stats, .histogram = r_histogram, .softmax_fq = r_softmax_fq, .softmax_fq_grad = r_softmax_fq_grad,
+    .act_fq = r_act_fq, .act_fq_grad = r_act_fq_grad, .add_fq_layernorm = r_add_fq_layernorm,
+    .add_fq_layernorm_grad = r_add_fq_layernorm_grad,
 };
 
 qb_ctx *remote_ctx_new(uint64_t seed, qb_err *err) {

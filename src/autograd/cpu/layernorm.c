@@ -2,6 +2,7 @@
 #include <math.h>
 #include "autograd/cpu/kernels.h"
 #include "autograd/cpu/simd_math.h"
+#include "autograd/cpu/row_math.h"
 
 /* dg[j] += sum_r dy[r,j] * xhat[r,j], db[j] += sum_r dy[r,j]; columns split across threads (order independent of
  * the thread count). */
@@ -30,14 +31,8 @@ QB_MULTIVERSION static void layernorm_input_grad_cpu(float *g, float keep, const
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * h, *dyr = dy + r * h;
         float *gr = g + r * h;
-        float m = mean[r], rs = rstd[r], sum_dn = 0.0f, sum_dn_n = 0.0f;
-#pragma omp simd reduction(+ : sum_dn, sum_dn_n)
-        for (int64_t j = 0; j < h; j++) {
-            float dn = dyr[j] * (gamma ? gamma[j] : 1.0f);
-            sum_dn += dn;
-            sum_dn_n += dn * (xr[j] - m) * rs;
-        }
-        float a = sum_dn / (float)h, b = sum_dn_n / (float)h;
+        float m = mean[r], rs = rstd[r], a, b;
+        qb_layernorm_grad_row_means(&a, &b, dyr, xr, gamma, m, rs, h);
 #pragma omp simd
         for (int64_t j = 0; j < h; j++) {
             float dn = dyr[j] * (gamma ? gamma[j] : 1.0f);
@@ -50,21 +45,7 @@ QB_MULTIVERSION static void layernorm_input_grad_cpu(float *g, float keep, const
 QB_MULTIVERSION static void layernorm_forward_cpu(float *y, float *mean, float *rstd, const float *x, const float *gamma,
                                                   const float *beta, int64_t rows, int64_t h, float eps) {
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * h;
-        float *yr = y + r * h;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < h; j++) s += xr[j];
-        float m = s / (float)h, v = 0.0f;
-#pragma omp simd reduction(+ : v)
-        for (int64_t j = 0; j < h; j++) v += (xr[j] - m) * (xr[j] - m);
-        float rs = 1.0f / sqrtf(v / (float)h + eps);
-        mean[r] = m;
-        rstd[r] = rs;
-#pragma omp simd
-        for (int64_t j = 0; j < h; j++) yr[j] = (xr[j] - m) * rs * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
-    }
+    for (int64_t r = 0; r < rows; r++) qb_layernorm_row(y + r * h, mean + r, rstd + r, x + r * h, gamma, beta, h, eps);
 }
 
 int qb_cpu_layernorm(qb_dev *d, float *y, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,

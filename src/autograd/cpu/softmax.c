@@ -2,6 +2,7 @@
 #include <math.h>
 #include "autograd/cpu/kernels.h"
 #include "autograd/cpu/simd_math.h"
+#include "autograd/cpu/row_math.h"
 
 int qb_cpu_softmax(qb_dev *d, float *y, const float *x, float scale, const float *mp, const int64_t *sh, const int64_t *mst) {
     (void)d;
@@ -10,23 +11,7 @@ int qb_cpu_softmax(qb_dev *d, float *y, const float *x, float scale, const float
     for (int64_t r = 0; r < rows; r++) {
         int64_t i2 = r % sh[2], i1 = (r / sh[2]) % sh[1], i0 = r / (sh[2] * sh[1]);
         const float *mr = mp ? mp + i0 * mst[0] + i1 * mst[1] + i2 * mst[2] : NULL;
-        const float *xr = x + r * c;
-        float *yr = y + r * c;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < c; j++) {
-            float v = xr[j] * scale + (mr ? mr[j * mst[3]] : 0.0f);
-            yr[j] = v;
-            if (v > mx) mx = v;
-        }
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < c; j++) {
-            float e = expf(yr[j] - mx);
-            yr[j] = e;
-            sum += e;
-        }
-        float inv = 1.0f / sum;
-        for (int64_t j = 0; j < c; j++) yr[j] *= inv;
+        qb_softmax_row(y + r * c, x + r * c, mr, mst[3], scale, c);
     }
     return 0;
 }

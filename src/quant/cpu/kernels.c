@@ -13,4 +13,10 @@ const qb_quant_kernels qb_quant_cpu_kernels = {
     .any_negative = qb_cpu_any_negative,
     .abs_stats = qb_cpu_abs_stats,
     .histogram = qb_cpu_histogram,
+    .softmax_fq = qb_cpu_softmax_fq,
+    .softmax_fq_grad = qb_cpu_softmax_fq_grad,
+    .act_fq = qb_cpu_act_fq,
+    .act_fq_grad = qb_cpu_act_fq_grad,
+    .add_fq_layernorm = qb_cpu_add_fq_layernorm,
+    .add_fq_layernorm_grad = qb_cpu_add_fq_layernorm_grad,
 };

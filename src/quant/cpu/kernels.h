@@ -15,3 +15,10 @@ qb_qk_amax_reduce qb_cpu_amax_reduce;
 /* calib_histogram.c */
 qb_qk_abs_stats qb_cpu_abs_stats;
 qb_qk_histogram qb_cpu_histogram;
+/* fused.c */
+qb_qk_softmax_fq qb_cpu_softmax_fq;
+qb_qk_softmax_fq_grad qb_cpu_softmax_fq_grad;
+qb_qk_act_fq qb_cpu_act_fq;
+qb_qk_act_fq_grad qb_cpu_act_fq_grad;
+qb_qk_add_fq_layernorm qb_cpu_add_fq_layernorm;
+qb_qk_add_fq_layernorm_grad qb_cpu_add_fq_layernorm_grad;

@@ -15,5 +15,11 @@ const qb_quant_kernels qb_quant_cuda_kernels = {
     .any_negative = qb_cuda_any_negative,
     .abs_stats = qb_cuda_abs_stats,
     .histogram = qb_cuda_histogram,
+    .softmax_fq = qb_cuda_softmax_fq,
+    .softmax_fq_grad = qb_cuda_softmax_fq_grad,
+    .act_fq = qb_cuda_act_fq,
+    .act_fq_grad = qb_cuda_act_fq_grad,
+    .add_fq_layernorm = qb_cuda_add_fq_layernorm,
+    .add_fq_layernorm_grad = qb_cuda_add_fq_layernorm_grad,
 #endif
 };

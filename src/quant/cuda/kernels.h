@@ -20,6 +20,13 @@ qb_qk_amax_reduce qb_cuda_amax_reduce;
 /* calib_histogram.cu */
 qb_qk_abs_stats qb_cuda_abs_stats;
 qb_qk_histogram qb_cuda_histogram;
+/* fused.cu */
+qb_qk_softmax_fq qb_cuda_softmax_fq;
+qb_qk_softmax_fq_grad qb_cuda_softmax_fq_grad;
+qb_qk_act_fq qb_cuda_act_fq;
+qb_qk_act_fq_grad qb_cuda_act_fq_grad;
+qb_qk_add_fq_layernorm qb_cuda_add_fq_layernorm;
+qb_qk_add_fq_layernorm_grad qb_cuda_add_fq_layernorm_grad;
 
 #ifdef __cplusplus
 }

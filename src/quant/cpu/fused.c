@@ -1,0 +1,234 @@
+/* fused.c: the fused ops' CPU kernels (op_fused.c): a producer and the fake quant of its output in one pass over each
+ * row or block of elements. Every loop repeats the unfused kernels' expressions and loop forms (autograd/cpu/softmax.c,
+ * dropout.c, activation.c, layernorm.c; the fake-quant element of quant_math.h), so that the results equal the unfused
+ * composition bit for bit. */
+#include <math.h>
+#include <string.h>
+#include "autograd/cpu/simd_math.h"
+#include "autograd/cpu/row_math.h"
+#include "autograd/rng.h"
+#include "quant/cpu/kernels.h"
+#include "quant/quant_math.h"
+
+#define SQRT_2_OVER_PI 0.7978845608028654f
+#define INV_SQRT_2 0.7071067811865476f
+#define INV_SQRT_2PI 0.3989422804014327f
+#define GELU_TANH_C 0.044715f
+#define PAR_MIN 16384
+
+/* The dropout scale of element i (inv_keep or 0). */
+static inline float drop_scale(const qb_fused_dropout *dp, uint64_t i) {
+    return qb_rng_uniform32(dp->key, dp->offset + i) >= dp->p ? dp->inv_keep : 0.0f;
+}
+
+int qb_cpu_softmax_fq(qb_dev *d, float *y, float *z, const float *x, float scale, const float *mp, const int64_t *sh, const int64_t *mst,
+                      const qb_fused_dropout *drop, const qb_fq_point *fq) {
+    (void)d;
+    const int64_t c = sh[3], rows = sh[0] * sh[1] * sh[2];
+    const float lo = fq->qmin, hi = fq->qmax, qs = fake_quant_scale_of(fq->amax[0], hi), div = qs == 0.0f ? 1.0f : qs;
+    const bool dropping = drop && drop->on;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i2 = r % sh[2], i1 = (r / sh[2]) % sh[1], i0 = r / (sh[2] * sh[1]);
+        const float *mr = mp ? mp + i0 * mst[0] + i1 * mst[1] + i2 * mst[2] : NULL;
+        float *yr = y + r * c, *zr = z + r * c;
+        qb_softmax_row(yr, x + r * c, mr, mst[3], scale, c);
+        if (dropping) {
+            const uint64_t base = (uint64_t)(r * c);
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++) zr[j] = fake_quant_one(yr[j] * drop_scale(drop, base + (uint64_t)j), qs, div, lo, hi);
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++) zr[j] = fake_quant_one(yr[j], qs, div, lo, hi);
+        }
+    }
+    return 0;
+}
+
+/* g of element (r, j): the STE of the fake quant of y * keep(i), then the dropout's scale. */
+static inline float softmax_fq_upstream(const qb_fused_dropout *drop, bool dropping, float y, float dz, float amax, uint64_t i) {
+    if (!dropping) return fabsf(y) <= amax ? dz : 0.0f;
+    const float k = drop_scale(drop, i), t = fabsf(y * k) <= amax ? dz : 0.0f;
+    return t * k;
+}
+
+int qb_cpu_softmax_fq_grad(qb_dev *d, float *g, float keep, const float *yp, const float *dz, float scale, int64_t rows, int64_t c,
+                           const qb_fused_dropout *drop, const float *amaxp) {
+    (void)d;
+    const float amax = amaxp[0];
+    const bool dropping = drop && drop->on;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = yp + r * c, *dzr = dz + r * c;
+        float *gr = g + r * c, dot = 0.0f;
+        if (keep == 0.0f) { /* g may be dz's buffer: the upstream gradient goes there first, as in the unfused chain */
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++) gr[j] = softmax_fq_upstream(drop, dropping, yr[j], dzr[j], amax, (uint64_t)(r * c + j));
+            for (int64_t j = 0; j < c; j++) dot += yr[j] * gr[j]; /* in order, as softmax.c */
+            for (int64_t j = 0; j < c; j++) gr[j] = 0.0f * gr[j] + scale * yr[j] * (gr[j] - dot);
+        } else {
+            for (int64_t j = 0; j < c; j++) dot += yr[j] * softmax_fq_upstream(drop, dropping, yr[j], dzr[j], amax, (uint64_t)(r * c + j));
+            for (int64_t j = 0; j < c; j++) {
+                float u = softmax_fq_upstream(drop, dropping, yr[j], dzr[j], amax, (uint64_t)(r * c + j));
+                gr[j] = keep * gr[j] + scale * yr[j] * (u - dot);
+            }
+        }
+    }
+    return 0;
+}
+
+/* g where pass, else +0 (the STE's select as a bit mask: no branch in the loops that also call vector math). */
+static inline float ste_pass(bool pass, float g) {
+    uint32_t b;
+    memcpy(&b, &g, sizeof b);
+    b &= 0u - (uint32_t)pass;
+    memcpy(&g, &b, sizeof g);
+    return g;
+}
+
+/* z = fake_quant(act(x)); one simple loop per kind (the vector math of libmvec, as activation.c). */
+QB_MULTIVERSION static void act_fq_cpu(qb_unary_kind k, float *restrict z, const float *restrict x, int64_t n, float s, float div, float lo,
+                                       float hi) {
+    switch (k) {
+    case QB_UNARY_GELU:
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) z[i] = fake_quant_one(0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT_2)), s, div, lo, hi);
+        break;
+    case QB_UNARY_GELU_TANH:
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++)
+            z[i] = fake_quant_one(0.5f * x[i] * (1.0f + tanhf(SQRT_2_OVER_PI * (x[i] + GELU_TANH_C * x[i] * x[i] * x[i]))), s, div, lo, hi);
+        break;
+    case QB_UNARY_TANH:
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) z[i] = fake_quant_one(tanhf(x[i]), s, div, lo, hi);
+        break;
+    case QB_UNARY_RELU:
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) z[i] = fake_quant_one(x[i] > 0.0f ? x[i] : 0.0f, s, div, lo, hi);
+        break;
+    }
+}
+
+/* dx = keep * dx + ste(act(x)) * act'(x), act(x) recomputed. */
+QB_MULTIVERSION static void act_fq_grad_cpu(qb_unary_kind k, float keep, float *dx, const float *dz, const float *restrict x, int64_t n,
+                                            float amax) {
+    switch (k) {
+    case QB_UNARY_GELU:
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float e = erff(x[i] * INV_SQRT_2), t = ste_pass(fabsf(0.5f * x[i] * (1.0f + e)) <= amax, dz[i]);
+            dx[i] = keep * dx[i] + t * (0.5f * (1.0f + e) + x[i] * INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]));
+        }
+        break;
+    case QB_UNARY_GELU_TANH:
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float th = tanhf(SQRT_2_OVER_PI * (x[i] + GELU_TANH_C * x[i] * x[i] * x[i]));
+            float t = ste_pass(fabsf(0.5f * x[i] * (1.0f + th)) <= amax, dz[i]);
+            dx[i] = keep * dx[i] +
+                    t * (0.5f * (1.0f + th) + 0.5f * x[i] * (1.0f - th * th) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_TANH_C * x[i] * x[i]));
+        }
+        break;
+    case QB_UNARY_TANH:
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float y = tanhf(x[i]), t = ste_pass(fabsf(y) <= amax, dz[i]);
+            dx[i] = keep * dx[i] + t * (1.0f - y * y);
+        }
+        break;
+    case QB_UNARY_RELU:
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float t = ste_pass(fabsf(x[i] > 0.0f ? x[i] : 0.0f) <= amax, dz[i]);
+            dx[i] = keep * dx[i] + (x[i] > 0.0f ? t : 0.0f);
+        }
+        break;
+    }
+}
+
+int qb_cpu_act_fq(qb_dev *d, qb_unary_kind kind, float *z, const float *x, int64_t n, const qb_fq_point *fq) {
+    (void)d;
+    const float s = fake_quant_scale_of(fq->amax[0], fq->qmax);
+    act_fq_cpu(kind, z, x, n, s, s == 0.0f ? 1.0f : s, fq->qmin, fq->qmax);
+    return 0;
+}
+
+int qb_cpu_act_fq_grad(qb_dev *d, qb_unary_kind kind, float keep, float *dx, const float *dz, const float *x, int64_t n, const float *amax) {
+    (void)d;
+    act_fq_grad_cpu(kind, keep, dx, dz, x, n, amax[0]);
+    return 0;
+}
+
+/* The scale and divisor of a fake-quant point (s 0: amax tiny, div 1). */
+static void fq_scale(const qb_fq_point *p, float *s, float *div) {
+    *s = fake_quant_scale_of(p->amax[0], p->qmax);
+    *div = *s == 0.0f ? 1.0f : *s;
+}
+
+/* One row pass per row: s, then layer norm's two sums and output (layernorm.c's loops), then yq. */
+QB_MULTIVERSION static void add_fq_layernorm_cpu(float *y, float *yq, float *sum_out, float *mean, float *rstd, const float *a, const float *res,
+                                                 const float *gamma, const float *beta, int64_t rows, int64_t h, float eps,
+                                                 const qb_fq_point *fa, const qb_fq_point *fr, const qb_fq_point *fy) {
+    float sa, da, sr, dr, sy = 0.0f, dyv = 1.0f;
+    fq_scale(fa, &sa, &da);
+    fq_scale(fr, &sr, &dr);
+    if (yq) fq_scale(fy, &sy, &dyv);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *ar = a + r * h, *rr = res + r * h;
+        float *xr = sum_out + r * h, *yr = y + r * h;
+#pragma omp simd
+        for (int64_t j = 0; j < h; j++)
+            xr[j] = fake_quant_one(ar[j], sa, da, fa->qmin, fa->qmax) + fake_quant_one(rr[j], sr, dr, fr->qmin, fr->qmax);
+        qb_layernorm_row(yr, mean + r, rstd + r, xr, gamma, beta, h, eps);
+        if (yq) {
+            float *qr = yq + r * h;
+#pragma omp simd
+            for (int64_t j = 0; j < h; j++) qr[j] = fake_quant_one(yr[j], sy, dyv, fy->qmin, fy->qmax);
+        }
+    }
+}
+
+int qb_cpu_add_fq_layernorm(qb_dev *d, float *y, float *yq, float *s, float *mean, float *rstd, const float *a, const float *r,
+                            const float *gamma, const float *beta, int64_t rows, int64_t h, float eps, const qb_fq_point *fa,
+                            const qb_fq_point *fr, const qb_fq_point *fy) {
+    (void)d;
+    add_fq_layernorm_cpu(y, fy && fy->amax ? yq : NULL, s, mean, rstd, a, r, gamma, beta, rows, h, eps, fa, fr, fy);
+    return 0;
+}
+
+/* layernorm.c's input gradient with x = s, its result (as written over dy's buffer there) split by the two STE masks. */
+QB_MULTIVERSION static void add_fq_layernorm_grad_cpu(float *ga, float keep_a, float *gr, float keep_r, const float *dy, const float *s,
+                                                      const float *a, const float *res, const float *gamma, const float *mean,
+                                                      const float *rstd, int64_t rows, int64_t h, float amax_a, float amax_r) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = s + r * h, *dyr = dy + r * h, *ar = a + r * h, *rr = res + r * h;
+        float *gar = ga ? ga + r * h : NULL, *grr = gr ? gr + r * h : NULL;
+        float m = mean[r], rs = rstd[r], ma, mb;
+        qb_layernorm_grad_row_means(&ma, &mb, dyr, xr, gamma, m, rs, h);
+#pragma omp simd
+        for (int64_t j = 0; j < h; j++) {
+            float dn = dyr[j] * (gamma ? gamma[j] : 1.0f);
+            float ds = 0.0f * dyr[j] + rs * (dn - ma - (xr[j] - m) * rs * mb);
+            if (grr) {
+                float t = fabsf(rr[j]) <= amax_r ? 0.0f + ds : 0.0f;
+                grr[j] = keep_r != 0.0f ? grr[j] + t : t;
+            }
+            if (gar) {
+                float t = fabsf(ar[j]) <= amax_a ? ds : 0.0f;
+                gar[j] = keep_a != 0.0f ? gar[j] + t : t;
+            }
+        }
+    }
+}
+
+int qb_cpu_add_fq_layernorm_grad(qb_dev *d, float *da, float keep_a, float *dr, float keep_r, const float *dy, const float *s,
+                                 const float *a, const float *r, const float *gamma, const float *mean, const float *rstd, int64_t rows,
+                                 int64_t h, const float *amax_a, const float *amax_r) {
+    (void)d;
+    add_fq_layernorm_grad_cpu(da, keep_a, dr, keep_r, dy, s, a, r, gamma, mean, rstd, rows, h, amax_a ? amax_a[0] : 0.0f,
+                              amax_r ? amax_r[0] : 0.0f);
+    return 0;
+}
