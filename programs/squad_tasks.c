@@ -182,6 +182,7 @@ static int load_model(squad_run *r, const char *dir, qb_ctx **ctx, qb_bert_model
         *ctx = NULL;
         return -1;
     }
+    m->int8_gemm = r->c->int8_gemm != 0;
     if (rep.unused) {
         printf("Some weights of the model checkpoint at %s were not used when initializing BertForQuestionAnswering: ", dir);
         print_list(rep.unused);

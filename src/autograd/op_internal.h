@@ -34,3 +34,8 @@ static inline qb_tensor *qb_new_like(qb_ctx *ctx, const qb_tensor *x) { return q
 
 /* 0 when every non-NULL in[i] is on ctx's device; else an error naming op and the devices. */
 int qb_op_check_devices(qb_ctx *ctx, const char *op, qb_tensor *const *in, int n);
+
+/* The backward of matmul (saved i[0] trans_a, i[1] trans_b, i[2] batch count, i[3] B shared) and of linear (inputs x,
+ * w, bias), for ops that compute the same forward another way (quant/op_int8_gemm.c) and share its gradients. */
+void qb_matmul_backward(qb_ctx *ctx, qb_node *n);
+void qb_linear_backward(qb_ctx *ctx, qb_node *n);

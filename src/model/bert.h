@@ -61,6 +61,7 @@ typedef struct qb_bert_model {
     qb_quantizer *quant;                       /* all quantizers: 20 per layer, then the heads' (option) */
     int n_quant;
     quant_defaults quant_desc;                 /* the descriptors the quantizers were built from */
+    bool int8_gemm;                            /* quant.int8_gemm: fake-quantized GEMMs on int8 codes (op_int8_gemm.h) */
 } qb_bert_model;
 
 typedef struct qb_bert_batch {

@@ -13,4 +13,7 @@ const qb_quant_kernels qb_quant_cpu_kernels = {
     .any_negative = qb_cpu_any_negative,
     .abs_stats = qb_cpu_abs_stats,
     .histogram = qb_cpu_histogram,
+    .quantize_s8 = qb_cpu_quantize_s8,
+    .gemm_s8 = qb_cpu_gemm_s8,
+    .dequant_s32 = qb_cpu_dequant_s32,
 };

@@ -15,3 +15,7 @@ qb_qk_amax_reduce qb_cpu_amax_reduce;
 /* calib_histogram.c */
 qb_qk_abs_stats qb_cpu_abs_stats;
 qb_qk_histogram qb_cpu_histogram;
+/* int8_gemm.c */
+qb_qk_quantize_s8 qb_cpu_quantize_s8;
+qb_qk_gemm_s8 qb_cpu_gemm_s8;
+qb_qk_dequant_s32 qb_cpu_dequant_s32;

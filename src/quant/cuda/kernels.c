@@ -15,5 +15,8 @@ const qb_quant_kernels qb_quant_cuda_kernels = {
     .any_negative = qb_cuda_any_negative,
     .abs_stats = qb_cuda_abs_stats,
     .histogram = qb_cuda_histogram,
+    .quantize_s8 = qb_cuda_quantize_s8,
+    .gemm_s8 = qb_cuda_gemm_s8,
+    .dequant_s32 = qb_cuda_dequant_s32,
 #endif
 };

@@ -20,6 +20,10 @@ qb_qk_amax_reduce qb_cuda_amax_reduce;
 /* calib_histogram.cu */
 qb_qk_abs_stats qb_cuda_abs_stats;
 qb_qk_histogram qb_cuda_histogram;
+/* int8_gemm.cu */
+qb_qk_quantize_s8 qb_cuda_quantize_s8;
+qb_qk_gemm_s8 qb_cuda_gemm_s8;
+qb_qk_dequant_s32 qb_cuda_dequant_s32;
 
 #ifdef __cplusplus
 }
