@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# train_bench.sh [--dry-run] BENCH_BIN OUT SECONDS [DEVICE]: the GPU training benchmark of issue 12, run by run.sh:
+# BERT-base QA training steps (12 layers, hidden 768, batch 32) at seq 384 and 128, ours (BENCH_BIN: bench_train_gpu)
+# in BF16 and TF32 with the quantizers off, on, and on with quant.int8_gemm, and in the same run on the same device
+# PyTorch eager (bench/gpu/bench_train_torch.py: HF BertForQuestionAnswering, autocast BF16 / TF32, fake quant at
+# QDQBERT's points) and torch.compile where it runs; then OUT/train_bench.md and .json (bench/gpu/train_table.py:
+# seq/s, ratios to each peer, MFU against H200 dense BF16, QAT step over float step, peak memory of both).
+# Cases run in priority order, each with a time limit, until SECONDS are spent; the rest is listed as not run.
+# PyTorch: QB_TORCH_PYTHON (default python3); skipped, and said so, where it cannot import torch and transformers.
+# --dry-run: the same path with a 2-layer hidden-64 model, batch 2, seq 32 / 16, 2 steps, one OpenMP thread (DEVICE:
+# cuda on the emulated build, else cpu); the peer (on the cpu) only with QB_GPU_DRY_PEER=1 (its start alone takes
+# half a minute here).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dry=0
+[ "${1:-}" = "--dry-run" ] && { dry=1; shift; }
+[ $# -ge 3 ] || { echo "usage: train_bench.sh [--dry-run] BENCH_BIN OUT SECONDS [DEVICE]" >&2; exit 2; }
+bin="$1" out="$2" budget="$3" device="${4:-cuda}"
+py=${QB_TORCH_PYTHON:-python3}
+start=$(date +%s)
+left() { echo $((budget - ($(date +%s) - start))); }
+mkdir -p "$out/train"
+rm -f "$out"/train/*.log "$out"/train/*.notrun
+if [ $dry -eq 1 ]; then
+  shape=(--layers 2 --hidden 64 --heads 4 --inter 128 --batch 2 --steps 2 --warmup 1)
+  seqs=(32 16) cap=40 peer_device=cpu
+  export OMP_NUM_THREADS=1
+else
+  shape=(--layers 12 --hidden 768 --heads 12 --inter 3072 --batch 32 --steps ${QB_GPU_BENCH_STEPS:-10} --warmup 3)
+  seqs=(384 128) cap=${QB_GPU_BENCH_CASE_S:-60} peer_device=$device
+fi
+peer=1
+if [ $dry -eq 1 ] && [ "${QB_GPU_DRY_PEER:-0}" != 1 ]; then
+  peer=0
+  echo "PyTorch peer not run in the dry run (QB_GPU_DRY_PEER=1 runs it)" >"$out/train/peer.notrun"
+elif ! "$py" -c 'import torch, transformers' >"$out/train/torch-import.txt" 2>&1; then
+  peer=0
+  echo "PyTorch peer not run: $py cannot import torch and transformers ($(tail -1 "$out/train/torch-import.txt"))" >"$out/train/peer.notrun"
+fi
+# case NAME COMMAND...: one run into $out/train/NAME.log, at most min(cap, what is left) seconds
+case_run() {
+  local name="$1"; shift
+  local limit=$(( $(left) < cap ? $(left) : cap ))
+  if [ "$limit" -lt 5 ]; then
+    echo "not run: out of time" >"$out/train/$name.notrun"
+    return
+  fi
+  timeout "$limit" "$@" >"$out/train/$name.log" 2>&1
+  local r=$?
+  [ $r -eq 0 ] || echo "exit $r after at most $limit s: $(grep -m1 -iE 'error|Terminated' "$out/train/$name.log" || tail -1 "$out/train/$name.log")" >"$out/train/$name.notrun"
+}
+for s in "${seqs[@]}"; do
+  for p in bf16 tf32; do
+    [ $dry -eq 1 ] && [ "$device" = cpu ] && [ "$p" = tf32 ] && continue  # the cpu has no tf32
+    pp=$p
+    [ $dry -eq 1 ] && [ "$device" = cpu ] && pp=fp32 # nor bf16 everywhere: the dry run on the cpu in fp32
+    for q in "0 0" "1 0" "1 1"; do
+      set -- $q
+      case_run "qdqbert-$pp-q$1-i$2-s$s" "$bin" --device "$device" --precision "$pp" --quant "$1" --int8 "$2" --seq "$s" "${shape[@]}"
+    done
+    if [ $peer -eq 1 ]; then
+      tp=$pp
+      [ "$peer_device" = cpu ] && tp=fp32
+      for q in 0 1; do
+        case_run "pytorch-$pp-q$q-s$s" "$py" "$root/bench/gpu/bench_train_torch.py" --device "$peer_device" --precision "$tp" --quant $q \
+          --seq "$s" "${shape[@]}"
+      done
+    fi
+  done
+  if [ $peer -eq 1 ] && [ $dry -eq 0 ]; then  # the second peer: torch.compile, BF16, quantizers on
+    case_run "pytorch-compile-bf16-q1-s$s" "$py" "$root/bench/gpu/bench_train_torch.py" --device "$peer_device" --precision bf16 --quant 1 \
+      --compile 1 --seq "$s" "${shape[@]}"
+  fi
+done
+python3 "$root/bench/gpu/train_table.py" "$out" "$dry"
