@@ -5,7 +5,8 @@
  * hidden per token), MFU against --peak-tflops, and memory: the device's high-water mark (cudaMemGetInfo), the step
  * arena's plan and peak, parameters, AdamW moments.
  * Run: bench_train_gpu [--device cuda|cpu] [--precision fp32|tf32|bf16] [--quant 0|1] [--int8 0|1] [--layers 12]
- *      [--hidden 768] [--heads 12] [--inter 3072] [--batch 32] [--seq 128] [--steps 10] [--warmup 3] [--peak-tflops 989.4] */
+ *      [--hidden 768] [--heads 12] [--inter 3072] [--batch 32] [--seq 128] [--steps 10] [--warmup 3] [--vocab 30522]
+ *      [--peak-tflops 989.4] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static void die(const char *what, const qb_err *err) {
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_train_gpu [--device cuda|cpu] [--precision fp32|tf32|bf16] [--quant 0|1] [--int8 0|1] [--layers L]\n"
                "                       [--hidden H] [--heads N] [--inter I] [--batch B] [--seq S] [--steps N] [--warmup W]\n"
-               "                       [--peak-tflops T]\n"
+               "                       [--vocab V] [--peak-tflops T]\n"
                "  BERT QA training steps (forward, backward, clip 1.0, AdamW) on random weights; defaults: BERT-base, batch 32,\n"
                "  seq 128, bf16 on cuda, 10 steps after 3 warm-ups, MFU against 989.4 TFLOPS (H200 dense BF16).\n"
                "  --quant 1: QDQBERT's quantizers on (fixed ranges as after calibration); --int8 1: quant.int8_gemm.\n");
@@ -42,7 +43,7 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     const char *device = "cuda", *precision = "bf16";
-    int quant = 0, int8 = 0, layers = 12, hidden = 768, heads = 12, inter = 3072, batch = 32, seq = 128, steps = 10, warmup = 3;
+    int quant = 0, int8 = 0, vocab = 30522, layers = 12, hidden = 768, heads = 12, inter = 3072, batch = 32, seq = 128, steps = 10, warmup = 3;
     double peak_tflops = 989.4;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
@@ -55,7 +56,7 @@ int main(int argc, char **argv) {
         int *ip = !strcmp(k, "--quant") ? &quant : !strcmp(k, "--int8") ? &int8 : !strcmp(k, "--layers") ? &layers
                   : !strcmp(k, "--hidden") ? &hidden : !strcmp(k, "--heads") ? &heads : !strcmp(k, "--inter") ? &inter
                   : !strcmp(k, "--batch") ? &batch : !strcmp(k, "--seq") ? &seq : !strcmp(k, "--steps") ? &steps
-                  : !strcmp(k, "--warmup") ? &warmup : NULL;
+                  : !strcmp(k, "--warmup") ? &warmup : !strcmp(k, "--vocab") ? &vocab : NULL;
         if (ip) {
             char *end;
             long n = strtol(v, &end, 10);
@@ -72,8 +73,8 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (steps < 1 || steps > 1000 || batch < 1 || seq < 2 || layers < 1) {
-        fprintf(stderr, "bench_train_gpu: need steps in [1, 1000], batch >= 1, seq >= 2, layers >= 1\n");
+    if (steps < 1 || steps > 1000 || batch < 1 || seq < 2 || layers < 1 || vocab < 2) {
+        fprintf(stderr, "bench_train_gpu: need steps in [1, 1000], batch >= 1, seq >= 2, layers >= 1, vocab >= 2\n");
         return 2;
     }
     qb_err err = {0};
@@ -96,6 +97,7 @@ int main(int argc, char **argv) {
     cfg.hidden_size = hidden;
     cfg.num_attention_heads = heads;
     cfg.intermediate_size = inter;
+    cfg.vocab_size = vocab;
     if (seq > cfg.max_position_embeddings) cfg.max_position_embeddings = seq;
     qb_bert_model m;
     if (qb_bert_init(&m, ctx, &cfg, QB_BERT_QUESTION_ANSWERING, NULL)) die("model", &ctx->err);
@@ -114,7 +116,7 @@ int main(int argc, char **argv) {
     if (qb_adamw_init(&opt, ctx, 0.9, 0.999, 1e-8, 0.01, &err)) die("AdamW", &err);
     const int64_t tokens = (int64_t)batch * seq;
     int32_t *ids = malloc((size_t)tokens * sizeof(int32_t)), *start = malloc((size_t)batch * 4), *end = malloc((size_t)batch * 4);
-    for (int64_t t = 0; t < tokens; t++) ids[t] = 1000 + (int32_t)((t * 7919) % 20000);
+    for (int64_t t = 0; t < tokens; t++) ids[t] = (int32_t)((1000 + (t * 7919) % 20000) % vocab);
     for (int b = 0; b < batch; b++) {
         start[b] = (b * 13) % seq;
         end[b] = (b * 17 + 5) % seq;

@@ -7,7 +7,7 @@ Prints a human line and "RESULT {json}" with the same fields as bench_train_gpu:
 peak memory (torch.cuda.max_memory_allocated / reserved, and the device's in-use high-water mark by
 torch.cuda.mem_get_info sampled at step ends, as ours by cudaMemGetInfo).
 Run: python3 bench/gpu/bench_train_torch.py [--device cuda|cpu] [--precision fp32|tf32|bf16] [--quant 0|1] [--compile 0|1]
-     [--layers 12] [--hidden 768] [--heads 12] [--inter 3072] [--batch 32] [--seq 128] [--steps 10] [--warmup 3]
+     [--layers 12] [--hidden 768] [--heads 12] [--inter 3072] [--batch 32] [--seq 128] [--steps 10] [--warmup 3] [--vocab 30522]
 """
 import argparse
 import json
@@ -31,7 +31,7 @@ def main():
     ap.add_argument("--quant", type=int, default=0)
     ap.add_argument("--compile", type=int, default=0)
     for k, v in [("layers", 12), ("hidden", 768), ("heads", 12), ("inter", 3072), ("batch", 32), ("seq", 128), ("steps", 10),
-                 ("warmup", 3)]:
+                 ("warmup", 3), ("vocab", 30522)]:
         ap.add_argument("--" + k, type=int, default=v)
     ap.add_argument("--peak-tflops", type=float, default=989.4)
     a = ap.parse_args()
@@ -41,14 +41,14 @@ def main():
     torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
     torch.manual_seed(0)
     cfg = BertConfig(num_hidden_layers=a.layers, hidden_size=a.hidden, num_attention_heads=a.heads, intermediate_size=a.inter,
-                     max_position_embeddings=max(512, a.seq))
+                     vocab_size=a.vocab, max_position_embeddings=max(512, a.seq))
     model = BertForQuestionAnswering(cfg).to(dev)
     if a.quant:
         patch_qdq(model, device=dev)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
     tokens = a.batch * a.seq
-    ids = (1000 + (torch.arange(tokens) * 7919) % 20000).view(a.batch, a.seq).to(dev)
+    ids = ((1000 + (torch.arange(tokens) * 7919) % 20000) % a.vocab).view(a.batch, a.seq).to(dev)
     start = torch.tensor([(b * 13) % a.seq for b in range(a.batch)], device=dev)
     end = torch.tensor([(b * 17 + 5) % a.seq for b in range(a.batch)], device=dev)
 

@@ -18,6 +18,7 @@ d = json.load(open(sys.argv[1]))
 ours = [r for r in d["runs"] if r["impl"] == "qdqbert"]
 cases = {(r["seq"], r["quant"], r["int8"]) for r in ours}
 want = {(s, q, i) for s in (32, 16) for q, i in ((0, 0), (1, 0), (1, 1))}
+assert {r["precision"] for r in ours} == ({"bf16", "tf32"} if ours[0]["device"] == "cuda" else {"fp32"}), "precisions"
 assert want <= cases, "missing cases: %s" % sorted(want - cases)
 assert d["dry_run"] and all(r["seq_s"] > 0 and r["flops_step"] > 0 and r["mfu"] > 0 for r in ours)
 assert all("qat_over_float_step" in r for r in ours if r["quant"]), "QAT / float step ratio missing"

@@ -4,8 +4,10 @@
  * gradients (the fp32 ops' backward through the same STE) must be bit for bit the fp32 path's. Kernel level: the codes
  * equal rint(x s) exactly, the int32 sums equal an int64 reference, the dequantization equals its float64 formula.
  * Shapes with padding (n, k not multiples of 4), per-row and per-tensor weights, bias or none, 8/7/4 bits, narrow
- * range, clipped values, amax 0, strided head views and a transposed B. Argument "cuda": the same on a CUDA context
- * (GPU or the emulator; exits 77 without one) and the CUDA kernels against the CPU's bit for bit. */
+ * range, clipped values, amax 0, strided head views and a transposed B. A tiny BERT QA model with quant.int8_gemm on
+ * runs every linear layer and both attention matmuls on codes (counted on the tape) and gives the fp32 path's loss and
+ * gradients up to rounding. Argument "cuda": the same on a CUDA context (GPU or the emulator; exits 77 without one):
+ * the CUDA kernels against the same exact host references. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +16,17 @@
 #include "check.h"
 #include "quant/op_int8_gemm.h"
 #include "quant/quant.h"
+#include "model/heads.h"
 
 static qb_check chk;
 static qb_ctx *ctx;        /* the device under test */
-static qb_ctx *cpu_ref;    /* the CPU, for kernel comparisons when ctx is cuda */
 static double worst_ratio; /* max over outputs of |y8 - y32| / (the fp32 path's bound) */
 static double worst_abs;   /* max |y8 - y32| */
 
 static void die_on(bool bad, const char *what) {
     if (!bad) return;
-    fprintf(stderr, "test_int8_gemm: %s: %s\n", what, ctx->err.msg);
+    const char *dev_msg = ctx->k->error_message ? ctx->k->error_message(ctx->dev) : NULL;
+    fprintf(stderr, "test_int8_gemm: %s: %s%s%s\n", what, ctx->err.msg, dev_msg && *dev_msg ? " / " : "", dev_msg ? dev_msg : "");
     exit(1);
 }
 
@@ -260,6 +263,65 @@ static void kernel_case(void) {
     free(x), free(w), free(ha), free(hb), free(hacc), free(hy);
 }
 
+/* ---- a tiny BERT QA model, quantizers on with fixed ranges: int8_gemm off, then on */
+static void model_case(void) {
+    qb_bert_config cfg;
+    qb_bert_config_default(&cfg);
+    cfg.num_hidden_layers = 2;
+    cfg.hidden_size = 32;
+    cfg.num_attention_heads = 4;
+    cfg.intermediate_size = 64;
+    cfg.vocab_size = 97;
+    cfg.max_position_embeddings = 32;
+    qb_bert_model m;
+    die_on(qb_bert_init(&m, ctx, &cfg, QB_BERT_QUESTION_ANSWERING, NULL) != 0, "tiny model");
+    qb_err err = {0};
+    for (int i = 0; i < m.n_quant; i++) {
+        qb_quantizer *q = &m.quant[i];
+        float *amax = malloc((size_t)q->channels * sizeof(float));
+        for (int64_t r = 0; r < q->channels; r++) amax[r] = qb_quantizer_per_channel(q) ? 0.05f + 0.001f * (float)(r % 7) : 3.0f;
+        if (qb_quantizer_set_amax(q, amax, q->channels, &err)) die_on(true, err.msg);
+        free(amax);
+    }
+    qb_bert_quant_enable(&m, "*", true);
+    enum { B = 3, S = 13 };
+    int32_t ids[B * S], start[B] = {1, 4, 7}, end[B] = {2, 9, 12};
+    for (int i = 0; i < B * S; i++) ids[i] = 1 + (i * 31) % 96;
+    qb_bert_batch in = {.batch = B, .seq = S, .input_ids = ids};
+    const int64_t numel = ctx->params.block_numel;
+    float *grads[2], loss[2];
+    int on_codes[2];
+    ctx->training = false; /* no dropout: the two runs see the same network */
+    for (int v = 0; v < 2; v++) {
+        m.int8_gemm = v == 1;
+        die_on(qb_ctx_step_reset(ctx), "reset");
+        qb_zero_grad(ctx);
+        qb_bert_output out;
+        die_on(qb_bert_question_answering(&m, &in, start, end, &out) || qb_backward(ctx, out.loss), "model step");
+        loss[v] = qb_item(ctx, out.loss);
+        on_codes[v] = 0;
+        for (int k = 0; k < ctx->n_tape; k++)
+            on_codes[v] += !strcmp(ctx->tape[k]->op, "linear_int8") || !strcmp(ctx->tape[k]->op, "matmul_int8");
+        grads[v] = malloc((size_t)numel * sizeof(float));
+        die_on(qb_download(ctx, grads[v], ctx->params.block_grad, (size_t)numel * sizeof(float)) != 0, "gradients");
+    }
+    CHECK(&chk, on_codes[0] == 0 && on_codes[1] == 8 * cfg.num_hidden_layers, "model: %d and %d GEMMs on int8 codes (want 0 and %d)",
+          on_codes[0], on_codes[1], 8 * cfg.num_hidden_layers);
+    CHECK(&chk, fabsf(loss[1] - loss[0]) <= 1e-5f * fabsf(loss[0]), "model: loss %.9g with int8 GEMMs vs %.9g", loss[1], loss[0]);
+    double gmax = 0, dmax = 0;
+    for (int64_t i = 0; i < numel; i++) {
+        gmax = fmax(gmax, fabs(grads[0][i]));
+        dmax = fmax(dmax, fabs((double)grads[1][i] - grads[0][i]));
+    }
+    CHECK(&chk, gmax > 0 && dmax <= 1e-3 * gmax, "model: gradients differ by %.3g (largest %.3g)", dmax, gmax);
+    printf("tiny model (%s): loss %.9g (int8) vs %.9g (fp32), gradients within %.3g of max %.3g\n", ctx->device == QB_CUDA ? "cuda" : "cpu",
+           loss[1], loss[0], dmax, gmax);
+    free(grads[0]);
+    free(grads[1]);
+    qb_bert_free(&m);
+    ctx->training = true;
+}
+
 /* The ops on every case; on cuda also the outputs against the CPU's int8 path bit for bit (same codes, exact sums,
  * the same float64 dequantization). */
 static void run_all(void) {
@@ -272,6 +334,7 @@ static void run_all(void) {
     linear_case(3, 64, 20, 8, false, true, true, 1e-30f, 0.1f, 6); /* input amax below 2^-24: all zero */
     attention_case(2, 5, 2, 6, 7);                                 /* S and D not multiples of 4 */
     attention_case(1, 8, 3, 4, 8);
+    model_case();
 }
 
 int main(int argc, char **argv) {
@@ -295,6 +358,5 @@ int main(int argc, char **argv) {
            want_cuda ? "cuda" : "cpu", worst_abs, worst_ratio);
     CHECK(&chk, worst_abs > 0.0, "the int8 and fp32 paths should differ somewhere by the fp32 path's rounding");
     qb_ctx_free(ctx);
-    (void)cpu_ref;
     return qb_check_finish(&chk, "int8 gemm");
 }
