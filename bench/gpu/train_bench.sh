@@ -37,6 +37,7 @@ elif ! "$py" -c 'import torch, transformers' >"$out/train/torch-import.txt" 2>&1
   peer=0
   echo "PyTorch peer not run: $py cannot import torch and transformers ($(tail -1 "$out/train/torch-import.txt"))" >"$out/train/peer.notrun"
 fi
+[ $dry -eq 1 ] && [ $peer -eq 1 ] && cap=120  # importing torch alone takes half a minute here
 # case NAME COMMAND...: one run into $out/train/NAME.log, at most min(cap, what is left) seconds
 case_run() {
   local name="$1"; shift

@@ -59,7 +59,7 @@ def main():
                "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sorted(rs, key=lambda r: (r["impl"], r["precision"], r["quant"], r["int8"])):
             q = ("on, int8 GEMM" if r["int8"] else "on") if r["quant"] else "off"
-            mem = ("%.0f / %.0f" % (r["arena_peak_mib"], r["arena_planned_mib"])) if r["impl"] == "qdqbert" else f(r.get("allocated_peak_mib"), "%.0f")
+            mem = ("%.1f / %.1f" % (r["arena_peak_mib"], r["arena_planned_mib"])) if r["impl"] == "qdqbert" else f(r.get("allocated_peak_mib"), "%.0f")
             md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 r["impl"], r["precision"], q, f(r["ms_step"]), f(r["seq_s"], "%.1f"), f(100 * r["mfu"], "%.1f%%"),
                 f(r.get("vs_pytorch"), "%.2fx"), f(r.get("vs_pytorch_compile"), "%.2fx"), f(r.get("qat_over_float_step"), "%.2f"),

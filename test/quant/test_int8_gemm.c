@@ -6,7 +6,7 @@
  * Shapes with padding (n, k not multiples of 4), per-row and per-tensor weights, bias or none, 8/7/4 bits, narrow
  * range, clipped values, amax 0, strided head views and a transposed B. A tiny BERT QA model with quant.int8_gemm on
  * runs every linear layer and both attention matmuls on codes (counted on the tape) and gives the fp32 path's loss and
- * gradients up to rounding. Argument "cuda": the same on a CUDA context (GPU or the emulator; exits 77 without one):
+ * gradients up to rounding. Argument --cuda: the same on a CUDA context (GPU or the emulator; exits 77 without one):
  * the CUDA kernels against the same exact host references. */
 #include <math.h>
 #include <stdio.h>
@@ -338,7 +338,7 @@ static void run_all(void) {
 }
 
 int main(int argc, char **argv) {
-    const bool want_cuda = argc > 1 && !strcmp(argv[1], "cuda");
+    const bool want_cuda = argc > 1 && !strcmp(argv[1], "--cuda");
     qb_err err = {0};
     if (want_cuda && qb_cuda_device_count() == 0) {
         qb_check_skip(&chk, "int8 gemm on cuda", "no CUDA device (and not the emulated build)");
