@@ -12,20 +12,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "../bench_util.h"
 #include "model/heads.h"
 #include "train/clip_grad.h"
 #include "train/optim_adamw.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void die(const char *what, const qb_err *err) {
     fprintf(stderr, "bench_train_gpu: %s: %s\n", what, err->msg);
@@ -125,7 +116,7 @@ int main(int argc, char **argv) {
     ctx->training = true;
     double *t = malloc((size_t)steps * sizeof(double)), first_loss = 0, last_loss = 0;
     for (int s = -warmup; s < steps; s++) {
-        const double t0 = now();
+        const double t0 = bench_now();
         if (qb_ctx_step_reset(ctx)) die("step", &ctx->err);
         qb_zero_grad(ctx);
         qb_bert_output out;
@@ -137,11 +128,10 @@ int main(int argc, char **argv) {
         if (qb_ctx_failed(ctx)) die("loss", &ctx->err);
         if (s == -warmup) first_loss = loss;
         last_loss = loss;
-        if (s >= 0) t[s] = now() - t0;
+        if (s >= 0) t[s] = bench_now() - t0;
     }
     qb_ctx_step_reset(ctx); /* samples the device's memory with the last step's still held */
-    qsort(t, (size_t)steps, sizeof *t, cmp_double);
-    const double med = steps % 2 ? t[steps / 2] : 0.5 * (t[steps / 2 - 1] + t[steps / 2]);
+    const double med = bench_median(t, steps);
     const double gemm_params = (double)layers * (4.0 * hidden * hidden + 2.0 * hidden * inter) + 2.0 * hidden;
     const double flops = (double)tokens * (6.0 * gemm_params + 12.0 * layers * (double)seq * hidden);
     const double seq_s = batch / med, mfu = flops / med / (peak_tflops * 1e12);

@@ -1,6 +1,6 @@
 /* int8_gemm.c: the INT8 GEMM path on host memory: integer codes of a fake-quantized tensor, the int8 x int8 -> int32
  * product (oneDNN's s8 matmul where the build has it, else an OpenMP loop the compiler vectorises; OpenBLAS has no
- * integer GEMM) and the dequantization with bias. */
+ * integer GEMM; QB_INT8_GEMM_LOOP=1 forces the loop, for its test) and the dequantization with bias. */
 #include <math.h>
 #include <stdlib.h>
 #include "quant/cpu/kernels.h"
