@@ -80,13 +80,13 @@ log "device for the QAT runs: $device (dry run: $dry)"
 
 # ---- 2. the cuda suite
 rc=0
-suite_s=$(( $(left) * 45 / 100 ))
+suite_s=$(( $(left) * 40 / 100 ))
 log "cuda suite (at most $suite_s s)"
 python3 "$root/bench/gpu/run_suite.py" "$pack" "$root" "$squad" "$OUT" "$suite_s" "${QB_GPU_SUITE:-}" 2>&1 | tee -a "$OUT/run.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 
-# ---- 3. the training benchmark (bench/gpu/train_bench.sh: BERT-base steps, ours and PyTorch's), 40% of what is left
-bench_s=$(( $(left) * 40 / 100 ))
+# ---- 3. the training benchmark (bench/gpu/train_bench.sh: BERT-base steps, ours and PyTorch's), 45% of what is left
+bench_s=$(( $(left) * 45 / 100 ))
 log "training benchmark (at most $bench_s s)"
 dry_flag=()
 [ $dry -eq 1 ] && dry_flag=(--dry-run)

@@ -38,10 +38,10 @@ elif ! "$py" -c 'import torch, transformers' >"$out/train/torch-import.txt" 2>&1
   echo "PyTorch peer not run: $py cannot import torch and transformers ($(tail -1 "$out/train/torch-import.txt"))" >"$out/train/peer.notrun"
 fi
 [ $dry -eq 1 ] && [ $peer -eq 1 ] && cap=120  # importing torch alone takes half a minute here
-# case NAME COMMAND...: one run into $out/train/NAME.log, at most min(cap, what is left) seconds
+# case_run NAME SECONDS COMMAND...: one run into $out/train/NAME.log, at most min(SECONDS, what is left) seconds
 case_run() {
-  local name="$1"; shift
-  local limit=$(( $(left) < cap ? $(left) : cap ))
+  local name="$1" most="$2"; shift 2
+  local limit=$(( $(left) < most ? $(left) : most ))
   if [ "$limit" -lt 5 ]; then
     echo "not run: out of time" >"$out/train/$name.notrun"
     return
@@ -50,30 +50,32 @@ case_run() {
   local r=$?
   [ $r -eq 0 ] || echo "exit $r after at most $limit s: $(grep -m1 -iE 'error|Terminated' "$out/train/$name.log" || tail -1 "$out/train/$name.log")" >"$out/train/$name.notrun"
 }
-for s in "${seqs[@]}"; do
-  for p in bf16 tf32; do
-    if [ $dry -eq 1 ]; then  # one precision per length; the cpu in fp32 once (it has no tf32, nor bf16 everywhere)
-      [ "$device" = cpu ] && [ "$p" = tf32 ] && continue
-      [ "$device" != cpu ] && case "$s-$p" in 32-tf32|16-bf16) true ;; *) false ;; esac && continue
-    fi
+# priority: BF16 at both lengths (ours: off, on, int8; then the peer's off and on in one process), then TF32, then compile
+for p in bf16 tf32; do
+  for s in "${seqs[@]}"; do
     pp=$p
-    [ $dry -eq 1 ] && [ "$device" = cpu ] && pp=fp32 # nor bf16 everywhere: the dry run on the cpu in fp32
+    if [ $dry -eq 1 ]; then  # one precision per length; the cpu in fp32 once (it has no tf32, nor bf16 everywhere)
+      if [ "$device" = cpu ]; then
+        [ "$p" = tf32 ] && continue
+        pp=fp32
+      else
+        case "$s-$p" in 32-tf32|16-bf16) continue ;; esac
+      fi
+    fi
     for q in "0 0" "1 0" "1 1"; do
       set -- $q
-      case_run "qdqbert-$pp-q$1-i$2-s$s" "$bin" --device "$device" --precision "$pp" --quant "$1" --int8 "$2" --seq "$s" "${shape[@]}"
+      case_run "qdqbert-$pp-q$1-i$2-s$s" "$cap" "$bin" --device "$device" --precision "$pp" --quant "$1" --int8 "$2" --seq "$s" "${shape[@]}"
     done
     if [ $peer -eq 1 ]; then
       tp=$pp
       [ "$peer_device" = cpu ] && tp=fp32
-      for q in 0 1; do
-        case_run "pytorch-$pp-q$q-s$s" "$py" "$root/bench/gpu/bench_train_torch.py" --device "$peer_device" --precision "$tp" --quant $q \
-          --seq "$s" "${shape[@]}"
-      done
+      case_run "pytorch-$pp-s$s" $((2 * cap)) "$py" "$root/bench/gpu/bench_train_torch.py" --device "$peer_device" --case "$tp:0:$s" \
+        --case "$tp:1:$s" "${shape[@]}"
     fi
   done
-  if [ $peer -eq 1 ] && [ $dry -eq 0 ]; then  # the second peer: torch.compile, BF16, quantizers on
-    case_run "pytorch-compile-bf16-q1-s$s" "$py" "$root/bench/gpu/bench_train_torch.py" --device "$peer_device" --precision bf16 --quant 1 \
-      --compile 1 --seq "$s" "${shape[@]}"
-  fi
 done
+if [ $peer -eq 1 ] && [ $dry -eq 0 ]; then  # the second peer: torch.compile, BF16, quantizers on
+  case_run "pytorch-compile-bf16" $((3 * cap)) "$py" "$root/bench/gpu/bench_train_torch.py" --device "$peer_device" --compile 1 \
+    --case "bf16:1:${seqs[0]}" --case "bf16:1:${seqs[1]}" "${shape[@]}"
+fi
 python3 "$root/bench/gpu/train_table.py" "$out" "$dry"

@@ -21,8 +21,6 @@ def main():
                 runs.append(r)
     for f in sorted(glob.glob(os.path.join(out, "train", "*.notrun"))):
         notrun[os.path.basename(f)[:-7]] = open(f).read().strip()
-    ok = {r["name"] for r in runs}
-    notrun = {k: v for k, v in notrun.items() if k not in ok}
 
     def find(impl, prec, quant, seq, int8=0):
         for r in runs:
