@@ -112,9 +112,9 @@ qb_tensor *qb_matmul_int8(qb_ctx *ctx, qb_tensor *a, float a_amax, const quant_d
     if (a->stride[nd - 1] != 1) a = qb_contiguous(ctx, a);
     if (b->stride[b->ndim - 1] != 1) b = qb_contiguous(ctx, b);
     if (!a || !b) return NULL;
-    int64_t count[2], sa[2], sb[2] = {0, 0}, cb[2];
+    int64_t count[2], sa[2], sb[2] = {0, 0}, count_b[2];
     batch_of(a, count, sa);
-    if (!shared) batch_of(b, cb, sb);
+    if (!shared) batch_of(b, count_b, sb);
     const int64_t batch = count[0] * count[1], kp = pad4(k), np = pad4(n);
     int64_t shape[QB_MAX_DIMS];
     for (int d = 0; d < nd - 2; d++) shape[d] = a->shape[d];
@@ -128,15 +128,15 @@ qb_tensor *qb_matmul_int8(qb_ctx *ctx, qb_tensor *a, float a_amax, const quant_d
     const int64_t as4[4] = {count[0], count[1], m, k}, ast[4] = {sa[0], sa[1], a->stride[nd - 2], 1};
     const int64_t bs4[4] = {count[0], count[1], b->shape[bd - 2], b->shape[bd - 1]}, bst[4] = {sb[0], sb[1], b->stride[bd - 2], 1};
     const int8_t *qa = codes(ctx, &ex, op, a->data, as4, ast, false, m, kp, aa, 1, a_desc);
-    const int8_t *qbc = qa ? codes(ctx, &ex, op, b->data, bs4, bst, !trans_b, np, kp, ab, 1, b_desc) : NULL;
-    if (!qbc || product(ctx, &ex, op, c, qa, qbc, batch, m, n, np, kp, aa, a_desc, ab, 1, b_desc, NULL)) return NULL;
+    const int8_t *qb_codes = qa ? codes(ctx, &ex, op, b->data, bs4, bst, !trans_b, np, kp, ab, 1, b_desc) : NULL;
+    if (!qb_codes || product(ctx, &ex, op, c, qa, qb_codes, batch, m, n, np, kp, aa, a_desc, ab, 1, b_desc, NULL)) return NULL;
     qb_tensor *in[2] = {a, b};
-    qb_node *nd_ = qb_record(ctx, op, qb_matmul_backward, c, in, 2);
-    if (nd_) {
-        nd_->i[0] = false;
-        nd_->i[1] = trans_b;
-        nd_->i[2] = batch;
-        nd_->i[3] = shared;
+    qb_node *node = qb_record(ctx, op, qb_matmul_backward, c, in, 2);
+    if (node) { /* matmul's saved integers */
+        node->i[0] = false;
+        node->i[1] = trans_b;
+        node->i[2] = batch;
+        node->i[3] = shared;
     }
     return qb_ctx_failed(ctx) ? NULL : c;
 }

@@ -205,6 +205,44 @@ static void attention_case(int64_t B, int64_t S, int64_t N, int64_t D, uint64_t 
     free(qh), free(kh), free(ph), free(vh), free(g1), free(g2), free(fq), free(fk), free(fv), free(fp), free(a1), free(a2);
 }
 
+/* ---- a batch of A [2, 3, 5, 7] against one shared B [7, 6] (and B^T [6, 7]) */
+static void shared_b_case(bool trans_b) {
+    char what[96];
+    snprintf(what, sizeof what, "matmul shared B%s%s", trans_b ? "^T" : "", ctx->device == QB_CUDA ? " (cuda)" : "");
+    uint64_t s = 11 + trans_b;
+    const int64_t as[4] = {2, 3, 5, 7}, bs[2] = {trans_b ? 6 : 7, trans_b ? 7 : 6}, n = 2 * 3 * 5 * 7, nc = 2 * 3 * 5 * 6;
+    float *ah = randoms(&s, n, 1.5f), *bh = randoms(&s, 42, 1.5f), *g = randoms(&s, nc, 1.0f);
+    const float aa = 1.1f, ba = 1.3f;
+    quant_desc d = quant_desc_default();
+    qb_tensor *a = param("a", 4, as, ah), *b = param("b", 2, bs, bh);
+    float *y[2], *ga[2], *gb[2];
+    for (int v = 0; v < 2; v++) {
+        die_on(qb_ctx_step_reset(ctx), "reset");
+        qb_zero_grad(ctx);
+        qb_tensor *aq = qb_fake_quant(ctx, a, &aa, 1, &d), *bq = qb_fake_quant(ctx, b, &ba, 1, &d);
+        qb_tensor *yt = v ? qb_matmul_int8(ctx, aq, aa, &d, bq, ba, &d, trans_b) : qb_matmul(ctx, aq, bq, false, trans_b);
+        die_on(!yt, what);
+        y[v] = to_host(yt);
+        backward_with(yt, g);
+        ga[v] = to_host(a->grad);
+        gb[v] = to_host(b->grad);
+    }
+    float *fa = malloc((size_t)n * 4), *fb = malloc(42 * 4);
+    fake_quant_per_tensor(fa, ah, n, aa, &d);
+    fake_quant_per_tensor(fb, bh, 42, ba, &d);
+    double *absdot = malloc((size_t)nc * sizeof *absdot);
+    for (int64_t r = 0; r < 30; r++)
+        for (int64_t j = 0; j < 6; j++) {
+            double acc = 0;
+            for (int64_t l = 0; l < 7; l++) acc += fabs((double)fa[r * 7 + l] * fb[trans_b ? j * 7 + l : l * 6 + j]);
+            absdot[r * 6 + j] = acc;
+        }
+    check_forward(what, y[1], y[0], absdot, nc, 7);
+    CHECK(&chk, bits_differ(ga[1], ga[0], n) == 0 && bits_differ(gb[1], gb[0], 42) == 0, "%s: gradients differ from the fp32 path", what);
+    for (int v = 0; v < 2; v++) free(y[v]), free(ga[v]), free(gb[v]);
+    free(ah), free(bh), free(g), free(fa), free(fb), free(absdot);
+}
+
 /* ---- kernels: codes, sums and dequantization against host references (and, on cuda, the CPU kernels) */
 static void kernel_case(void) {
     const qb_quant_kernels *qk = ctx->device == QB_CUDA ? &qb_quant_cuda_kernels : &qb_quant_cpu_kernels;
@@ -334,6 +372,8 @@ static void run_all(void) {
     linear_case(3, 64, 20, 8, false, true, true, 1e-30f, 0.1f, 6); /* input amax below 2^-24: all zero */
     attention_case(2, 5, 2, 6, 7);                                 /* S and D not multiples of 4 */
     attention_case(1, 8, 3, 4, 8);
+    shared_b_case(false);
+    shared_b_case(true);
     model_case();
 }
 
