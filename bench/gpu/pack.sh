@@ -3,8 +3,9 @@
 # registry: the built qat-train and every test binary of the 'cuda' suite (with the suite's commands, environments and
 # timeouts in tests.json), the non-CUDA shared libraries they load (OpenBLAS, HDF5, protobuf-c, jansson, ... as ldd
 # resolves them here; glibc's own under lib/glibc/, used only where the machine's glibc is older than the binaries
-# need), bench_train_gpu (the training benchmark), a SQuAD v1.1 dev file and MiniLM's config and vocabulary. bin/NAME wrappers set LD_LIBRARY_PATH (the pack's
-# lib/, then the machine's CUDA libraries: CUDA_HOME, /usr/local/cuda, PyTorch's nvidia wheels) and run libexec/NAME.
+# need), bench_train_gpu (the training benchmark), a SQuAD v1.1 dev file and MiniLM's config and vocabulary.
+# bin/NAME wrappers set LD_LIBRARY_PATH (the pack's lib/, then the machine's CUDA libraries: CUDA_HOME, /usr/local/cuda,
+# PyTorch's nvidia wheels) and run libexec/NAME.
 # CUDA's libraries (cudart, cuBLAS, cuBLASLt, the driver) are not packed: the GPU machine's are used.
 # Defaults: BUILD_DIR = build (an nvcc build: -Dcuda=enabled), PACK_DIR = build-pack (git-ignored). --tar also writes
 # PACK_DIR.tar.gz (about 26 MB; the folder is about 75 MB), which run.sh --pack unpacks.
