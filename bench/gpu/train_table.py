@@ -47,12 +47,16 @@ def main():
     def f(v, spec="%.2f"):
         return "-" if v is None else spec % v
 
+    def vs(r, peer):  # speed ratio, and the device memory ratio when both were measured
+        mem = r.get("memory_vs_" + peer)
+        return f(r.get("vs_" + peer), "%.2fx") + ("" if mem is None else " (memory %.2fx)" % mem)
+
     md = ["## Training benchmark: BERT QA steps (forward, backward, clip, AdamW)%s" % (" - DRY RUN (tiny model, not a measurement)" if dry else ""), ""]
     for seq in sorted({r["seq"] for r in runs}, reverse=True):
         rs = [r for r in runs if r["seq"] == seq]
         r0 = rs[0]
         md += ["### seq %d, batch %d, %d layers, hidden %d (%s)" % (seq, r0["batch"], r0["layers"], r0["hidden"], r0["device"]), "",
-               "| run | precision | quant | ms/step | seq/s | MFU | vs PyTorch eager | vs torch.compile | QAT / float step | device peak MiB | "
+               "| run | precision | quant | ms/step | seq/s | MFU | speed (memory) vs PyTorch eager | vs torch.compile | QAT / float step | device peak MiB | "
                "ours: arena peak / planned MiB; PyTorch: allocated peak MiB |",
                "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sorted(rs, key=lambda r: (r["impl"], r["precision"], r["quant"], r["int8"])):
@@ -60,9 +64,27 @@ def main():
             mem = ("%.1f / %.1f" % (r["arena_peak_mib"], r["arena_planned_mib"])) if r["impl"] == "qdqbert" else f(r.get("allocated_peak_mib"), "%.0f")
             md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 r["impl"], r["precision"], q, f(r["ms_step"]), f(r["seq_s"], "%.1f"), f(100 * r["mfu"], "%.1f%%"),
-                f(r.get("vs_pytorch"), "%.2fx"), f(r.get("vs_pytorch_compile"), "%.2fx"), f(r.get("qat_over_float_step"), "%.2f"),
+                vs(r, "pytorch"), vs(r, "pytorch_compile"), f(r.get("qat_over_float_step"), "%.2f"),
                 f(r.get("device_peak_mib"), "%.0f"), mem))
         md.append("")
+    # issue 12's targets, from the BF16 runs at the longest length (TF32 where BF16 is missing)
+    seq = max((r["seq"] for r in runs), default=None)
+    for prec in ("bf16", "tf32", "fp32"):
+        q, fl, pq = find("qdqbert", prec, 1, seq), find("qdqbert", prec, 0, seq), find("pytorch", prec, 1, seq)
+        if q or fl:
+            break
+    if seq is not None and (q or fl):
+        def target(name, value, ok):
+            return "- %s: %s" % (name, "not measured" if value is None else "%s (%s)" % (value, "met" if ok else "NOT met"))
+        ratio = q["seq_s"] / pq["seq_s"] if q and pq else None
+        over = q["ms_step"] / fl["ms_step"] if q and fl else None
+        mfu = q["mfu"] if q else None
+        mem = q["device_peak_mib"] / pq["device_peak_mib"] if q and pq and pq.get("device_peak_mib") else None
+        md += ["### targets (%s, seq %d%s)" % (prec, seq, ", dry run: meaningless" if dry else ""), "",
+               target("QAT step >= 1.5x PyTorch eager QAT", None if ratio is None else "%.2fx" % ratio, ratio is not None and ratio >= 1.5),
+               target("our QAT step within 15% of our float step", None if over is None else "%.2f" % over, over is not None and over <= 1.15),
+               target("BF16 MFU >= 40%", None if mfu is None else "%.1f%%" % (100 * mfu), mfu is not None and mfu >= 0.40 and prec == "bf16"),
+               target("peak memory below PyTorch's", None if mem is None else "%.2fx" % mem, mem is not None and mem < 1.0), ""]
     if notrun:
         md += ["not run: " + "; ".join("%s (%s)" % kv for kv in notrun.items()), ""]
     text = "\n".join(md) + "\n"
