@@ -3,7 +3,7 @@
  * an exact int32 product, dequantization), on BERT-base's shapes (rows = batch x seq tokens). Median of N after a
  * warm-up, no gradients; each timing ends with a read of the output (the device's work included).
  * Run: OMP_NUM_THREADS=2 ./build/bench/bench_int8_gemm [--device cpu|cuda] [--precision fp32|tf32|bf16] [--rows 1024]
- *      [--steps 5] */
+ *      [--steps 5] [--hidden 768] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,18 +20,20 @@ static void die(qb_ctx *ctx) {
 
 int main(int argc, char **argv) {
     const char *device = "cpu", *precision = "fp32";
-    int rows = 1024, steps = 5;
+    int rows = 1024, steps = 5, hidden = 768;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--device")) device = argv[i + 1];
         else if (!strcmp(argv[i], "--precision")) precision = argv[i + 1];
         else if (!strcmp(argv[i], "--rows")) rows = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--hidden")) hidden = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_int8_gemm [--device cpu|cuda] [--precision fp32|tf32|bf16] [--rows R] [--steps N]\n");
+            fprintf(stderr, "usage: bench_int8_gemm [--device cpu|cuda] [--precision fp32|tf32|bf16] [--rows R] [--steps N] [--hidden H]\n");
             return 2;
         }
     }
-    if (rows < 1 || steps < 1 || steps > 100) return fprintf(stderr, "bench_int8_gemm: need rows >= 1, steps in [1, 100]\n"), 2;
+    if (rows < 1 || steps < 1 || steps > 100 || hidden < 1)
+        return fprintf(stderr, "bench_int8_gemm: need rows >= 1, steps in [1, 100], hidden >= 1\n"), 2;
     qb_err err = {0};
     qb_ctx *ctx = qb_ctx_new(!strcmp(device, "cuda") ? QB_CUDA : QB_CPU, 1, &err);
     if (!ctx) return fprintf(stderr, "bench_int8_gemm: %s\n", err.msg), 1;
@@ -41,7 +43,7 @@ int main(int argc, char **argv) {
     const quant_desc d = quant_desc_default();
     quant_desc dw = d;
     dw.axis = 0;
-    static const int64_t shapes[][2] = {{768, 768}, {3072, 768}, {768, 3072}}; /* [out, in]: q/k/v/attention output, intermediate, output */
+    const int64_t H = hidden, shapes[][2] = {{H, H}, {4 * H, H}, {H, 4 * H}}; /* [out, in]: q/k/v/attention output, intermediate, output */
     printf("device %s, precision %s, rows %d, median of %d\n", device, precision, rows, steps);
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         const int64_t out = shapes[c][0], in = shapes[c][1], xs[2] = {rows, in}, ws[2] = {out, in};

@@ -5,7 +5,8 @@
 # PyTorch eager (bench/gpu/bench_train_torch.py: HF BertForQuestionAnswering, autocast BF16 / TF32, fake quant at
 # QDQBERT's points) and torch.compile where it runs; then OUT/train_bench.md and .json (bench/gpu/train_table.py:
 # seq/s, ratios to each peer, MFU against H200 dense BF16, QAT step over float step, peak memory of both).
-# Cases run in priority order, each with a time limit, until SECONDS are spent; the rest is listed as not run.
+# First the INT8 GEMM probe (bench_int8_gemm beside BENCH_BIN: the fake-quantized linear forward, fp32 path vs int8
+# codes, at 12288 rows = 32 x 384 tokens). Cases run in priority order, each with a time limit, until SECONDS are spent; the rest is listed as not run.
 # PyTorch: QB_TORCH_PYTHON (default python3); skipped, and said so, where it cannot import torch and transformers.
 # --dry-run: the same path with a 1-layer hidden-64 model (vocabulary 512), batch 2, seq 32 in BF16 and seq 16 in TF32 (one precision
 # each), 2 steps, one OpenMP thread (DEVICE: cuda on the emulated build, else cpu, in fp32); the peer (on the cpu) only with QB_GPU_DRY_PEER=1 (its start alone takes
@@ -50,6 +51,19 @@ case_run() {
   local r=$?
   [ $r -eq 0 ] || echo "exit $r after at most $limit s: $(grep -m1 -iE 'error|Terminated' "$out/train/$name.log" || tail -1 "$out/train/$name.log")" >"$out/train/$name.notrun"
 }
+# the INT8 GEMM against the fp32 path's GEMM in each precision on BERT-base's linear shapes (bench_int8_gemm, beside BENCH_BIN)
+gemm="$(dirname "$bin")/bench_int8_gemm"
+if [ -x "$gemm" ]; then
+  if [ $dry -eq 1 ]; then
+    gp=bf16
+    [ "$device" = cpu ] && gp=fp32
+    case_run "int8gemm-$gp" 30 "$gemm" --device "$device" --precision "$gp" --rows 32 --hidden 64 --steps 2
+  else
+    for gp in bf16 tf32; do case_run "int8gemm-$gp" 30 "$gemm" --device "$device" --precision "$gp" --rows 12288 --steps 10; done
+  fi
+else
+  echo "not run: no $gemm" >"$out/train/int8gemm.notrun"
+fi
 # priority: BF16 at both lengths (ours: off, on, int8; then the peer's off and on in one process), then TF32, then compile
 for p in bf16 tf32; do
   for s in "${seqs[@]}"; do

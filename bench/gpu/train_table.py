@@ -85,6 +85,12 @@ def main():
                target("our QAT step within 15% of our float step", None if over is None else "%.2f" % over, over is not None and over <= 1.15),
                target("BF16 MFU >= 40%", None if mfu is None else "%.1f%%" % (100 * mfu), mfu is not None and mfu >= 0.40 and prec == "bf16"),
                target("peak memory below PyTorch's", None if mem is None else "%.2fx" % mem, mem is not None and mem < 1.0), ""]
+    probes = sorted(glob.glob(os.path.join(out, "train", "int8gemm-*.log")))
+    probe_lines = [l.rstrip() for f in probes for l in open(f, errors="replace") if l.startswith(("device ", "linear "))]
+    if probe_lines:
+        md += ["### INT8 GEMM probe (bench_int8_gemm: a fake-quantized linear forward, fp32 path vs int8 codes)", "", "```"] + probe_lines + ["```", ""]
+    doc["int8_gemm_probe"] = probe_lines
+    json.dump(doc, open(os.path.join(out, "train_bench.json"), "w"), indent=1)
     if notrun:
         md += ["not run: " + "; ".join("%s (%s)" % kv for kv in notrun.items()), ""]
     text = "\n".join(md) + "\n"

@@ -27,8 +27,8 @@ if ours[0]["device"] == "cuda":
     assert all(r["device_peak_mib"] > 0 for r in ours), "cudaMemGetInfo peak not measured"
 PY
 check "train_bench.json: every case of ours with seq/s, MFU, QAT / float step, memory" $?
-grep -q "^| qdqbert | .* | on, int8 GEMM |" "$tmp/out/train_bench.md"
-check "train_bench.md: the table with the INT8 GEMM rows" $?
+grep -q "^| qdqbert | .* | on, int8 GEMM |" "$tmp/out/train_bench.md" && grep -q "^linear \[32, 64\].*int8 .*x the fp32 path" "$tmp/out/train_bench.md"
+check "train_bench.md: the table with the INT8 GEMM rows and the INT8 GEMM probe" $?
 printf '#!/bin/sh\nexit 3\n' >"$tmp/broken"
 chmod +x "$tmp/broken"
 bash "$root/bench/gpu/train_bench.sh" --dry-run "$tmp/broken" "$tmp/out2" 60 "$device" >"$tmp/broken.log" 2>&1
