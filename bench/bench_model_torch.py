@@ -24,12 +24,13 @@ def fq_rows(w, amax):
     return torch.fake_quantize_per_channel_affine(w.float(), amax / 127.0, torch.zeros_like(amax, dtype=torch.int32), 0, -128, 127)
 
 
-def patch_qdq(model, act_amax=8.0, w_amax=0.08):
-    """Fake quantization at QDQBERT's points of every encoder layer (linear inputs/weights, matmul inputs, residual adds)."""
+def patch_qdq(model, act_amax=8.0, w_amax=0.08, device=None):
+    """Fake quantization at QDQBERT's points of every encoder layer (linear inputs/weights, matmul inputs, residual adds);
+    device: where the weight scales live (the model's device; None: the CPU)."""
     for layer in model.bert.encoder.layer:
         for lin in [layer.attention.self.query, layer.attention.self.key, layer.attention.self.value,
                     layer.attention.output.dense, layer.intermediate.dense, layer.output.dense]:
-            wa = torch.full((lin.out_features,), w_amax)
+            wa = torch.full((lin.out_features,), w_amax, device=device)
 
             def fwd(x, lin=lin, wa=wa):
                 return F.linear(fq_tensor(x, act_amax), fq_rows(lin.weight, wa), lin.bias)

@@ -49,6 +49,7 @@ static const qb_cfg_key keys[] = {
     NUM("quant", "calib_samples", QB_CFG_INT, calib_samples, "[1, " MAX_SAMPLES "]", "training features seen by calibration (shuffled with the seed)"),
     NUM("quant", "calib_batch_size", QB_CFG_INT, calib_batch_size, "[1, 4096]", "features per calibration forward pass"),
     KEY("quant", "learn_ranges", QB_CFG_STRING, learn_ranges, "none, pact (learned amax) or lsq (learned scale) for the per-tensor quantizers during training"),
+    KEY("quant", "int8_gemm", QB_CFG_BOOL, int8_gemm, "fake-quantized linear layers and attention matmuls on int8 codes with int32 sums (cuBLASLt IMMA on cuda, oneDNN on the cpu); same results up to the fp32 path's rounding, same gradients"),
     KEY("quant", "disable_dropout", QB_CFG_BOOL, disable_dropout, "train without dropout (quant_trainer's --disable-dropout)"),
     NUM("train", "learning_rate", QB_CFG_FLOAT, learning_rate, "(0, 10]", "AdamW peak learning rate"),
     KEY("train", "lr_scheduler", QB_CFG_STRING, lr_scheduler, "linear, cosine, constant, constant_with_warmup"),

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -184,6 +185,7 @@ static int load_model(squad_run *r, const char *dir, qb_ctx **ctx, qb_bert_model
         *ctx = NULL;
         return -1;
     }
+    m->int8_gemm = r->c->int8_gemm != 0;
     if (rep.unused) {
         printf("Some weights of the model checkpoint at %s were not used when initializing BertForQuestionAnswering: ", dir);
         print_list(rep.unused);
@@ -286,6 +288,23 @@ static int eval_during_training(void *user, qb_bert_model *m, int64_t step, doub
     return 0;
 }
 
+/* One line of the run's memory: the device's measured high-water mark, the step arena's plan and peak, the
+ * parameter blocks and the process's peak RSS. */
+static void print_memory(qb_ctx *ctx, const char *task) {
+    qb_memory_stats ms;
+    qb_ctx_memory(ctx, &ms);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double mib = 1.0 / (1 << 20);
+    char device[160] = "";
+    if (ms.device_total)
+        snprintf(device, sizeof device, "device peak %.0f MiB in use of %.0f (cudaMemGetInfo at step ends); ", ms.device_used_peak * mib,
+                 ms.device_total * mib);
+    printf("%s: memory: %sstep arena planned %.1f MiB (peak %.1f MiB), parameters + gradients %.1f MiB, host tape peak %.1f MiB, peak RSS "
+           "%.0f MiB\n",
+           task, device, ms.act_planned * mib, ms.act_peak * mib, ms.params * mib, ms.meta_peak * mib, ru.ru_maxrss / 1024.0);
+}
+
 static int run_train(squad_run *r, const char *from, qb_err *err) {
     const qat_config *c = r->c;
     if (need_train_features(r, err)) return -1;
@@ -336,6 +355,7 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
     if (!rc) {
         if (resume) rc = qb_qa_trainer_resume(&t, c->resume_from, err);
         if (!rc) rc = qb_qa_train(&t, 0, err);
+        if (!rc) print_memory(ctx, "train");
         qb_qa_trainer_free(&t);
     }
     rc = qb_comm_agree(r->comm, rc != 0, "training", err);

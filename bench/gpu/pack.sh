@@ -3,8 +3,9 @@
 # registry: the built qat-train and every test binary of the 'cuda' suite (with the suite's commands, environments and
 # timeouts in tests.json), the non-CUDA shared libraries they load (OpenBLAS, HDF5, protobuf-c, jansson, ... as ldd
 # resolves them here; glibc's own under lib/glibc/, used only where the machine's glibc is older than the binaries
-# need), a SQuAD v1.1 dev file and MiniLM's config and vocabulary. bin/NAME wrappers set LD_LIBRARY_PATH (the pack's
-# lib/, then the machine's CUDA libraries: CUDA_HOME, /usr/local/cuda, PyTorch's nvidia wheels) and run libexec/NAME.
+# need), bench_train_gpu and bench_int8_gemm (the training benchmark), a SQuAD v1.1 dev file and MiniLM's config and vocabulary.
+# bin/NAME wrappers set LD_LIBRARY_PATH (the pack's lib/, then the machine's CUDA libraries: CUDA_HOME, /usr/local/cuda,
+# PyTorch's nvidia wheels) and run libexec/NAME.
 # CUDA's libraries (cudart, cuBLAS, cuBLASLt, the driver) are not packed: the GPU machine's are used.
 # Defaults: BUILD_DIR = build (an nvcc build: -Dcuda=enabled), PACK_DIR = build-pack (git-ignored). --tar also writes
 # PACK_DIR.tar.gz (about 26 MB; the folder is about 75 MB), which run.sh --pack unpacks.
@@ -90,6 +91,10 @@ for t in json.load(open(os.path.join(build, "meson-info", "intro-tests.json"))):
     if "QB_SQUAD_DIR" in env:
         env["QB_SQUAD_DIR"] = "@SQUAD@"
     tests.append({"name": t["name"], "argv": [rel(a) for a in t["cmd"]], "env": env, "timeout": t["timeout"]})
+for name in ("bench_train_gpu", "bench_int8_gemm"):  # the training benchmark (train_bench.sh) and its GEMM probe
+    bench = os.path.join(build, "bench", name)
+    if os.path.isfile(bench):
+        bins.add(bench)
 json.dump({"build": os.path.basename(build), "tests": tests}, open(os.path.join(out, "tests.json"), "w"), indent=1)
 open(os.path.join(out, "binaries.txt"), "w").write("".join(b + "\n" for b in sorted(bins)))
 PY

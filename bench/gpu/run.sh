@@ -5,7 +5,9 @@
 #   2. the 'cuda' test suite on the GPU (bench/gpu/run_suite.py; the commands meson runs);
 #   3. a short QAT run (task qat: calibrate -> train -> eval -> export) of the tiny QA checkpoint and of MiniLM-L6-H384
 #      with run.device=cuda, each repeated with run.device=cpu: EM/F1, losses, speeds side by side;
-#   4. $OUT/summary.md and summary.json (OUT defaults to out/gpu).
+#   4. the training benchmark (bench/gpu/train_bench.sh): BERT-base QA steps at seq 384 and 128, BF16 and TF32,
+#      quantizers off / on / on with the INT8 GEMM, against PyTorch eager (and torch.compile) on the same GPU;
+#   5. $OUT/summary.md and summary.json (OUT defaults to out/gpu).
 # Under 8 minutes in all (QB_GPU_BUDGET_S, default 470 s, shared out across the steps; what does not fit is reported).
 # MiniLM: QB_MINILM_DIR, .cache/minilm, or the Hugging Face cache; where none is there, a MiniLM-shaped BERT with
 # random weights made with transformers from the packed config and vocabulary (said so in the summary).
@@ -78,12 +80,20 @@ log "device for the QAT runs: $device (dry run: $dry)"
 
 # ---- 2. the cuda suite
 rc=0
-suite_s=$(( $(left) * 45 / 100 ))
+suite_s=$(( $(left) * 40 / 100 ))
 log "cuda suite (at most $suite_s s)"
 python3 "$root/bench/gpu/run_suite.py" "$pack" "$root" "$squad" "$OUT" "$suite_s" "${QB_GPU_SUITE:-}" 2>&1 | tee -a "$OUT/run.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 
-# ---- 3. QAT runs, cuda then cpu
+# ---- 3. the training benchmark (bench/gpu/train_bench.sh: BERT-base steps, ours and PyTorch's), 45% of what is left
+bench_s=$(( $(left) * 45 / 100 ))
+log "training benchmark (at most $bench_s s)"
+dry_flag=()
+[ $dry -eq 1 ] && dry_flag=(--dry-run)
+bash "$root/bench/gpu/train_bench.sh" "${dry_flag[@]}" "$pack/bin/bench_train_gpu" "$OUT" "$bench_s" "$device" >"$OUT/train_bench.log" 2>&1
+[ $? -eq 0 ] || { log "training benchmark: $(tail -1 "$OUT/train_bench.log")"; rc=1; }
+
+# ---- 4. QAT runs, cuda then cpu
 # qat_pair NAME MODEL SECONDS OVERRIDES...: task qat into $OUT/qat-NAME-{cuda,cpu}
 qat_pair() {
   local name="$1" model="$2" seconds="$3"; shift 3
@@ -174,7 +184,7 @@ elif [ $dry -eq 1 ]; then
   log "MiniLM: no checkpoint here (.cache/minilm); skipped in the dry run"
 fi
 
-# ---- 4. summary
+# ---- 5. summary
 python3 "$root/bench/gpu/summary.py" "$OUT" "" | tee -a "$OUT/run.log" || rc=1
 log "run.sh: done in $(($(date +%s) - start)) s, status $rc; $OUT/summary.md"
 exit $rc

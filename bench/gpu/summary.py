@@ -84,6 +84,8 @@ def main():
     for f in glob.glob(os.path.join(out, "qat-*.notrun")):
         s["qat"].setdefault(os.path.basename(f)[4:-7].rsplit("-", 1)[0], {})["not_run"] = True
         bad += 1
+    tb = os.path.join(out, "train_bench.json")
+    s["train_bench"] = json.load(open(tb)) if os.path.exists(tb) else None
     json.dump(s, open(os.path.join(out, "summary.json"), "w"), indent=1)
 
     md = ["# qdqbert on a GPU: bench/gpu/run.sh", ""]
@@ -114,6 +116,9 @@ def main():
                 fmt(pair.get("max_loss_rel_diff"), "%.2g"), fmt(pair.get("em_diff")), fmt(pair.get("f1_diff")),
                 fmt(pair.get("train_speedup_cuda_vs_cpu"), "%.1f"), fmt(pair.get("eval_speedup_cuda_vs_cpu"), "%.1f"))]
         md.append("")
+    tb_md = os.path.join(out, "train_bench.md")
+    if os.path.exists(tb_md):
+        md += [open(tb_md).read().rstrip(), ""]
     text = "\n".join(md) + "\n"
     open(os.path.join(out, "summary.md"), "w").write(text)
     print(text, end="")

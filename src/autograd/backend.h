@@ -79,6 +79,8 @@ typedef int qb_k_accumulate_strided(qb_dev *d, float *dst, const int64_t *dst_st
 typedef int qb_k_axpy(qb_dev *d, float *dst, const float *src, float alpha, int64_t n);
 /* y[i] = x[i] * s (y may be x). */
 typedef int qb_k_scale(qb_dev *d, float *y, const float *x, float s, int64_t n);
+/* *used and *total bytes of the whole device's memory now (cudaMemGetInfo: total - free, by every process). */
+typedef int qb_k_mem_info(qb_dev *d, size_t *used, size_t *total);
 
 /* ---- linear algebra */
 /* Row-major C = alpha * op(A) op(B) + beta * C, [m, k] x [k, n], leading dims lda/ldb/ldc, over a batch (see above). */
@@ -216,6 +218,7 @@ typedef struct qb_kernels {
     qb_k_adamw *adamw;
     qb_k_grad_norm *grad_norm;
     qb_k_grad_clip *grad_clip;
+    qb_k_mem_info *mem_info;  /* NULL: the device's memory is not measured (the CPU: see peak RSS) */
 } qb_kernels;
 
 /* The tables: the CPU's (src/autograd/cpu/) and CUDA's (src/autograd/cuda/kernels.c; its entries are NULL in a build

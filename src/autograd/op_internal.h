@@ -38,3 +38,7 @@ int qb_op_check_devices(qb_ctx *ctx, const char *op, qb_tensor *const *in, int n
 /* The softmax kernels' 4-dim shape of x (leading 1s) and the mask's strides against it (0 where it broadcasts; all 0
  * without a mask); 0, or -1 with an error naming op when x or the mask does not fit. */
 int qb_softmax_mask_layout(qb_ctx *ctx, const char *op, const qb_tensor *x, const qb_tensor *mask, int64_t sh[4], int64_t mst[4]);
+/* The backward of matmul (saved i[0] trans_a, i[1] trans_b, i[2] batch count, i[3] B shared) and of linear (inputs x,
+ * w, bias), for ops that compute the same forward another way (quant/op_int8_gemm.c) and share its gradients. */
+void qb_matmul_backward(qb_ctx *ctx, qb_node *n);
+void qb_linear_backward(qb_ctx *ctx, qb_node *n);

@@ -26,7 +26,7 @@ static void dense_offsets(const int64_t count[2], int64_t size, int64_t off[2]) 
     off[0] = count[1] * size;
 }
 
-static void matmul_backward(qb_ctx *ctx, qb_node *n) {
+void qb_matmul_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *a = n->in[0], *b = n->in[1], *c = n->out;
     bool ta = n->i[0], tb = n->i[1], shared = n->i[3];
     int nd = a->ndim;
@@ -122,7 +122,7 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
     }
     if (rc) return NULL;
     qb_tensor *in[2] = {a, b};
-    qb_node *n = qb_record(ctx, "matmul", matmul_backward, c, in, 2);
+    qb_node *n = qb_record(ctx, "matmul", qb_matmul_backward, c, in, 2);
     if (n) {
         n->i[0] = trans_a;
         n->i[1] = trans_b;
@@ -141,7 +141,7 @@ static int64_t linear_rows(const qb_tensor *x) {
     return rows;
 }
 
-static void linear_backward(qb_ctx *ctx, qb_node *n) {
+void qb_linear_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2], *y = n->out;
     int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
     const float *dy = y->grad->data;
@@ -191,6 +191,6 @@ qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
     if (QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one))
         return NULL;
     qb_tensor *inputs[3] = {x, w, bias};
-    qb_record(ctx, "linear", linear_backward, y, inputs, 3);
+    qb_record(ctx, "linear", qb_linear_backward, y, inputs, 3);
     return qb_ctx_failed(ctx) ? NULL : y;
 }

@@ -122,7 +122,25 @@ int qb_ctx_set_precision(qb_ctx *ctx, qb_precision p) {
     return 0;
 }
 
+/* The device's memory in use now, kept as the high-water mark; *total its size (0 when not measured). */
+static void sample_device_memory(qb_ctx *ctx, size_t *total) {
+    size_t used = 0, tot = 0;
+    if (ctx->k->mem_info && ctx->k->mem_info(ctx->dev, &used, &tot) == 0 && used > ctx->device_used_peak) ctx->device_used_peak = used;
+    if (total) *total = tot;
+}
+
+void qb_ctx_memory(qb_ctx *ctx, qb_memory_stats *s) {
+    memset(s, 0, sizeof *s);
+    sample_device_memory(ctx, &s->device_total);
+    s->act_peak = ctx->act.peak;
+    s->act_planned = ctx->act.cap;
+    s->meta_peak = ctx->meta.peak;
+    s->params = 2 * (size_t)ctx->params.block_numel * sizeof(float);
+    s->device_used_peak = ctx->device_used_peak;
+}
+
 int qb_ctx_step_reset(qb_ctx *ctx) {
+    sample_device_memory(ctx, NULL); /* the step's memory is all still held here */
     ctx->n_tape = 0;
     qb_err_clear(&ctx->err);
     if (qb_arena_reset(&ctx->meta) || qb_arena_reset(&ctx->act))

@@ -84,7 +84,22 @@ typedef struct qb_ctx {
     const void *quant_kernels; /* the quant layer's table when it is not the device's own (a test device); else NULL */
     qb_precision precision;  /* GEMM compute precision (qb_ctx_set_precision; fp32 by default) */
     qb_profile profile;      /* per-op timings when profile.on */
+    size_t device_used_peak; /* largest device memory in use seen at a step reset (k->mem_info; 0: not measured) */
 } qb_ctx;
+
+/* Memory of a context (bytes): what its step arenas planned and reached, and the device's measured high-water mark. */
+typedef struct qb_memory_stats {
+    size_t act_peak;         /* activation arena: largest step (used + spilled) */
+    size_t act_planned;      /* its one block, sized after the first steps from that peak (+1/8) */
+    size_t meta_peak;        /* host arena of tensor structs and tape nodes: largest step */
+    size_t params;           /* the packed parameter and gradient blocks */
+    size_t device_used_peak; /* device memory in use (all allocations, library workspaces included), largest sampled at
+                              * step resets and now; 0 where the device has no mem_info (the CPU) */
+    size_t device_total;
+} qb_memory_stats;
+
+/* The context's memory figures (samples the device once more). */
+void qb_ctx_memory(qb_ctx *ctx, qb_memory_stats *s);
 
 /* Creates a context on a device with an RNG seed; NULL when the device is unavailable (message in err). */
 qb_ctx *qb_ctx_new(qb_device device, uint64_t seed, qb_err *err);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "quant/op_int8_gemm.h"
 
 static const struct { const char *module, *quantizer; } layer_quant[QB_Q_PER_LAYER] = {
     [QB_Q_QUERY_INPUT] = {"attention.self.query", "_input_quantizer"},
@@ -228,9 +229,32 @@ qb_tensor *qb_bert_quantize(qb_bert_model *m, qb_quantizer *q, qb_tensor *x) {
     return qb_quantizer_apply(m->ctx, q, x);
 }
 
-/* y = xq @ Wq^T + b for an input already through the layer's input quantizer. */
+/* True when q fake-quantizes with fixed host amax values into int8 codes (on, not calibrating, amax loaded, not
+ * learned), per tensor unless per_row: then its output can feed the INT8 GEMM (quant.int8_gemm). */
+static bool int8_ready(const qb_quantizer *q, bool per_row) {
+    if (!q) return false;
+    const tensor_quantizer *t = &q->tq;
+    return !t->disabled && t->quant_on && !t->calib_on && t->amax && (per_row || t->n_amax == 1) &&
+           t->desc.amax_mode != QUANT_AMAX_LEARNABLE && t->desc.amax_mode != QUANT_AMAX_LSQ && qb_int8_gemm_supported(&t->desc);
+}
+
+/* y = xq @ Wq^T + b for an input already through the layer's input quantizer; on int8 codes when both quantizers
+ * allow it and quant.int8_gemm is on. */
 static qb_tensor *linear_quantized_input(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *xq) {
-    return qb_linear(m->ctx, xq, qb_bert_quantize(m, l->w_q, l->w), l->b);
+    qb_tensor *wq = qb_bert_quantize(m, l->w_q, l->w);
+    if (m->int8_gemm && int8_ready(l->in_q, false) && int8_ready(l->w_q, true)) {
+        const tensor_quantizer *x = &l->in_q->tq, *w = &l->w_q->tq;
+        return qb_linear_int8(m->ctx, xq, x->amax, &x->desc, wq, w->amax, w->n_amax, &w->desc, l->b);
+    }
+    return qb_linear(m->ctx, xq, wq, l->b);
+}
+
+/* a @ op(b) for inputs through the per-tensor quantizers qa and qb: on int8 codes when they allow it. */
+static qb_tensor *matmul_quantized(qb_bert_model *m, qb_tensor *a, const qb_quantizer *qa, qb_tensor *b, const qb_quantizer *qb,
+                                   bool trans_b) {
+    if (m->int8_gemm && int8_ready(qa, false) && int8_ready(qb, false))
+        return qb_matmul_int8(m->ctx, a, qa->tq.amax[0], &qa->tq.desc, b, qb->tq.amax[0], &qb->tq.desc, trans_b);
+    return qb_matmul(m->ctx, a, b, false, trans_b);
 }
 
 qb_tensor *qb_bert_linear_forward(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *x) {
@@ -352,14 +376,13 @@ static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *
     qb_tensor *qh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_Q], linear_quantized_input(m, &ly->query, xq)), N);
     qb_tensor *kh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_K], linear_quantized_input(m, &ly->key, xk)), N);
     qb_tensor *vh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_V], linear_quantized_input(m, &ly->value, xv)), N);
-    qb_tensor *scores = qb_matmul(ctx, qh, kh, false, true);                   /* [B, N, S, S] */
+    qb_tensor *scores = matmul_quantized(m, qh, &q[QB_Q_MATMUL_Q], kh, &q[QB_Q_MATMUL_K], true); /* [B, N, S, S] */
     qb_fq_spec fs;
     float scale = (float)(1.0 / sqrt((double)D));
     qb_tensor *probs = fusable(m, QB_FUSE_SOFTMAX, &q[QB_Q_MATMUL_A], &fs)
                            ? qb_softmax_dropout_fq(ctx, scores, scale, mask, c->attention_probs_dropout_prob, &fs)
-                           : qb_bert_quantize(m, &q[QB_Q_MATMUL_A],
-                                              qb_dropout(ctx, qb_softmax(ctx, scores, scale, mask), c->attention_probs_dropout_prob));
-    qb_tensor *context = qb_merge_heads(ctx, qb_matmul(ctx, probs, vh, false, false)); /* [B, S, H] */
+                           : qb_bert_quantize(m, &q[QB_Q_MATMUL_A], qb_dropout(ctx, qb_softmax(ctx, scores, scale, mask), c->attention_probs_dropout_prob));
+    qb_tensor *context = qb_merge_heads(ctx, matmul_quantized(m, probs, &q[QB_Q_MATMUL_A], vh, &q[QB_Q_MATMUL_V], false)); /* [B, S, H] */
     qb_tensor *a = qb_dropout(ctx, qb_bert_linear_forward(m, &ly->attn_out, context), c->hidden_dropout_prob);
     qb_tensor *attn_q;
     qb_tensor *attn = residual_layernorm(m, &q[QB_Q_ATTN_ADD_LOCAL], &q[QB_Q_ATTN_ADD_RESIDUAL], a, x, ly->attn_ln_w, ly->attn_ln_b,

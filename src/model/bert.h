@@ -70,6 +70,7 @@ typedef struct qb_bert_model {
     int n_quant;
     quant_defaults quant_desc;                 /* the descriptors the quantizers were built from */
     unsigned fuse;                             /* QB_FUSE_* fused fake-quant ops where the quantizers allow (default all) */
+    bool int8_gemm;                            /* quant.int8_gemm: fake-quantized GEMMs on int8 codes (op_int8_gemm.h) */
 } qb_bert_model;
 
 typedef struct qb_bert_batch {

@@ -99,6 +99,22 @@ typedef int qb_qk_add_fq_layernorm(qb_dev *d, float *y, float *yq, float *s, flo
 typedef int qb_qk_add_fq_layernorm_grad(qb_dev *d, float *da, float keep_a, float *dr, float keep_r, const float *dy, const float *s,
                                         const float *a, const float *r, const float *gamma, const float *mean, const float *rstd,
                                         int64_t rows, int64_t h, const float *amax_a, const float *amax_r);
+/* ---- the INT8 GEMM path (op_int8_gemm.c) */
+/* q [batch, rows_out, ld] (int8, every element written, 0 in the padding) = the integer codes
+ * clamp(rint(x * s), qmin, qmax) of x, s = qmax / amax[ch] (0 when amax <= 2^-24), read through view: 4 dims
+ * {d0, d1, rows, cols} with element strides, batch = d0 * d1. Without transpose q[b, r, c] is element (r, c) of matrix
+ * b (rows <= rows_out, cols <= ld), with it element (c, r) (cols <= rows_out, rows <= ld). ch = r, the input row
+ * (n_amax = rows), or 0 (n_amax = 1). On a fake-quantized x (x = q / s) the codes are q exactly. */
+typedef int qb_qk_quantize_s8(qb_dev *d, int8_t *q, const float *x, const int64_t shape[4], const int64_t stride[4], bool transpose,
+                              int64_t rows_out, int64_t ld, const float *amax, int64_t n_amax, float qmin, float qmax);
+/* c[p] = a[p] b[p]^T in int32 for p < batch: a [batch, m, k], b [batch, n, k], c [batch, m, n], int8 inputs, every
+ * matrix dense; n and k multiples of 4 (cuBLASLt IMMA's rules). Exact (no overflow for k < 2^17). */
+typedef int qb_qk_gemm_s8(qb_dev *d, int32_t *c, const int8_t *a, const int8_t *b, int64_t m, int64_t n, int64_t k, int64_t batch);
+/* y[p, r, j] = acc[p, r, j] / (sa * sb[j]) + bias[j], rounded once from float64 (0 when a scale is 0), for p < batch,
+ * r < m, j < n: acc [batch, m, ld] int32 (ld >= n), y [batch, m, n] (y may be acc itself when ld = n), sa = qmax_a /
+ * amax_a[0], sb[j] = qmax_b / amax_b[n_amax_b == 1 ? 0 : j]; bias [n] or NULL. */
+typedef int qb_qk_dequant_s32(qb_dev *d, float *y, const int32_t *acc, int64_t batch, int64_t m, int64_t n, int64_t ld,
+                              const float *amax_a, float qmax_a, const float *amax_b, int64_t n_amax_b, float qmax_b, const float *bias);
 
 typedef struct qb_quant_kernels {
     const char *name;
@@ -118,6 +134,9 @@ typedef struct qb_quant_kernels {
     qb_qk_act_fq_grad *act_fq_grad;
     qb_qk_add_fq_layernorm *add_fq_layernorm;
     qb_qk_add_fq_layernorm_grad *add_fq_layernorm_grad;
+    qb_qk_quantize_s8 *quantize_s8;
+    qb_qk_gemm_s8 *gemm_s8;
+    qb_qk_dequant_s32 *dequant_s32;
 } qb_quant_kernels;
 
 /* The tables: the CPU's (src/quant/cpu/) and CUDA's (src/quant/cuda/kernels.c). */

@@ -3,7 +3,7 @@
 # into a self-contained folder: through the packed loader and libraries, every binary and library resolves inside the
 # pack except CUDA's own libraries; a pack missing one of its libraries fails the check naming it; the wrappers run
 # with a bare environment. With --dry-run, bench/gpu/run.sh --dry-run then runs from the pack (two fast suite tests,
-# the tiny model's QAT run on this build's device) and writes its summary.
+# the training benchmark's dry run, the tiny model's QAT run on this build's device) and writes its summary.
 set -u
 build="$1"
 root=${QB_SOURCE_ROOT:-.}
@@ -34,6 +34,8 @@ if [ -d "$tmp/pack" ]; then
     check "run.sh --dry-run from the pack: exit $rc" $rc
     grep -q "^## cuda suite: .*, 0 failed, 0 timed out, 0 not run" "$tmp/out/summary.md" && grep -q "^## QAT tiny" "$tmp/out/summary.md" && [ -f "$tmp/out/summary.json" ]
     check "summary: the suite (no failure) and the tiny model's QAT run" $?
+    grep -q "^## Training benchmark: .* DRY RUN" "$tmp/out/summary.md" && grep -q "^| qdqbert | .* | on, int8 GEMM |" "$tmp/out/summary.md"
+    check "summary: the training benchmark's dry run from the pack" $?
   fi
 fi
 echo "gpu pack: $passed passed, $failed failed"

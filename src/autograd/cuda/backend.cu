@@ -153,6 +153,14 @@ extern "C" void qb_cuda_shutdown(qb_dev *s) {
     free(s);
 }
 
+extern "C" int qb_cuda_mem_info(qb_dev *d, size_t *used, size_t *total) {
+    size_t free_b = 0, total_b = 0;
+    if (cuda_status(d, "cudaMemGetInfo", cudaMemGetInfo(&free_b, &total_b))) return -1;
+    *used = total_b - free_b;
+    *total = total_b;
+    return 0;
+}
+
 extern "C" void *qb_cuda_malloc(size_t bytes) {
     void *p = nullptr;
     if (cudaMalloc(&p, bytes) != cudaSuccess) return nullptr;

@@ -42,6 +42,7 @@ const qb_kernels qb_cuda_kernels = {
     .adamw = qb_cuda_adamw,
     .grad_norm = qb_cuda_grad_norm,
     .grad_clip = qb_cuda_grad_clip,
+    .mem_info = qb_cuda_mem_info,
     .layernorm = qb_cuda_layernorm,
     .layernorm_grad_params = qb_cuda_layernorm_grad_params,
     .layernorm_grad_input = qb_cuda_layernorm_grad_input,

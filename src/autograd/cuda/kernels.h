@@ -54,6 +54,8 @@ qb_k_sum_grad qb_cuda_sum_grad;
 qb_k_adamw qb_cuda_adamw;
 qb_k_grad_norm qb_cuda_grad_norm;
 qb_k_grad_clip qb_cuda_grad_clip;
+/* backend.cu */
+qb_k_mem_info qb_cuda_mem_info;
 /* layernorm.cu, softmax.cu, dropout.cu, embedding.cu, loss.cu */
 qb_k_layernorm qb_cuda_layernorm;
 qb_k_layernorm_grad_params qb_cuda_layernorm_grad_params;

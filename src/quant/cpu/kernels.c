@@ -19,4 +19,7 @@ const qb_quant_kernels qb_quant_cpu_kernels = {
     .act_fq_grad = qb_cpu_act_fq_grad,
     .add_fq_layernorm = qb_cpu_add_fq_layernorm,
     .add_fq_layernorm_grad = qb_cpu_add_fq_layernorm_grad,
+    .quantize_s8 = qb_cpu_quantize_s8,
+    .gemm_s8 = qb_cpu_gemm_s8,
+    .dequant_s32 = qb_cpu_dequant_s32,
 };

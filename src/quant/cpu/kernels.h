@@ -22,3 +22,7 @@ qb_qk_act_fq qb_cpu_act_fq;
 qb_qk_act_fq_grad qb_cpu_act_fq_grad;
 qb_qk_add_fq_layernorm qb_cpu_add_fq_layernorm;
 qb_qk_add_fq_layernorm_grad qb_cpu_add_fq_layernorm_grad;
+/* int8_gemm.c */
+qb_qk_quantize_s8 qb_cpu_quantize_s8;
+qb_qk_gemm_s8 qb_cpu_gemm_s8;
+qb_qk_dequant_s32 qb_cpu_dequant_s32;

@@ -21,5 +21,8 @@ const qb_quant_kernels qb_quant_cuda_kernels = {
     .act_fq_grad = qb_cuda_act_fq_grad,
     .add_fq_layernorm = qb_cuda_add_fq_layernorm,
     .add_fq_layernorm_grad = qb_cuda_add_fq_layernorm_grad,
+    .quantize_s8 = qb_cuda_quantize_s8,
+    .gemm_s8 = qb_cuda_gemm_s8,
+    .dequant_s32 = qb_cuda_dequant_s32,
 #endif
 };

@@ -27,6 +27,10 @@ qb_qk_act_fq qb_cuda_act_fq;
 qb_qk_act_fq_grad qb_cuda_act_fq_grad;
 qb_qk_add_fq_layernorm qb_cuda_add_fq_layernorm;
 qb_qk_add_fq_layernorm_grad qb_cuda_add_fq_layernorm_grad;
+/* int8_gemm.cu */
+qb_qk_quantize_s8 qb_cuda_quantize_s8;
+qb_qk_gemm_s8 qb_cuda_gemm_s8;
+qb_qk_dequant_s32 qb_cuda_dequant_s32;
 
 #ifdef __cplusplus
 }
