@@ -39,6 +39,8 @@ namespace {
 const char ID_MAGIC[] = "qbemu-nccl";
 thread_local char g_last_error[256];
 int g_group_depth = 0;
+bool g_owns_mpi = false; /* MPI_Init was ours: MPI_Finalize when the last communicator goes */
+int g_live = 0;
 
 ncclResult_t fail(ncclComm *c, ncclResult_t r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 ncclResult_t fail(ncclComm *c, ncclResult_t r, const char *fmt, ...) {
@@ -141,6 +143,7 @@ ncclResult_t ncclCommInitRank(ncclComm_t *out, int nranks, ncclUniqueId id, int 
             return fail(nullptr, ncclInvalidUsage, "ncclCommInitRank: the emulated NCCL runs over MPI: start the ranks with mpirun");
         if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
             return fail(nullptr, ncclSystemError, "ncclCommInitRank: MPI_Init failed");
+        g_owns_mpi = true;
     }
     int mrank = 0, msize = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &mrank);
@@ -163,6 +166,7 @@ ncclResult_t ncclCommInitRank(ncclComm_t *out, int nranks, ncclUniqueId id, int 
         return MPI_Comm_free(&c->comm), delete c,
                fail(nullptr, ncclInvalidArgument, "ncclCommInitRank: the ranks hold different ncclUniqueIds (the rendezvous did not deliver rank 0's)");
     *out = c;
+    g_live++;
     return ncclSuccess;
 }
 
@@ -170,6 +174,9 @@ ncclResult_t ncclCommDestroy(ncclComm_t c) {
     if (!c) return ncclSuccess;
     if (!c->aborted) MPI_Comm_free(&c->comm);
     delete c;
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (--g_live == 0 && g_owns_mpi && !finalized) MPI_Finalize();
     return ncclSuccess;
 }
 
