@@ -68,8 +68,6 @@ int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_featur
     t->sync.no_overlap = overlap && strcmp(overlap, "0") == 0;
     const char *bucket = getenv("QB_GRAD_BUCKET_FLOATS"); /* tests: several buckets on a tiny model */
     if (bucket && atoll(bucket) > 0) t->sync.bucket = atoll(bucket);
-    if (t->world > 1 && o->eval_steps > 0)
-        return qb_errorf(err, "eval.steps: evaluation during training is not yet supported on %d ranks (evaluate at the end: eval.steps = 0)", t->world);
     int64_t rows_per_step = (int64_t)o->batch_size * t->accum * t->world;  /* the global batch */
     t->steps_per_epoch = (f->n + rows_per_step - 1) / rows_per_step;
     double epoch_steps = o->max_steps > 0 ? 0.0 : ceil(o->epochs * (double)t->steps_per_epoch);

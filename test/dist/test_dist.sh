@@ -4,7 +4,8 @@
 #           with a short last batch that leaves rank 1 without rows
 #   calib   2 ranks == 1 rank on the union (range first), every calibrator, bit for bit
 #   resume  a checkpoint of 2 ranks resumed on 1 rank continues with the same losses
-#   cli     qat-train's qat task on 2 ranks (MiniLM, a few SQuAD questions): rank 0 alone prints and writes
+#   cli     qat-train's qat task on 2 ranks (MiniLM, a few SQuAD questions; accumulation, evaluation during training):
+#           rank 0 alone prints and writes
 #   faults  a SIGKILLed rank, a stopped (hung) rank and a NaN on one rank end the job non-zero within 60 s
 #   nccl    (emulated GPUs, the nccl backend over the emulator's MPI-served NCCL) 2 ranks == 1 rank with twice the batch;
 #           overlapped == non-overlapped all-reduce bit for bit; accumulation on 2 ranks == 1 rank with the big batch;
@@ -113,18 +114,20 @@ cli)
   printf '[run]\ntask = qat\noutput_dir = %s\n[model]\npath = %s\n[data]\ntrain_file = %s\ndev_file = %s\n' \
     "$tmp/qat" "$model" "$squad/dev-v1.1.json.gz" "$squad/dev-v1.1.json.gz" >"$tmp/qat.ini"
   args=(data.max_seq_length=48 data.doc_stride=16 data.max_train_samples=4 data.max_eval_samples=2 quant.calib_samples=4
-        quant.calib_batch_size=2 train.max_steps=1 train.batch_size=2 eval.batch_size=4 export.format=hdf5)
+        quant.calib_batch_size=2 train.max_steps=2 train.batch_size=2 train.gradient_accumulation_steps=2 eval.steps=2 eval.batch_size=4
+        export.format=hdf5)
   check mpi 2 "$exe" "$tmp/qat.ini" "${args[@]}" >"$tmp/qat.log" 2>"$tmp/qat.err"
   cat "$tmp/qat.err"
   check grep -q "qat-train: 2 ranks (mpirun, mpi backend)" "$tmp/qat.log"
-  check grep -q "global batch 4 (2 per device x 2 ranks)" "$tmp/qat.log"
-  check test "$(grep -c '^eval: ' "$tmp/qat.log")" -eq 1
+  check grep -q "global batch 8 (2 per device x 2 ranks x 2 accumulated)" "$tmp/qat.log"
+  check test "$(grep -c '^eval: [0-9]* questions' "$tmp/qat.log")" -eq 1
+  check test "$(grep -c '^eval: step 2 ' "$tmp/qat.log")" -eq 1
   check test "$(grep -c '^qat-train [0-9]' "$tmp/qat.log")" -eq 1
-  check grep -q '"train_batch_size": 4' "$tmp/qat/trainer_state.json"
+  check grep -q '"train_batch_size": 8' "$tmp/qat/trainer_state.json"
   check grep -q '"eval_exact_match"' "$tmp/qat/eval_results.json"
   check test -f "$tmp/qat/predictions.json"
   check test -f "$tmp/qat/model.h5"
-  check test "$(wc -l <"$tmp/qat/metrics.jsonl")" -eq 1
+  check test "$(wc -l <"$tmp/qat/metrics.jsonl")" -eq 3  # 2 steps and the evaluation at step 2
   grep -E "^(train:|eval:|calibrate:)" "$tmp/qat.log"
   ;;
 nccl)
