@@ -3,9 +3,11 @@
  * another, so a started all-reduce overlaps whatever the compute stream does meanwhile. Host buffers (losses, flags,
  * calibration statistics) go through the backend that carried the ncclUniqueId (mpi or tcp), kept underneath. Waiting
  * polls the event and ncclCommGetAsyncError against the collective deadline; a lost peer or the deadline aborts the
- * communicator (ncclCommAbort) and becomes an error naming the collective. Under the CUDA emulator the NCCL calls are
+ * communicator (ncclCommAbort) and becomes an error naming the collective. Calls that block (ncclCommInitRank; an
+ * enqueue that waits for peers, as the emulator's do) are under the watchdog (watchdog.h). Under the CUDA emulator the NCCL calls are
  * test/cuda_emu/emu_nccl.cpp (MPI underneath). */
 #include "dist/comm_backend.h"
+#include "dist/watchdog.h"
 
 #ifdef QB_HAVE_NCCL
 #include <cuda_runtime_api.h>
@@ -23,6 +25,7 @@ typedef struct nccl_state {
     cudaEvent_t *free_ev;   /* events not in use */
     int n_free, cap_free;
     bool aborted;
+    qb_watchdog dog;        /* the deadline of calls that block (initialisation; enqueues that wait for peers) */
 } nccl_state;
 
 typedef struct nccl_req {
@@ -119,7 +122,9 @@ static int nccl_allreduce_start(qb_comm *c, void *buf, int64_t count, qb_comm_ty
     nccl_req *q = malloc(sizeof *q);
     if (!q) return qb_errorf(err, "%s: out of memory", req->what);
     if (after_compute(c, s, req->what, err) || take_event(s, &q->done, req->what, err)) return free(q), -1;
+    qb_watchdog_begin(&s->dog, req->what);
     ncclResult_t r = ncclAllReduce(buf, buf, (size_t)count, nccl_type(t), nccl_op(op), s->comm, s->stream);
+    qb_watchdog_end(&s->dog);
     if (r != ncclSuccess) return give_event(s, q->done), free(q), nccl_fail(s, r, req->what, "ncclAllReduce", err);
     cudaError_t e = cudaEventRecord(q->done, s->stream);
     if (e != cudaSuccess) return give_event(s, q->done), free(q), cuda_fail(e, req->what, "cudaEventRecord", err);
@@ -144,7 +149,9 @@ static int nccl_broadcast(qb_comm *c, void *buf, int64_t bytes, int root, const 
     if (s->aborted) return qb_errorf(err, "%s: NCCL was aborted after an earlier error", what);
     cudaEvent_t done;
     if (after_compute(c, s, what, err) || take_event(s, &done, what, err)) return -1;
+    qb_watchdog_begin(&s->dog, what);
     ncclResult_t r = ncclBroadcast(buf, buf, (size_t)bytes, ncclUint8, root, s->comm, s->stream);
+    qb_watchdog_end(&s->dog);
     if (r != ncclSuccess) return give_event(s, done), nccl_fail(s, r, what, "ncclBroadcast", err);
     cudaError_t e = cudaEventRecord(done, s->stream);
     int rc = e != cudaSuccess ? cuda_fail(e, what, "cudaEventRecord", err) : finish(c, s, done, what, err);
@@ -187,6 +194,7 @@ static void nccl_close(qb_comm *c) {
         cudaStreamSynchronize(s->stream);
         ncclCommDestroy(s->comm);
     }
+    qb_watchdog_stop(&s->dog);
     cudaStreamDestroy(s->stream);
     for (int i = 0; i < s->n_free; i++) cudaEventDestroy(s->free_ev[i]);
     free(s->free_ev);
@@ -212,12 +220,20 @@ int qb_comm_nccl_open(qb_comm *c, int ordinal, qb_err *err) {
     /* a failure on rank 0 still takes part in the broadcast (a zero id), so the others fail in ncclCommInitRank */
     int rc = qb_comm_broadcast(c, &id, sizeof id, 0, "ncclUniqueId broadcast", err);
     if (!rc && r != ncclSuccess) rc = nccl_fail(NULL, r, "nccl", "ncclGetUniqueId", err);
-    if (!rc && (r = ncclCommInitRank(&s->comm, c->size, id, c->rank)) != ncclSuccess)
-        rc = qb_errorf(err, "nccl: ncclCommInitRank (rank %d of %d, cuda:%d): %s: %s (NCCL_DEBUG=INFO says more)", c->rank, c->size, ordinal,
-                       ncclGetErrorString(r), ncclGetLastError(NULL));
+    if (!rc) rc = qb_watchdog_start(&s->dog, c, err);
     if (rc) return free(s), -1;
+    qb_watchdog_begin(&s->dog, "ncclCommInitRank");
+    r = ncclCommInitRank(&s->comm, c->size, id, c->rank);
+    qb_watchdog_end(&s->dog);
+    if (r != ncclSuccess) {
+        qb_watchdog_stop(&s->dog);
+        free(s);
+        return qb_errorf(err, "nccl: ncclCommInitRank (rank %d of %d, cuda:%d): %s: %s (NCCL_DEBUG=INFO says more)", c->rank, c->size, ordinal,
+                         ncclGetErrorString(r), ncclGetLastError(NULL));
+    }
     if ((e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         ncclCommDestroy(s->comm);
+        qb_watchdog_stop(&s->dog);
         return free(s), cuda_fail(e, "nccl", "cudaStreamCreate", err);
     }
     c->be = &nccl_backend;

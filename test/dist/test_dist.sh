@@ -9,7 +9,7 @@
 #   faults  a SIGKILLed rank, a stopped (hung) rank and a NaN on one rank end the job non-zero within 60 s
 #   nccl    (emulated GPUs, the nccl backend over the emulator's MPI-served NCCL) 2 ranks == 1 rank with twice the batch;
 #           overlapped == non-overlapped all-reduce bit for bit; accumulation on 2 ranks == 1 rank with the big batch;
-#           the ncclUniqueId over the TCP rendezvous; a SIGKILLed rank ends the job within 60 s
+#           the ncclUniqueId over the TCP rendezvous; a SIGKILLed or stopped rank ends the job within 60 s
 #   tcp     (CPU, no mpirun) 2 processes with torchrun's variables == the mpirun run bit for bit; a killed rank ends the
 #           other with an error
 set -u
@@ -164,9 +164,14 @@ nccl)
   check grep -q "dist_rank train: 2 ranks (mpirun, tcp)" "$tmp/tcp.log"
   check grep -q "nccl backend" "$tmp/tcp.log"
   check "$bin" compare-train "$tmp/tcp" "$tmp/two" 0
-  # a killed rank under nccl
+  # a killed rank under nccl; a stopped (hung) one: rank 0's deadline (the watchdog over the blocking emulated
+  # ncclAllReduce; on a GPU the polling of its event) names the collective
   fault_env=("${gpu[@]}")
   check fault_run KILL "$tmp/kill.log"
+  fault_env=("${gpu[@]}" -x QB_COMM_TIMEOUT=5)
+  check fault_run STOP "$tmp/stop.log"
+  check grep -q "gradient all-reduce (step [0-9]*) did not complete within 5 s: another rank died or hangs" "$tmp/stop.log"
+  grep "did not complete" "$tmp/stop.log"
   ;;
 tcp)
   # torchrun --nproc-per-node 2 --no-python without torchrun: its variables by hand, no MPI
