@@ -46,7 +46,8 @@ static int io_all(int fd, void *buf, size_t n, bool sending, double deadline, co
         if (ready == 0) continue;
         ssize_t k = sending ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
         if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (k <= 0) return qb_errorf(err, "%s: the connection to rank %d %s: that rank died", what, peer, k == 0 ? "closed" : strerror(errno));
+        if (k <= 0) return qb_errorf(err, "%s: the connection to rank %d %s%s%s: that rank died", what, peer, k == 0 ? "closed" : "failed (",
+                                     k == 0 ? "" : strerror(errno), k == 0 ? "" : ")");
         p += k;
         n -= (size_t)k;
     }
