@@ -84,7 +84,12 @@ int qb_comm_open(qb_comm *c, qb_err *err) {
         snprintf(c->launcher, sizeof c->launcher, "%s", env("TORCHELASTIC_RUN_ID") ? "torchrun" : launcher ? launcher : "env");
         return qb_comm_tcp_open(c, err);
     }
-    if (!launcher) return 0;
+    if (!launcher) {
+        const char *ws = env("WORLD_SIZE");
+        if (ws && atoi(ws) > 1)
+            return qb_errorf(err, "WORLD_SIZE=%s but QB_COMM_BOOTSTRAP=mpi and no MPI launcher (start the ranks with mpirun, or drop QB_COMM_BOOTSTRAP)", ws);
+        return 0;
+    }
     snprintf(c->launcher, sizeof c->launcher, "%s", launcher);
 #ifdef QB_HAVE_MPI
     return qb_comm_mpi_open(c, err);
