@@ -36,7 +36,18 @@ static void print_version(void) {
 /* Several ranks: rank 0 alone prints progress (the others' stdout goes to /dev/null); errors stay on stderr. */
 static void dist_start(qb_comm *comm) {
     if (comm->rank != 0 && !freopen("/dev/null", "w", stdout)) fprintf(stderr, "qat-train: rank %d: cannot silence stdout\n", comm->rank);
-    printf("qat-train: %d ranks (%s, %s backend), %d on this host\n", comm->size, comm->launcher, comm->be->name, comm->local_size);
+}
+
+/* Several ranks on GPUs: run.device cuda means cuda:<local rank>; then the nccl backend (QB_COMM_BACKEND). */
+static int dist_device(qb_comm *comm, qat_config *c, qb_err *err) {
+    qb_device dev;
+    int ordinal;
+    if (comm->size == 1 || qb_device_parse(c->device, &dev, &ordinal) || dev != QB_CUDA) return 0;
+    if (!strchr(c->device, ':') && qb_cuda_device_count() > 0) {
+        if (qb_comm_gpu_ordinal(comm, -1, qb_cuda_device_count(), &ordinal, err)) return qb_err_context(err, "run.device");
+        snprintf(c->device, sizeof c->device, "cuda:%d", ordinal);
+    }
+    return 0;
 }
 
 /* The error of this rank; on several ranks it names the rank and ends the whole job (MPI_Abort). */
@@ -67,7 +78,14 @@ int main(int argc, char **argv) {
     qat_config c;
     qat_config_defaults(&c);
     qat_config_source src = {.path = argv[1], .argc = argc - 2, .argv = argv + 2};
-    if (qat_config_load(&c, &src, &err) || qat_config_validate(&c, &src, &err)) dist_die(&comm, &err);
+    if (qat_config_load(&c, &src, &err) || dist_device(&comm, &c, &err) || qat_config_validate(&c, &src, &err)) dist_die(&comm, &err);
+    if (comm.size > 1) {
+        qb_device dev;
+        int ordinal;
+        if (!qb_device_parse(c.device, &dev, &ordinal) && dev == QB_CUDA && qb_comm_use_gpu(&comm, ordinal, &err)) dist_die(&comm, &err);
+        printf("qat-train: %d ranks (%s, %s backend), %d on this host%s%s\n", comm.size, comm.launcher, comm.be->name, comm.local_size,
+               comm.be->device_buffers ? "; rank 0 on " : "", comm.be->device_buffers ? c.device : "");
+    }
     if (c.threads > 0) omp_set_num_threads((int)c.threads);
     else if (comm.local_size > 1 && !getenv("OMP_NUM_THREADS")) /* the host's cores shared by its ranks */
         omp_set_num_threads(omp_get_num_procs() > comm.local_size ? omp_get_num_procs() / comm.local_size : 1);

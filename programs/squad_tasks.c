@@ -281,6 +281,7 @@ static int eval_during_training(void *user, qb_bert_model *m, int64_t step, doub
     squad_run *r = user;
     (void)step;
     qb_qa_eval_opts o = eval_opts(r->c, NULL);
+    o.comm = r->comm; /* several ranks: shared out, scored on rank 0 (the metric the others get is not used) */
     qb_qa_eval_result res;
     if (qb_qa_evaluate(m, &r->dev_set, &r->dev, &o, &res, err)) return -1;
     *exact_match = res.scores.exact;

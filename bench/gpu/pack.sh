@@ -151,6 +151,15 @@ for r in site.getsitepackages() + [site.getusersitepackages()]:
     ls "$d"/libcudart.so.13* "$d"/libcublas*.so.13* >/dev/null 2>&1 && qb_cuda_dirs="$qb_cuda_dirs:$d"
   done
 fi
+# NCCL (libnccl.so.2, linked by the data-parallel backend): from the CUDA dirs, else PyTorch's nvidia-nccl wheel
+qb_nccl=""
+for d in $(echo "$qb_cuda_dirs" | tr : " "); do [ -e "$d/libnccl.so.2" ] && qb_nccl=$d; done
+if [ -z "$qb_nccl" ] && command -v python3 >/dev/null; then
+  qb_nccl=$(python3 -c 'import glob, site
+for r in site.getsitepackages() + [site.getusersitepackages()]:
+    for f in sorted(glob.glob(r + "/nvidia/nccl/lib/libnccl.so.2") + glob.glob(r + "/nvidia/cu13/lib*/libnccl.so.2")): print(f.rsplit("/", 1)[0])' 2>/dev/null | head -1)
+  [ -n "$qb_nccl" ] && qb_cuda_dirs="$qb_cuda_dirs:$qb_nccl"
+fi
 qb_have=$(getconf GNU_LIBC_VERSION 2>/dev/null | cut -d' ' -f2)
 QB_PACK_LOADER=""
 if [ -n "$qb_need_glibc" ] && [ "$(printf '%s\n%s\n' "$qb_need_glibc" "${qb_have:-0}" | sort -t. -k1,1n -k2,2n | head -1)" != "$qb_need_glibc" ]; then

@@ -119,11 +119,13 @@ qb_tensor *qb_grad_reuse(qb_ctx *ctx, qb_tensor *in, qb_tensor *out, bool *overw
 static int run_backward(qb_ctx *ctx) {
     for (int k = ctx->n_tape - 1; k >= 0; k--) {
         qb_node *n = ctx->tape[k];
-        if (!n->out->grad) continue;  /* does not reach the loss */
-        double t0 = ctx->profile.on ? now_s() : 0.0;
-        n->backward(ctx, n);
-        if (ctx->profile.on) ctx->profile.bwd_s[profile_slot(&ctx->profile, n->op)] += now_s() - t0;
-        if (qb_ctx_failed(ctx)) return qb_err_context(&ctx->err, "backward of %s", n->op);
+        if (n->out->grad) { /* else it does not reach the loss */
+            double t0 = ctx->profile.on ? now_s() : 0.0;
+            n->backward(ctx, n);
+            if (ctx->profile.on) ctx->profile.bwd_s[profile_slot(&ctx->profile, n->op)] += now_s() - t0;
+            if (qb_ctx_failed(ctx)) return qb_err_context(&ctx->err, "backward of %s", n->op);
+        }
+        if (ctx->backward_hook && ctx->backward_hook(ctx, k, ctx->backward_user)) return -1;
     }
     return 0;
 }

@@ -401,6 +401,8 @@ int qb_device_copy(qb_ctx *ctx, void *dst, const void *src, size_t bytes) {
     return QB_KERNEL(ctx, "device copy", memcpy_d2d, dst, src, bytes);
 }
 
+int qb_device_scale(qb_ctx *ctx, float *p, float s, int64_t n) { return QB_KERNEL(ctx, "device scale", scale, p, p, s, n); }
+
 int qb_copy_to_device(qb_ctx *ctx, float *dst, const qb_tensor *t) {
     if (!qb_is_contiguous(t)) return qb_errorf(&ctx->err, "device copy: the tensor is not contiguous");
     return qb_device_copy(ctx, dst, t->data, (size_t)qb_numel(t) * sizeof(float));

@@ -84,6 +84,10 @@ typedef struct qb_ctx {
     const void *quant_kernels; /* the quant layer's table when it is not the device's own (a test device); else NULL */
     qb_precision precision;  /* GEMM compute precision (qb_ctx_set_precision; fp32 by default) */
     qb_profile profile;      /* per-op timings when profile.on */
+    /* called by qb_backward after tape node k's backward (k = n_tape-1 down to 0, reached or not); non-zero stops the
+     * pass (the hook sets err): the gradient all-reduce starts buckets whose gradients are final */
+    int (*backward_hook)(struct qb_ctx *ctx, int k, void *user);
+    void *backward_user;
     size_t device_used_peak; /* largest device memory in use seen at a step reset (k->mem_info; 0: not measured) */
 } qb_ctx;
 
@@ -181,6 +185,8 @@ int qb_download(qb_ctx *ctx, void *host, const void *device_src, size_t bytes);
 int qb_upload(qb_ctx *ctx, void *device_dst, const void *host, size_t bytes);
 /* bytes of device memory into device memory. */
 int qb_device_copy(qb_ctx *ctx, void *dst, const void *src, size_t bytes);
+/* p[i] *= s for n floats of device memory, in the device's stream order. */
+int qb_device_scale(qb_ctx *ctx, float *p, float s, int64_t n);
 /* Copies a contiguous tensor's numel floats into device memory dst (the context's device). */
 int qb_copy_to_device(qb_ctx *ctx, float *dst, const qb_tensor *t);
 /* A step-memory copy on the device of n host int32 values (ids, labels); NULL on error. */

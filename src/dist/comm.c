@@ -57,6 +57,16 @@ static const char *detect_launcher(void) {
     return NULL;
 }
 
+/* The rendezvous goes over TCP (comm_tcp.c): forced by QB_COMM_BOOTSTRAP=tcp, or torchrun's variables without an
+ * MPI launcher, or srun without an MPI plugin (no PMI variables) where MASTER_ADDR is set. */
+static bool tcp_rendezvous(const char *launcher) {
+    const char *force = env("QB_COMM_BOOTSTRAP");
+    if (force) return strcmp(force, "tcp") == 0;
+    const char *ws = env("WORLD_SIZE");
+    if (!launcher) return ws && atoi(ws) > 1;
+    return strcmp(launcher, "srun") == 0 && env("MASTER_ADDR");
+}
+
 int qb_comm_open(qb_comm *c, qb_err *err) {
     qb_comm_open_self(c);
     const char *t = env("QB_COMM_TIMEOUT");
@@ -66,19 +76,55 @@ int qb_comm_open(qb_comm *c, qb_err *err) {
         if (*end || !(v > 0)) return qb_errorf(err, "QB_COMM_TIMEOUT: '%s' is not a positive number of seconds", t);
         c->timeout_s = v;
     }
+    const char *boot = env("QB_COMM_BOOTSTRAP");
+    if (boot && strcmp(boot, "tcp") && strcmp(boot, "mpi"))
+        return qb_errorf(err, "QB_COMM_BOOTSTRAP: '%s' (expected tcp or mpi)", boot);
     const char *launcher = detect_launcher();
+    if (tcp_rendezvous(launcher)) {
+        snprintf(c->launcher, sizeof c->launcher, "%s", env("TORCHELASTIC_RUN_ID") ? "torchrun" : launcher ? launcher : "env");
+        return qb_comm_tcp_open(c, err);
+    }
     if (!launcher) {
         const char *ws = env("WORLD_SIZE");
         if (ws && atoi(ws) > 1)
-            return qb_errorf(err, "WORLD_SIZE=%s (torchrun?) but no MPI launcher: start the ranks with mpirun or srun "
-                                  "(torchrun --no-python needs the NCCL backend's TCP rendezvous, not in this build)", ws);
+            return qb_errorf(err, "WORLD_SIZE=%s but QB_COMM_BOOTSTRAP=mpi and no MPI launcher (start the ranks with mpirun, or drop QB_COMM_BOOTSTRAP)", ws);
         return 0;
     }
     snprintf(c->launcher, sizeof c->launcher, "%s", launcher);
 #ifdef QB_HAVE_MPI
     return qb_comm_mpi_open(c, err);
 #else
-    return qb_errorf(err, "started by %s but this qdqbert was built without MPI (meson -Dmpi=enabled, libopenmpi-dev)", launcher);
+    return qb_errorf(err, "started by %s but this qdqbert was built without MPI (meson -Dmpi=enabled, libopenmpi-dev; or torchrun's "
+                          "variables with MASTER_ADDR for the TCP rendezvous)", launcher);
+#endif
+}
+
+int qb_comm_gpu_ordinal(const qb_comm *c, int requested, int visible, int *ordinal, qb_err *err) {
+    *ordinal = requested;
+    if (requested >= 0 || c->size == 1) {
+        if (requested < 0) *ordinal = 0;
+        return 0;
+    }
+    if (visible == 1 && c->local_size > 1 && env("CUDA_VISIBLE_DEVICES") && !strchr(env("CUDA_VISIBLE_DEVICES"), ','))
+        return *ordinal = 0, 0; /* the launcher gave each rank its own GPU */
+    if (c->local_rank >= visible)
+        return qb_errorf(err, "run.device cuda on %d ranks: local rank %d has no GPU (%d visible on this host; one process per GPU)", c->size,
+                         c->local_rank, visible);
+    *ordinal = c->local_rank;
+    return 0;
+}
+
+int qb_comm_use_gpu(qb_comm *c, int ordinal, qb_err *err) {
+    if (c->size == 1) return 0;
+    const char *want = env("QB_COMM_BACKEND");
+    if (want && strcmp(want, "nccl") && strcmp(want, "mpi") && strcmp(want, "host"))
+        return qb_errorf(err, "QB_COMM_BACKEND: '%s' (expected nccl, or mpi/host to stage GPU buffers through the host backend)", want);
+    if (want && strcmp(want, "nccl")) return 0;
+#ifdef QB_HAVE_NCCL
+    return qb_comm_nccl_open(c, ordinal, err);
+#else
+    if (want) return qb_errorf(err, "QB_COMM_BACKEND=nccl: this build has no NCCL (a CUDA build finds it in gpu_prefix/lib64)");
+    return 0;
 #endif
 }
 

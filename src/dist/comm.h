@@ -1,8 +1,9 @@
 /* comm.h: a communicator between the processes of one data-parallel run: rank, world size, local rank, and the
  * collectives the trainer needs (all-reduce in place, broadcast, gather to a root, a barrier that carries a status).
  * Backends sit behind one table: "self" (one process, no runtime), "mpi" (Open MPI, CPU buffers), and the place for
- * "nccl" (device buffers, the unique id broadcast over MPI). qb_comm_open picks MPI only when a launcher started the
- * process (mpirun/mpiexec, srun, or any PMI/PMIx launcher), so a plain run never initialises MPI.
+ * "tcp" (torchrun / srun without MPI: a rendezvous at MASTER_ADDR, host buffers) and "nccl" (device buffers between
+ * GPUs, the unique id carried by the mpi or tcp backend, qb_comm_use_gpu). qb_comm_open picks MPI only when a launcher
+ * started the process (mpirun/mpiexec, srun, or any PMI/PMIx launcher), so a plain run never initialises MPI.
  * Every collective has a deadline (timeout_s): when a rank died or hangs, a watchdog prints on each waiting rank which
  * collective did not complete and ends it (exit status 3) instead of waiting forever; the launcher then ends the rest.
  * qb_comm_abort ends every rank of the job (after an error of this rank). */
@@ -41,14 +42,22 @@ struct qb_comm {
     int rank, size;              /* in the world */
     int local_rank, local_size;  /* on this host (the GPU a rank drives) */
     double timeout_s;            /* deadline of each collective (QB_COMM_TIMEOUT, default 45 s) */
-    char launcher[16];           /* "none", "mpirun", "srun", "pmi" */
+    char launcher[16];           /* "none", "mpirun", "srun", "pmi", "torchrun", "env" */
+    void *stream;                /* nccl: the compute stream (cudaStream_t) that writes and reads device buffers */
     void *impl;
 };
 
 /* The communicator this process was started with: MPI when a launcher's environment is present (and the build has
- * MPI), else the one-process "self" communicator. A launcher seen without MPI support, or torchrun's variables without
- * an MPI launcher, is an error. */
+ * MPI), TCP for torchrun's variables (or QB_COMM_BOOTSTRAP=tcp), else the one-process "self" communicator. A launcher
+ * seen without MPI support is an error. */
 int qb_comm_open(qb_comm *c, qb_err *err);
+/* The CUDA device of this rank: requested (cuda:N) as given, or (-1, plain "cuda") on several ranks the local rank's
+ * (ordinal 0 where the launcher left each rank one visible GPU); an error when the host has fewer GPUs than ranks. */
+int qb_comm_gpu_ordinal(const qb_comm *c, int requested, int visible, int *ordinal, qb_err *err);
+/* After the device is chosen: on several ranks, the nccl backend on CUDA device ordinal when the build has NCCL (device
+ * buffers go through NCCL, host buffers through the launcher's backend); QB_COMM_BACKEND=mpi keeps the host backend
+ * (GPU buffers staged through host memory), =nccl makes a missing NCCL an error. */
+int qb_comm_use_gpu(qb_comm *c, int ordinal, qb_err *err);
 /* A one-process communicator (no runtime). */
 void qb_comm_open_self(qb_comm *c);
 /* Finalises the backend (MPI_Finalize); c becomes a self communicator. */

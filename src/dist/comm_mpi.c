@@ -1,7 +1,7 @@
 /* comm_mpi.c: the MPI backend of comm.h (host buffers): blocking collectives on a private duplicate of
  * MPI_COMM_WORLD whose errors return to us (MPI_ERRORS_RETURN), so a failed peer becomes a message, and a watchdog
- * thread that prints which collective outlived the deadline and ends the process (exit status 3) when a rank died or
- * hangs; the launcher then ends the other ranks. A collective costs two uncontended mutex locks. */
+ * (watchdog.h) that prints which collective outlived the deadline and ends the process (exit status 3) when a rank
+ * died or hangs; the launcher then ends the other ranks. */
 #include <mpi.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -11,21 +11,11 @@
 #include <string.h>
 #include <time.h>
 #include "dist/comm_backend.h"
-
-typedef struct watchdog watchdog;
-static void *watchdog_main(void *arg);
+#include "dist/watchdog.h"
 
 typedef struct mpi_state {
     MPI_Comm comm;
-    struct watchdog {
-        pthread_t thread;
-        pthread_mutex_t mu;
-        pthread_cond_t cv;
-        double since;          /* its start on the monotonic clock (0: none) */
-        char what[128];
-        bool stop;
-        qb_comm *c;
-    } dog;
+    qb_watchdog dog;
 } mpi_state;
 
 static int mpi_fail(qb_comm *c, int code, const char *what, qb_err *err) {
@@ -38,42 +28,8 @@ static int mpi_fail(qb_comm *c, int code, const char *what, qb_err *err) {
 static MPI_Datatype mpi_type(qb_comm_type t) { return t == QB_COMM_F32 ? MPI_FLOAT : t == QB_COMM_F64 ? MPI_DOUBLE : MPI_INT64_T; }
 static MPI_Op mpi_op(qb_comm_op op) { return op == QB_COMM_SUM ? MPI_SUM : op == QB_COMM_MAX ? MPI_MAX : MPI_MIN; }
 
-/* The watchdog: wakes every WATCH_PERIOD_S (or at close) and ends the process when the collective in progress is older
- * than the deadline, so it fires within [timeout, timeout + period]; collectives themselves never wake it. */
-#define WATCH_PERIOD_S 0.5
-
-static void *watchdog_main(void *arg) {
-    watchdog *w = arg;
-    pthread_mutex_lock(&w->mu);
-    while (!w->stop) {
-        double wake = qb_comm_now() + WATCH_PERIOD_S;
-        struct timespec ts = {.tv_sec = (time_t)wake, .tv_nsec = (long)((wake - (double)(time_t)wake) * 1e9)};
-        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-        if (!w->stop && w->since != 0.0 && qb_comm_now() - w->since >= w->c->timeout_s) {
-            fprintf(stderr, "qdqbert: rank %d/%d: %s did not complete within %.0f s: another rank died or hangs (QB_COMM_TIMEOUT sets the limit)\n",
-                    w->c->rank, w->c->size, w->what, w->c->timeout_s);
-            fflush(stderr);
-            _exit(3);
-        }
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-static void watch_begin(qb_comm *c, const char *what) {
-    watchdog *w = &((mpi_state *)c->impl)->dog;
-    pthread_mutex_lock(&w->mu);
-    w->since = qb_comm_now();
-    snprintf(w->what, sizeof w->what, "%s", what);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static void watch_end(qb_comm *c) {
-    watchdog *w = &((mpi_state *)c->impl)->dog;
-    pthread_mutex_lock(&w->mu);
-    w->since = 0.0;
-    pthread_mutex_unlock(&w->mu);
-}
+static void watch_begin(qb_comm *c, const char *what) { qb_watchdog_begin(&((mpi_state *)c->impl)->dog, what); }
+static void watch_end(qb_comm *c) { qb_watchdog_end(&((mpi_state *)c->impl)->dog); }
 
 /* Open MPI has no asynchronous progress on the CPU, so a started all-reduce runs at once (blocking, the tuned
  * algorithms) and waiting is free; buckets go one after another. */
@@ -121,13 +77,7 @@ static _Noreturn void mpi_abort(qb_comm *c, int code) {
 static void mpi_close(qb_comm *c) {
     mpi_state *s = c->impl;
     if (!s) return;
-    pthread_mutex_lock(&s->dog.mu);
-    s->dog.stop = true;
-    pthread_cond_signal(&s->dog.cv);
-    pthread_mutex_unlock(&s->dog.mu);
-    pthread_join(s->dog.thread, NULL);
-    pthread_cond_destroy(&s->dog.cv);
-    pthread_mutex_destroy(&s->dog.mu);
+    qb_watchdog_stop(&s->dog);
     MPI_Comm_free(&s->comm);
     free(s);
     c->impl = NULL;
@@ -160,17 +110,11 @@ int qb_comm_mpi_open(qb_comm *c, qb_err *err) {
     MPI_Comm_free(&local);
     c->be = &mpi_backend;
     c->impl = s;
-    s->dog.c = c;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int bad = pthread_mutex_init(&s->dog.mu, NULL) || pthread_cond_init(&s->dog.cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (bad || pthread_create(&s->dog.thread, NULL, watchdog_main, &s->dog)) {
+    if (qb_watchdog_start(&s->dog, c, err)) {
         c->impl = NULL;
         MPI_Comm_free(&s->comm);
         free(s);
-        return qb_errorf(err, "MPI: cannot start the collective watchdog thread");
+        return qb_err_context(err, "MPI");
     }
     return 0;
 }

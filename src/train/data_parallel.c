@@ -4,6 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "autograd/graph.h"
+#ifdef QB_HAVE_CUDA
+#include "autograd/cuda/kernels.h"
+#endif
 
 void qb_shard_batch(int64_t n, int per_rank, int world, int rank, int64_t k, int64_t *first, int *rows, int *global_rows) {
     int64_t global_batch = (int64_t)per_rank * world, start = k * global_batch;
@@ -29,12 +33,10 @@ static int finish_bucket(qb_comm *c, qb_ctx *ctx, qb_comm_req *req, float *dst, 
     return 0;
 }
 
-int qb_grad_sync_run(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, int64_t step, qb_err *err) {
-    if (!c || c->size == 1) return 0;
+static int staged_run(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, int64_t step, qb_err *err) {
     float *block = ctx->params.block_grad;
     int64_t n = ctx->params.block_numel;
     if (!block) return qb_errorf(err, "gradient all-reduce: the parameters are not packed");
-    if (c->be->device_buffers) return qb_errorf(err, "gradient all-reduce: backend %s on device buffers is not built", c->be->name);
     if (g->bucket <= 0) g->bucket = QB_GRAD_BUCKET_FLOATS;
     int64_t cap = n < g->bucket ? n : g->bucket;
     for (int s = 0; s < 2; s++)
@@ -71,11 +73,125 @@ int qb_grad_sync_run(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, int
     return rc;
 }
 
+
+/* ---- device buffers (NCCL): buckets in place in the gradient block, started from the last down */
+static int64_t bucket_cap(const qb_grad_sync *g, int64_t n) { return n < g->bucket ? n : g->bucket; }
+
+static int start_bucket(qb_grad_sync *g, int b, qb_err *err) {
+    float *block = g->ctx->params.block_grad;
+    int64_t n = g->ctx->params.block_numel, cap = bucket_cap(g, n), off = (int64_t)b * cap, len = n - off < cap ? n - off : cap;
+    if (g->weight != 1.0f && qb_device_scale(g->ctx, block + off, g->weight, len))
+        return qb_errorf(err, "gradient all-reduce: %s", g->ctx->err.msg);
+    g->starts++;
+    return qb_comm_allreduce_start(g->c, block + off, len, QB_COMM_F32, QB_COMM_SUM, g->what, &g->req[b], err);
+}
+
+/* After tape node k's backward: every bucket from the next one down whose gradients are final (no node below k
+ * touches it) is started. */
+static int backward_hook(qb_ctx *ctx, int k, void *user) {
+    qb_grad_sync *g = user;
+    while (g->next >= 0 && (g->ready_at[g->next] < 0 || g->ready_at[g->next] >= k)) {
+        if (start_bucket(g, g->next, &g->err)) {
+            g->failed = true;
+            return qb_errorf(&ctx->err, "%s", g->err.msg);
+        }
+        g->next--;
+        g->hooked_starts++;
+    }
+    return 0;
+}
+
+/* The lowest tape index of a node with an input inside each bucket of the parameter block. */
+static void find_ready_at(qb_grad_sync *g, qb_ctx *ctx) {
+    const float *data = ctx->params.block_data;
+    int64_t n = ctx->params.block_numel, cap = bucket_cap(g, n);
+    for (int b = 0; b < g->n_buckets; b++) g->ready_at[b] = -1;
+    for (int k = ctx->n_tape - 1; k >= 0; k--) {
+        const qb_node *node = ctx->tape[k];
+        for (int j = 0; j < node->n_in; j++) {
+            const qb_tensor *in = node->in[j];
+            if (!in || in->data < data || in->data >= data + n) continue;
+            int64_t off = in->data - data, extent = 1;
+            for (int d = 0; d < in->ndim; d++) extent += (in->shape[d] - 1) * in->stride[d];
+            int64_t last = off + extent - 1 < n ? off + extent - 1 : n - 1;
+            for (int64_t b = off / cap; b <= last / cap; b++) g->ready_at[b] = k;
+        }
+    }
+}
+
+static int device_prepare(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, int64_t step, qb_err *err) {
+    int64_t n = ctx->params.block_numel;
+    if (!ctx->params.block_grad) return qb_errorf(err, "gradient all-reduce: the parameters are not packed");
+#ifdef QB_HAVE_CUDA
+    if (ctx->device != QB_CUDA) return qb_errorf(err, "gradient all-reduce: backend %s needs the gradients on a GPU", c->be->name);
+    c->stream = qb_cuda_stream(ctx->dev);
+#else
+    return qb_errorf(err, "gradient all-reduce: backend %s needs a CUDA build", c->be->name);
+#endif
+    if (g->bucket <= 0) g->bucket = QB_GRAD_BUCKET_FLOATS;
+    int64_t cap = bucket_cap(g, n), nb = n > 0 ? (n + cap - 1) / cap : 0;
+    if (nb > g->n_buckets) {
+        free(g->ready_at);
+        free(g->req);
+        g->ready_at = malloc((size_t)nb * sizeof *g->ready_at);
+        g->req = malloc((size_t)nb * sizeof *g->req);
+        if (!g->ready_at || !g->req) return g->n_buckets = 0, qb_errorf(err, "gradient all-reduce: out of memory");
+    }
+    g->n_buckets = (int)nb;
+    g->next = (int)nb - 1;
+    g->c = c, g->ctx = ctx, g->weight = weight, g->failed = false;
+    qb_err_clear(&g->err);
+    snprintf(g->what, sizeof g->what, "gradient all-reduce (step %lld)", (long long)step);
+    return 0;
+}
+
+int qb_grad_sync_begin(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, int64_t step, qb_err *err) {
+    if (!c || c->size == 1 || !c->be->device_buffers || g->no_overlap) return 0;
+    if (device_prepare(g, c, ctx, weight, step, err)) return -1;
+    find_ready_at(g, ctx);
+    ctx->backward_hook = backward_hook;
+    ctx->backward_user = g;
+    g->armed = true;
+    return 0;
+}
+
+int qb_grad_sync_end(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, int64_t step, qb_err *err) {
+    if (!c || c->size == 1) return 0;
+    if (!c->be->device_buffers) return staged_run(g, c, ctx, weight, step, err);
+    bool armed = g->armed;
+    g->armed = false;
+    ctx->backward_hook = NULL;
+    ctx->backward_user = NULL;
+    if (!armed && device_prepare(g, c, ctx, weight, step, err)) return -1;
+    if (g->failed) return qb_errorf(err, "%s", g->err.msg);
+    int rc = 0;
+    for (; g->next >= 0 && !rc; g->next--) rc = start_bucket(g, g->next, err);
+    /* wait for every bucket started (the first ones first), even after an error */
+    int lowest = g->next + (rc ? 2 : 1);
+    for (int b = g->n_buckets - 1; b >= lowest; b--) {
+        qb_err e2 = {0};
+        if (qb_comm_wait(c, &g->req[b], rc ? &e2 : err)) rc = -1;
+    }
+    return rc;
+}
+
+int qb_grad_sync_run(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, int64_t step, qb_err *err) {
+    if (!c || c->size == 1) return 0;
+    if (!c->be->device_buffers) return staged_run(g, c, ctx, weight, step, err);
+    g->armed = false;
+    return qb_grad_sync_end(g, c, ctx, weight, step, err);
+}
+
 void qb_grad_sync_free(qb_grad_sync *g) {
     for (int s = 0; s < 2; s++) {
         free(g->stage[s]);
         g->stage[s] = NULL;
     }
+    free(g->ready_at);
+    free(g->req);
+    g->ready_at = NULL;
+    g->req = NULL;
+    g->n_buckets = 0;
 }
 
 static bool is_histogram(const tensor_quantizer *q) { return q->desc.calib == CALIB_HISTOGRAM; }

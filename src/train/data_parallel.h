@@ -19,12 +19,32 @@ void qb_shard_range(int64_t n, int world, int rank, int64_t *first, int64_t *cou
 typedef struct qb_grad_sync {
     float *stage[2];     /* host staging buckets (backends with host buffers) */
     int64_t bucket;      /* floats per bucket */
+    bool no_overlap;     /* device buffers: start the buckets after the backward pass, not during it */
+    /* the step in progress (device buffers): buckets started from the last down, each once backward is past the
+     * first tape node that touches it (ready_at) */
+    qb_comm *c;
+    qb_ctx *ctx;
+    float weight;
+    int n_buckets, next;  /* next: the highest bucket not started yet */
+    int *ready_at;        /* per bucket: the lowest tape index with an input in it (-1: none) */
+    qb_comm_req *req;
+    char what[64];
+    qb_err err;           /* the hook's error */
+    bool failed, armed;   /* armed: begin hooked the backward pass of this step */
+    int64_t hooked_starts, starts;  /* buckets started during a backward pass / in all (the overlap, for tests) */
 } qb_grad_sync;
 
 /* Sums weight * gradient over the ranks into every rank's packed gradient block (ctx->params.block_grad), bucket by
  * bucket, two buckets in flight (staged through host memory for a host-buffer backend). weight is this rank's share
  * of the global batch (rows / global rows), so the result is the gradient of the global batch's mean loss. */
 int qb_grad_sync_run(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, int64_t step, qb_err *err);
+/* The same, overlapped with the backward pass on a device-buffer backend (NCCL): called after the forward pass and
+ * before qb_backward, it hooks the backward pass (ctx->backward_hook) so that each bucket is scaled and its all-reduce
+ * started as soon as its gradients are final, from the last bucket down (the same order on every rank, whatever
+ * their tapes). qb_grad_sync_end starts what is left and waits for all. With a host-buffer backend, or no_overlap,
+ * begin does nothing and end is qb_grad_sync_run. Results are the same bits either way. */
+int qb_grad_sync_begin(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, int64_t step, qb_err *err);
+int qb_grad_sync_end(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, int64_t step, qb_err *err);
 /* Frees the staging buffers. */
 void qb_grad_sync_free(qb_grad_sync *g);
 

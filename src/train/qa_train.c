@@ -64,9 +64,10 @@ int qb_qa_trainer_init(qb_qa_trainer *t, qb_bert_model *m, const qb_squad_featur
         return qb_errorf(err, "train.max_steps / train.warmup_steps: %lld / %lld is above %lld", (long long)o->max_steps,
                          (long long)o->warmup_steps, (long long)QB_QA_MAX_STEPS);
     t->accum = o->gradient_accumulation_steps > 1 ? o->gradient_accumulation_steps : 1;
-    if (t->world > 1 && (t->accum > 1 || o->teacher || o->eval_steps > 0))
-        return qb_errorf(err, "train.gradient_accumulation_steps, train.teacher, eval.steps: not yet supported on %d ranks (one process only)",
-                         t->world);
+    const char *overlap = getenv("QB_GRAD_OVERLAP");
+    t->sync.no_overlap = overlap && strcmp(overlap, "0") == 0;
+    const char *bucket = getenv("QB_GRAD_BUCKET_FLOATS"); /* tests: several buckets on a tiny model */
+    if (bucket && atoll(bucket) > 0) t->sync.bucket = atoll(bucket);
     int64_t rows_per_step = (int64_t)o->batch_size * t->accum * t->world;  /* the global batch */
     t->steps_per_epoch = (f->n + rows_per_step - 1) / rows_per_step;
     double epoch_steps = o->max_steps > 0 ? 0.0 : ceil(o->epochs * (double)t->steps_per_epoch);
@@ -125,37 +126,6 @@ int qb_qa_load_micro_batch(qb_qa_trainer *t, int64_t step, int k, qb_qa_batch *b
     int rows;
     qb_shard_batch(n, t->o.batch_size, t->world, t->rank, i * t->accum + k, &first, &rows, &t->global_rows);
     qb_qa_batch_gather(b, t->f, t->order + (first < n ? first : 0), rows);
-    return 0;
-}
-
-/* The step on N ranks: this rank's rows (maybe none), gradients and loss weighted by rows / global rows and summed
- * over the ranks, then the same clipping and update on every rank; a non-finite loss on any rank stops them all. */
-static int data_parallel_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err) {
-    qb_ctx *ctx = t->m->ctx;
-    long long step = (long long)t->opt.step + 1;
-    double loss[1] = {0.0};
-    float weight = (float)b->batch / (float)t->global_rows, host = 0.0f;
-    if (b->batch > 0) {
-        qb_bert_batch view = qb_qa_batch_view(b);
-        qb_bert_output out;
-        if (qb_bert_question_answering(t->m, &view, b->start_positions, b->end_positions, &out) || qb_backward(ctx, out.loss) ||
-            (host = qb_item(ctx, out.loss), ctx->err.msg[0]))
-            return qb_errorf(err, "train step %lld: %s", step, ctx->err.msg);
-        loss[0] = (double)host * b->batch / t->global_rows;
-    }
-    if (qb_grad_sync_run(&t->sync, t->o.comm, ctx, weight, (int64_t)step, err) ||
-        qb_comm_allreduce(t->o.comm, loss, 1, QB_COMM_F64, QB_COMM_SUM, "loss all-reduce", err))
-        return -1;
-    float *norm = qb_act_alloc(ctx, sizeof(float)), hnorm = 0.0f;
-    int rc = !norm || (t->o.max_grad_norm > 0 ? qb_clip_grad_norm_dev(ctx, t->o.max_grad_norm, norm) : qb_grad_norm_dev(ctx, norm)) ||
-             qb_download(ctx, &hnorm, norm, sizeof hnorm);
-    if (rc) return qb_errorf(err, "train step %lld: %s", step, ctx->err.msg);
-    s->loss = (float)loss[0];
-    s->grad_norm = hnorm;
-    if (!isfinite(s->loss) || !isfinite(s->grad_norm))
-        return qb_errorf(err, "train step %lld: loss %g, gradient norm %g over %d ranks (not finite)", step, (double)s->loss, s->grad_norm,
-                         t->world);
-    if (qb_adamw_step(&t->opt, ctx, (float)lr)) return qb_errorf(err, "train step %lld: %s", step, ctx->err.msg);
     return 0;
 }
 
@@ -243,8 +213,9 @@ static void begin_micro(qb_qa_trainer *t, int k) {
 }
 
 /* Forward and backward of one micro-batch (k of the step) with its loss scaled by weight; gradients add up. The loss
- * (unscaled) is left in *loss_out. */
-static int micro_step(qb_qa_trainer *t, const qb_qa_batch *b, int k, float weight, qb_tensor **loss_out, qb_err *err) {
+ * (unscaled) is left in *loss_out. With sync, the gradient all-reduce hooks this backward pass (qb_grad_sync_begin). */
+static int micro_step(qb_qa_trainer *t, const qb_qa_batch *b, int k, float weight, qb_grad_sync *sync, float sync_weight, qb_tensor **loss_out,
+                      qb_err *err) {
     qb_ctx *ctx = t->m->ctx;
     int64_t step = t->opt.step;
     begin_micro(t, k);
@@ -258,9 +229,58 @@ static int micro_step(qb_qa_trainer *t, const qb_qa_batch *b, int k, float weigh
         loss = qb_qa_distill_loss(ctx, out.logits, out.end_logits, t_start, t_end, loss, (float)t->o.kd_alpha, (float)t->o.kd_temperature);
     qb_tensor *unscaled = loss;
     if (loss && weight != 1.0f) loss = qb_scale(ctx, loss, weight);
+    if (loss && sync && qb_grad_sync_begin(sync, t->o.comm, ctx, sync_weight, step + 1, err)) return -1;
     rc = loss ? qb_backward(ctx, loss) : -1;
+    ctx->backward_hook = NULL;
     if (rc) return qb_errorf(err, "train step %lld: %s", (long long)step + 1, ctx->err.msg);
     *loss_out = unscaled;
+    return 0;
+}
+
+/* The step on N ranks: accum global micro-batches, this rank's rows of each (maybe none); the gradients of the
+ * step's mean loss summed over the ranks (weighted by rows / the step's rows: in the all-reduce without accumulation,
+ * in the loss with it), the bucketed all-reduce overlapped with the last backward pass on a device backend; then the
+ * same clipping and update on every rank; a non-finite loss on any rank stops them all. */
+static int data_parallel_step(qb_qa_trainer *t, double lr, qb_qa_step_stats *s, qb_err *err) {
+    qb_ctx *ctx = t->m->ctx;
+    long long step = (long long)t->opt.step + 1;
+    int64_t first, step_rows = 0;
+    int rows, global_rows;
+    for (int k = 0; k < t->accum; k++) { /* the step's rows over every rank */
+        qb_shard_batch(t->f->n, t->o.batch_size, t->world, t->rank, (t->step % t->steps_per_epoch) * t->accum + k, &first, &rows, &global_rows);
+        step_rows += global_rows;
+    }
+    if (step_rows == 0) return qb_errorf(err, "train step %lld: no rows", step);
+    double loss[1] = {0.0};
+    float sync_weight = 1.0f;
+    qb_zero_grad(ctx);
+    begin_micro(t, 0);
+    for (int k = 0; k < t->accum; k++) {
+        if (qb_qa_load_micro_batch(t, t->step, k, &t->batch, err)) return -1;
+        bool last = k == t->accum - 1;
+        float weight = (float)t->batch.batch / (float)step_rows;
+        if (t->accum == 1) sync_weight = weight, weight = 1.0f; /* the all-reduce weighs: the one-rank arithmetic */
+        if (t->batch.batch == 0) continue;
+        qb_tensor *unscaled = NULL;
+        if (micro_step(t, &t->batch, k, weight, last ? &t->sync : NULL, sync_weight, &unscaled, err)) return -1;
+        float host = qb_item(ctx, unscaled);
+        if (ctx->err.msg[0]) return qb_errorf(err, "train step %lld: %s", step, ctx->err.msg);
+        loss[0] += (double)host * t->batch.batch / (double)step_rows;
+    }
+    t->global_rows = (int)step_rows;
+    if (qb_grad_sync_end(&t->sync, t->o.comm, ctx, sync_weight, (int64_t)step, err) ||
+        qb_comm_allreduce(t->o.comm, loss, 1, QB_COMM_F64, QB_COMM_SUM, "loss all-reduce", err))
+        return -1;
+    float *norm = qb_act_alloc(ctx, sizeof(float)), hnorm = 0.0f;
+    int rc = !norm || (t->o.max_grad_norm > 0 ? qb_clip_grad_norm_dev(ctx, t->o.max_grad_norm, norm) : qb_grad_norm_dev(ctx, norm)) ||
+             qb_download(ctx, &hnorm, norm, sizeof hnorm);
+    if (rc) return qb_errorf(err, "train step %lld: %s", step, ctx->err.msg);
+    s->loss = (float)loss[0];
+    s->grad_norm = hnorm;
+    if (!isfinite(s->loss) || !isfinite(s->grad_norm))
+        return qb_errorf(err, "train step %lld: loss %g, gradient norm %g over %d ranks (not finite)", step, (double)s->loss, s->grad_norm,
+                         t->world);
+    if (qb_adamw_step(&t->opt, ctx, (float)lr)) return qb_errorf(err, "train step %lld: %s", step, ctx->err.msg);
     return 0;
 }
 
@@ -290,16 +310,14 @@ static int finish_step(qb_qa_trainer *t, const qb_tensor *loss, double loss_prio
 
 int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err) {
     qb_tensor *loss = NULL;
+    if (t->world > 1) return data_parallel_step(t, lr, s, err); /* loads this rank's share of the step itself */
     qb_zero_grad(t->m->ctx);
-    if (t->world > 1) {
-        begin_micro(t, 0);
-        return data_parallel_step(t, b, lr, s, err);
-    }
-    if (micro_step(t, b, 0, 1.0f, &loss, err)) return -1;
+    if (micro_step(t, b, 0, 1.0f, NULL, 1.0f, &loss, err)) return -1;
     return finish_step(t, loss, 0.0, 1.0f, lr, s, err);
 }
 
 int qb_qa_accumulated_step(qb_qa_trainer *t, double lr, qb_qa_step_stats *s, qb_err *err) {
+    if (t->world > 1) return data_parallel_step(t, lr, s, err);
     if (t->accum == 1) return qb_qa_load_batch(t, t->step, &t->batch, err) || qb_qa_train_step(t, &t->batch, lr, s, err) ? -1 : 0;
     int64_t n = t->f->n, bs = t->o.batch_size, first = (t->step % t->steps_per_epoch) * t->accum * bs;
     int64_t rows = n - first < bs * t->accum ? n - first : bs * t->accum;
@@ -311,7 +329,7 @@ int qb_qa_accumulated_step(qb_qa_trainer *t, double lr, qb_qa_step_stats *s, qb_
         qb_tensor *loss_t = NULL;
         if (qb_qa_load_micro_batch(t, t->step, k, &t->batch, err)) return -1;
         float weight = (float)t->batch.batch / (float)rows;
-        if (micro_step(t, &t->batch, k, weight, &loss_t, err)) return -1;
+        if (micro_step(t, &t->batch, k, weight, NULL, 1.0f, &loss_t, err)) return -1;
         if (k == micro - 1) return finish_step(t, loss_t, prior, weight, lr, s, err);
         float loss = qb_item(ctx, loss_t);
         if (ctx->err.msg[0]) return qb_errorf(err, "train step %lld: %s", (long long)t->step + 1, ctx->err.msg);
@@ -504,7 +522,10 @@ int qb_qa_train(qb_qa_trainer *t, int64_t stop_at, qb_err *err) {
     if (open_logs(&lg, t, err)) return -1;
     if (t->o.log) {
         char batch[128];
-        if (t->accum > 1) snprintf(batch, sizeof batch, "batch %d x %d accumulated", t->o.batch_size, t->accum);
+        if (t->accum > 1 && t->world > 1)
+            snprintf(batch, sizeof batch, "global batch %lld (%d per device x %d ranks x %d accumulated)",
+                     (long long)t->o.batch_size * t->world * t->accum, t->o.batch_size, t->world, t->accum);
+        else if (t->accum > 1) snprintf(batch, sizeof batch, "batch %d x %d accumulated", t->o.batch_size, t->accum);
         else if (t->world > 1)
             snprintf(batch, sizeof batch, "global batch %lld (%d per device x %d ranks)", (long long)t->o.batch_size * t->world,
                      t->o.batch_size, t->world);

@@ -93,10 +93,13 @@ int qb_qa_load_batch(qb_qa_trainer *t, int64_t step, qb_qa_batch *b, qb_err *err
 /* Data: micro-batch k (of accum) of global step `step`: rows [(step mod steps_per_epoch) * accum + k) * batch_size, ...)
  * of the epoch's permutation; b->batch is 0 past the epoch's end. */
 int qb_qa_load_micro_batch(qb_qa_trainer *t, int64_t step, int k, qb_qa_batch *b, qb_err *err);
-/* One optimizer step on a batch: forward with dropout, loss, backward, clipping, AdamW at lr. */
+/* One optimizer step on a batch: forward with dropout, loss, backward, clipping, AdamW at lr. On several ranks b is
+ * not used: the step is qb_qa_accumulated_step's (this rank's share of global step t->step). */
 int qb_qa_train_step(qb_qa_trainer *t, const qb_qa_batch *b, double lr, qb_qa_step_stats *s, qb_err *err);
 /* One optimizer step of global step t->step over its accum micro-batches: each micro-batch's loss weighted by its
- * share of the step's rows, gradients summed (the step's large batch within fp32 rounding), then clipping and AdamW. */
+ * share of the step's rows, gradients summed (the step's large batch within fp32 rounding), then clipping and AdamW.
+ * On several ranks each rank takes its rows of every micro-batch and the gradients are all-reduced once, after (or,
+ * on a GPU backend, during) the last backward pass. QB_GRAD_OVERLAP=0 starts the all-reduce after it. */
 int qb_qa_accumulated_step(qb_qa_trainer *t, double lr, qb_qa_step_stats *s, qb_err *err);
 /* Writes a resumable checkpoint of the current state into dir, as a unit (staged beside it, then renamed in). */
 int qb_qa_trainer_save(qb_qa_trainer *t, const char *dir, qb_err *err);

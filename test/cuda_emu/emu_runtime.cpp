@@ -47,6 +47,7 @@ namespace {
 struct Settings {
     uint64_t seed = 0;
     bool have_device = true;
+    int devices = 1; /* QB_CUDA_EMU_DEVICES: 0 (none) to 8; every one is the same card over the one memory table */
     size_t stack_bytes = 256 * 1024;
 };
 Settings g_cfg;
@@ -54,7 +55,11 @@ std::once_flag g_cfg_once;
 void read_settings() {
     std::call_once(g_cfg_once, [] {
         if (const char *s = getenv("QB_CUDA_EMU_SEED")) g_cfg.seed = strtoull(s, nullptr, 0);
-        if (const char *s = getenv("QB_CUDA_EMU_DEVICES")) g_cfg.have_device = atoi(s) != 0;
+        if (const char *s = getenv("QB_CUDA_EMU_DEVICES")) {
+            int n = atoi(s);
+            g_cfg.devices = n < 0 ? 0 : n > 8 ? 8 : n;
+            g_cfg.have_device = g_cfg.devices != 0;
+        }
         if (const char *s = getenv("QB_CUDA_EMU_STACK_KB")) {
             long kb = atol(s);
             if (kb >= 16) g_cfg.stack_bytes = (size_t)kb * 1024;
@@ -841,21 +846,38 @@ extern "C" {
 cudaError_t cudaGetDeviceCount(int *count) {
     API_ENTRY("cudaGetDeviceCount");
     if (!count) return set_error(cudaErrorInvalidValue);
-    *count = g_cfg.have_device ? 1 : 0;
+    *count = g_cfg.devices;
     return g_cfg.have_device ? cudaSuccess : set_error(cudaErrorNoDevice);
 }
+
+int g_current_device = 0;
 
 cudaError_t cudaSetDevice(int device) {
     API_ENTRY("cudaSetDevice");
     NEED_DEVICE();
-    return device == 0 ? cudaSuccess : set_error(cudaErrorInvalidDevice);
+    if (device < 0 || device >= g_cfg.devices) return set_error(cudaErrorInvalidDevice);
+    g_current_device = device;
+    return cudaSuccess;
 }
 
 cudaError_t cudaGetDevice(int *device) {
     API_ENTRY("cudaGetDevice");
     NEED_DEVICE();
     if (!device) return set_error(cudaErrorInvalidValue);
-    *device = 0;
+    *device = g_current_device;
+    return cudaSuccess;
+}
+
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *attr, const void *ptr) {
+    API_ENTRY("cudaPointerGetAttributes");
+    if (!attr) return set_error(cudaErrorInvalidValue);
+    std::lock_guard<std::mutex> lock(g_mutex);
+    auto *a = find_alloc(ptr, false);
+    *attr = cudaPointerAttributes{};
+    attr->type = !a ? cudaMemoryTypeUnregistered : a->second.kind == MEM_DEVICE ? cudaMemoryTypeDevice : cudaMemoryTypeHost;
+    attr->device = g_current_device;
+    attr->devicePointer = a && a->second.kind == MEM_DEVICE ? (void *)ptr : nullptr;
+    attr->hostPointer = a && a->second.kind == MEM_DEVICE ? nullptr : (void *)ptr;
     return cudaSuccess;
 }
 
@@ -863,7 +885,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
     API_ENTRY("cudaGetDeviceProperties");
     NEED_DEVICE();
     if (!prop) return set_error(cudaErrorInvalidValue);
-    if (device != 0) return set_error(cudaErrorInvalidDevice);
+    if (device < 0 || device >= g_cfg.devices) return set_error(cudaErrorInvalidDevice);
     *prop = device_properties();
     return cudaSuccess;
 }
@@ -872,7 +894,7 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) 
     API_ENTRY("cudaDeviceGetAttribute");
     NEED_DEVICE();
     if (!value) return set_error(cudaErrorInvalidValue);
-    if (device != 0) return set_error(cudaErrorInvalidDevice);
+    if (device < 0 || device >= g_cfg.devices) return set_error(cudaErrorInvalidDevice);
     cudaDeviceProp p = device_properties();
     switch (attr) {
     case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;

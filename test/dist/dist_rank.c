@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "autograd/cuda/backend.h"
 #include "base/fileio.h"
 #include "dist/comm.h"
 #include "model/checkpoint.h"
@@ -78,7 +79,13 @@ static int train(qb_comm *c, int argc, char **argv, bool poison, qb_err *err) {
     const char *resume = argc > 7 ? argv[7] : NULL;
     features_buf fb;
     features(&fb);
-    qb_ctx *ctx = qb_ctx_new(QB_CPU, 7, err);
+    /* QB_TEST_DEVICE=cuda: each rank on its GPU (cuda:local rank), the nccl backend; QB_TEST_ACCUM: accumulation steps */
+    const char *dev = getenv("QB_TEST_DEVICE"), *accum = getenv("QB_TEST_ACCUM");
+    bool cuda = dev && strcmp(dev, "cuda") == 0;
+    int ordinal = 0;
+    if (cuda && (qb_comm_gpu_ordinal(c, -1, qb_cuda_device_count(), &ordinal, err) || qb_comm_use_gpu(c, ordinal, err))) return -1;
+    if (c->rank == 0) printf("dist_rank: %d rank%s, %s backend, device %s:%d\n", c->size, c->size > 1 ? "s" : "", c->be->name, cuda ? "cuda" : "cpu", ordinal);
+    qb_ctx *ctx = cuda ? qb_ctx_new_cuda(ordinal, 7, err) : qb_ctx_new(QB_CPU, 7, err);
     if (!ctx) return -1;
     qb_bert_model m;
     if (build(&m, ctx, resume, err)) return -1;
@@ -90,12 +97,15 @@ static int train(qb_comm *c, int argc, char **argv, bool poison, qb_err *err) {
     }
     qb_qa_train_opts o = {.batch_size = batch, .max_steps = steps, .learning_rate = 1e-4, .scheduler = QB_LR_LINEAR, .warmup_steps = 1,
                           .weight_decay = 0.01, .adam_beta1 = 0.9, .adam_beta2 = 0.999, .adam_epsilon = eps, .max_grad_norm = 1.0,
-                          .seed = 5, .logging_steps = 1, .save_steps = save, .output_dir = out, .log = stdout, .comm = c};
+                          .seed = 5, .logging_steps = 1, .save_steps = save, .output_dir = out, .log = stdout, .comm = c,
+                          .gradient_accumulation_steps = accum ? atoi(accum) : 0};
     qb_qa_trainer t;
     memset(&t, 0, sizeof t);
     if (!rc) rc = qb_qa_trainer_init(&t, &m, &fb.f, &o, err);
     if (!rc && resume) rc = qb_qa_trainer_resume(&t, resume, err);
     if (!rc) rc = qb_qa_train(&t, 0, err);
+    if (!rc && c->rank == 0 && c->be->device_buffers)
+        printf("dist_rank: %lld of %lld gradient buckets started during the backward pass\n", (long long)t.sync.hooked_starts, (long long)t.sync.starts);
     if (!rc && c->rank == 0) {
         float *p = malloc((size_t)ctx->params.block_numel * sizeof(float));
         rc = !p || qb_download(ctx, p, ctx->params.block_data, (size_t)ctx->params.block_numel * sizeof(float))
