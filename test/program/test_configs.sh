@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_configs.sh: every shipped recipe (configs/*.ini) and every run of scripts/results_table.sh passes
 # `qat-train --check` (keys and values valid for the task, nothing run or written), so a recipe cannot rot; --check
-# itself fails on a bad key, value or override with the one-line error a run gives, and writes nothing.
+# itself fails on a bad key, value or override with the one-line error a run gives, and writes nothing; docs/config.md
+# lists every key with its default.
 set -u
 exe=$(realpath "$1")
 . "$(dirname "$0")/../common/check.sh"
@@ -50,6 +51,17 @@ check "--check without a config: usage, exit 2" $?
 check "--check writes nothing" $?
 "$exe" --help | grep -q -- '--check CONFIG.ini'
 check "--help names --check" $?
+
+# docs/config.md lists every key of --help under its section, with the default --help prints
+"$exe" --help | awk '/^\[/ { sec = substr($1, 2, length($1) - 2); next }
+  sec != "" && $2 == "=" { d = $3; if (d == ";") d = "(empty)"; else d = "`" d "`"; print sec, $1, d }' >"$tmp/keys"
+missing=$(while read -r sec key def; do
+  awk -v s="## [$sec]" -v row="| \`$key\` | $def |" '$0 == s { in_sec = 1; next } /^## / { in_sec = 0 }
+    in_sec && index($0, row) == 1 { found = 1 } END { exit !found }' docs/config.md || printf '%s.%s=%s ' "$sec" "$key" "$def"
+done <"$tmp/keys")
+[ "$(wc -l <"$tmp/keys")" -gt 60 ] && [ -z "$missing" ]
+ok=$?
+check "docs/config.md has each of the $(wc -l <"$tmp/keys") keys with its default (missing: ${missing:-none})" $ok
 
 # the README's results table: every run of the script checks (its overrides and the recipes it runs)
 QAT_TRAIN="$exe" bash scripts/results_table.sh --check "$tmp/results" >"$tmp/out" 2>&1
