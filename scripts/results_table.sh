@@ -88,13 +88,15 @@ fp32_em=$(json_num "$out/fp32/eval_results.json" eval_exact_match)
 fp32_f1=$(json_num "$out/fp32/eval_results.json" eval_f1)
 row() {  # row LABEL DIR TIME COMMAND
   local em f1
+  [ -f "$2/eval_results.json" ] || { echo "| $1 | | | | | not run | |"; return; }
   em=$(json_num "$2/eval_results.json" eval_exact_match)
   f1=$(json_num "$2/eval_results.json" eval_f1)
   awk -v l="$1" -v em="$em" -v f1="$f1" -v e0="$fp32_em" -v f0="$fp32_f1" -v t="$3" -v c="$4" \
     'BEGIN { printf "| %s | %.2f | %.2f | %+.2f | %+.2f | %s | `%s` |\n", l, em, f1, em - e0, f1 - f0, t, c }'
 }
-train_time() {  # train_time DIR EVAL_LOG: "s/step (steps, train s; eval s)"
+train_time() {  # train_time DIR: "s/step (steps, train s; eval s)"
   local rt steps ev
+  [ -f "$1/eval_results.json" ] || return 0
   rt=$(json_num "$1/train_results.json" train_runtime)
   steps=$(json_num "$1/train_results.json" global_step)
   ev=$(json_num "$1/eval_results.json" eval_runtime)
@@ -102,17 +104,18 @@ train_time() {  # train_time DIR EVAL_LOG: "s/step (steps, train s; eval s)"
 }
 ptq_time() {  # ptq_time NAME: "calibration s + eval s"
   local cal ev
+  [ -f "$out/ptq_$1/eval_results.json" ] || return 0
   cal=$(log_secs "$out/ptq_$1.log" "calibrate:")
   ev=$(json_num "$out/ptq_$1/eval_results.json" eval_runtime)
   awk -v c="$cal" -v e="$ev" 'BEGIN { printf "%.1f s + %.1f s", c, e }'
 }
-cmd() { sed -e "s|^results_table: [a-z_0-9.]*: [^ ]*|qat-train|" -e "s| run.threads=[0-9]* train.progress=lines||" "$out/$1.cmd"; }
+cmd() { [ -f "$out/$1.cmd" ] && sed -e "s|^results_table: [a-z_0-9.]*: [^ ]*|qat-train|" -e "s| run.threads=[0-9]* train.progress=lines||" "$out/$1.cmd"; }
 
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
 n_dev=$(json_num "$out/fp32/eval_results.json" eval_examples)
 n_train=$(sed -n 's/^data: .*train[^:]*: \([0-9]*\) questions.*/\1/p' "$out/fp32.log" | head -n 1)
 echo "MiniLM (all-MiniLM-L6-v2) on SQuAD v1.1: fine-tuned on the first $n_train training questions, evaluated on the first"
-echo "$n_dev dev questions; ${common[0]}, $cpu; load average at the start: $(sed 's/.*load average: //' "$out/load_start.txt" 2>/dev/null),"
+echo "$n_dev dev questions; ${common[0]}, $cpu ($(nproc) cores); load average at the start: $(sed 's/.*load average: //' "$out/load_start.txt" 2>/dev/null),"
 echo "at the end: $(sed 's/.*load average: //' "$out/load_end.txt" 2>/dev/null) (a shared host: times are noisy, up to several x)."
 echo
 echo "| model | EM | F1 | EM vs fp32 | F1 vs fp32 | time | command |"
