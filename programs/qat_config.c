@@ -185,7 +185,7 @@ static int validate_device(const qat_config *c, const qat_config_source *src, qb
     qb_device dev;
     int ordinal;
     if (qb_device_parse(c->device, &dev, &ordinal)) BAD("run", "device", "'%s' (expected cpu, cuda or cuda:N)", c->device);
-    if (dev == QB_CPU) return 0;
+    if (dev == QB_CPU || src->check_only) return 0;
 #ifndef QB_HAVE_CUDA
     BAD("run", "device", "%s: this build has no CUDA backend (reconfigure with -Dcuda=enabled, or set run.device = cpu)", c->device);
 #endif
@@ -223,7 +223,7 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
     if (qb_precision_parse(c->precision, &prec)) BAD("run", "precision", "unknown precision '%s' (expected fp32, tf32 or bf16)", c->precision);
     if (!qb_device_parse(c->device, &prec_dev, &prec_ordinal) && prec_dev == QB_CPU) {
         if (prec == QB_PREC_TF32) BAD("run", "precision", "tf32 is a GPU precision: the cpu computes GEMMs in fp32 or bf16");
-        if (prec == QB_PREC_BF16 && qb_cpu_bf16_unavailable()) BAD("run", "precision", "bf16 on the cpu: %s", qb_cpu_bf16_unavailable());
+        if (prec == QB_PREC_BF16 && !src->check_only && qb_cpu_bf16_unavailable()) BAD("run", "precision", "bf16 on the cpu: %s", qb_cpu_bf16_unavailable());
     }
     if (strcmp(c->task, "demo") == 0) return 0;  /* numbers: their ranges are checked as they are set (keys[]) */
     bool calib = !strcmp(c->task, "calibrate") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");
@@ -283,10 +283,10 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
         BAD("eval", "max_answer_length", "%lld is above max_seq_length %lld", (long long)c->max_answer_length, (long long)c->max_seq_length);
     bool onnx = export && strcmp(c->export_format, "hdf5") != 0, hdf5 = export && strcmp(c->export_format, "onnx") != 0;
 #ifndef QB_HAVE_ONNX
-    if (onnx) BAD("export", "format", "this build has no ONNX support (protobuf-c, libonnx-dev): set export.format = hdf5");
+    if (onnx && !src->check_only) BAD("export", "format", "this build has no ONNX support (protobuf-c, libonnx-dev): set export.format = hdf5");
 #endif
 #ifndef QB_HAVE_HDF5
-    if (hdf5) BAD("export", "format", "this build has no HDF5 support (libhdf5-dev): set export.format = onnx");
+    if (hdf5 && !src->check_only) BAD("export", "format", "this build has no HDF5 support (libhdf5-dev): set export.format = onnx");
 #endif
     (void)hdf5;
     if (onnx && (c->wprec != 8 || c->aprec != 8) && !c->quant_disable)

@@ -1,6 +1,7 @@
 /* qat_config.h: qat-train's run configuration: every INI key with its default (the HF QDQBERT SQuAD example's
  * hyper-parameters), and the checks that name the file:line (or command line) of a bad value. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "autograd/tensor.h"
@@ -43,6 +44,7 @@ typedef struct qat_config_source {
     const char *path;
     int argc;
     char **argv;
+    bool check_only;  /* qat-train --check: the values only, not what this build or machine has (CUDA, a GPU, bf16, ONNX, HDF5) */
 } qat_config_source;
 
 /* Fills the defaults. */

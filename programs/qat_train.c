@@ -15,7 +15,9 @@
 static void usage(FILE *out) {
     qat_config c;
     qat_config_defaults(&c);
-    fprintf(out, "usage: qat-train CONFIG.ini [section.key=value ...]\n       qat-train --help | --version\n\nkeys and defaults:\n");
+    fprintf(out, "usage: qat-train CONFIG.ini [section.key=value ...]\n"
+                 "       qat-train --check CONFIG.ini [section.key=value ...]   (check the config's keys and values; runs nothing)\n"
+                 "       qat-train --help | --version\n\nkeys and defaults:\n");
     qat_config_print(&c, out);
 }
 
@@ -31,6 +33,22 @@ static void print_version(void) {
     printf("CPU: %s [%s], %d OpenMP threads\n", b->cpu.brand[0] ? b->cpu.brand : "unknown", feats, omp_get_max_threads());
     qb_cuda_describe(cuda, sizeof cuda);
     printf("CUDA: %s\n", cuda);
+}
+
+/* qat-train --check CONFIG.ini [overrides]: the keys and values checked as a run checks them (files and this build's
+ * or machine's devices aside); nothing is run or written. */
+static int check_config(int argc, char **argv) {
+    if (argc < 3) {
+        usage(stderr);
+        return 2;
+    }
+    qat_config c;
+    qat_config_defaults(&c);
+    qat_config_source src = {.path = argv[2], .argc = argc - 3, .argv = argv + 3, .check_only = true};
+    qb_err err = {0};
+    if (qat_config_load(&c, &src, &err) || qat_config_validate(&c, &src, &err)) qb_die("qat-train", &err);
+    printf("%s: ok (task %s, device %s, output_dir %s)\n", src.path, c.task, c.device, c.output_dir);
+    return 0;
 }
 
 /* Several ranks: rank 0 alone prints progress (the others' stdout goes to /dev/null); errors stay on stderr. */
@@ -66,6 +84,7 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    if (!strcmp(argv[1], "--check")) return check_config(argc, argv);
     if (!strcmp(argv[1], "--version")) {
         print_version();
         return 0;
