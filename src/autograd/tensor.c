@@ -72,6 +72,16 @@ static bool in_block(const qb_param_list *l, const float *block, const float *p)
     return block && p >= block && p < block + l->block_numel;
 }
 
+bool qb_params_block_span(const qb_ctx *ctx, const qb_tensor *t, int64_t *first, int64_t *last) {
+    const qb_param_list *l = &ctx->params;
+    if (!t || !in_block(l, l->block_data, t->data)) return false;
+    int64_t off = t->data - l->block_data, extent = 1;
+    for (int d = 0; d < t->ndim; d++) extent += (t->shape[d] - 1) * t->stride[d];
+    *first = off;
+    *last = off + extent - 1 < l->block_numel ? off + extent - 1 : l->block_numel - 1;
+    return true;
+}
+
 /* Frees a parameter's own memory (not memory inside the packed blocks). */
 static void free_param_memory(qb_ctx *ctx, qb_tensor *p) {
     const qb_param_list *l = &ctx->params;

@@ -151,6 +151,9 @@ qb_tensor *qb_param_new(qb_ctx *ctx, const char *name, int ndim, const int64_t *
  * all-reduce, optimizer pass or checkpoint write covers them all; values are kept, padding is zero. Pointers into the
  * old parameter memory become invalid. Parameters created later get their own memory until the next pack. */
 int qb_params_pack(qb_ctx *ctx);
+/* The element range [*first, *last] of the packed parameter block that the view t covers (clipped to the block);
+ * false when t does not start inside the block (not a parameter view, or not packed). */
+bool qb_params_block_span(const qb_ctx *ctx, const qb_tensor *t, int64_t *first, int64_t *last);
 /* Packs unless every parameter already lies in the blocks. */
 int qb_params_ensure_packed(qb_ctx *ctx);
 /* Fills t->host with every parameter's segment (creation order; QB_SEG_GRAD when it requires grad), packing first

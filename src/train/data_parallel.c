@@ -103,19 +103,13 @@ static int backward_hook(qb_ctx *ctx, int k, void *user) {
 
 /* The lowest tape index of a node with an input inside each bucket of the parameter block. */
 static void find_ready_at(qb_grad_sync *g, qb_ctx *ctx) {
-    const float *data = ctx->params.block_data;
-    int64_t n = ctx->params.block_numel, cap = bucket_cap(g, n);
+    int64_t cap = bucket_cap(g, ctx->params.block_numel), first, last;
     for (int b = 0; b < g->n_buckets; b++) g->ready_at[b] = -1;
     for (int k = ctx->n_tape - 1; k >= 0; k--) {
         const qb_node *node = ctx->tape[k];
-        for (int j = 0; j < node->n_in; j++) {
-            const qb_tensor *in = node->in[j];
-            if (!in || in->data < data || in->data >= data + n) continue;
-            int64_t off = in->data - data, extent = 1;
-            for (int d = 0; d < in->ndim; d++) extent += (in->shape[d] - 1) * in->stride[d];
-            int64_t last = off + extent - 1 < n ? off + extent - 1 : n - 1;
-            for (int64_t b = off / cap; b <= last / cap; b++) g->ready_at[b] = k;
-        }
+        for (int j = 0; j < node->n_in; j++)
+            if (qb_params_block_span(ctx, node->in[j], &first, &last))
+                for (int64_t b = first / cap; b <= last / cap; b++) g->ready_at[b] = k;
     }
 }
 

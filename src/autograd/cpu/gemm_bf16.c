@@ -1,13 +1,13 @@
 /* gemm_bf16.c: the CPU's BF16 GEMM (precision bf16) through oneDNN's matmul primitive: A and B rounded to bf16
  * (round to nearest even, NaN kept), products accumulated in fp32 (AMX or AVX512-BF16), C read and written in fp32.
- * oneDNN caches primitives by descriptor, so one per call costs a lookup. Built only with oneDNN (QB_HAVE_DNNL). */
+ * Built only with oneDNN (QB_HAVE_DNNL). */
 #include <stdlib.h>
 #include <string.h>
 #include "autograd/cpu/kernels.h"
 #include "base/blas_core.h"
 
 #ifdef QB_HAVE_DNNL
-#include <oneapi/dnnl/dnnl.h>
+#include "autograd/cpu/dnnl_matmul.h"
 #endif
 
 const char *qb_cpu_bf16_unavailable(void) {
@@ -81,13 +81,8 @@ static int batched(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
     int64_t na, nb;
     uint16_t *ab = round_operand(a, ta ? k : m, ta ? m : k, lda, count, a_off, &na);
     uint16_t *bb = round_operand(b, tb ? n : k, tb ? k : n, ldb, count, b_off, &nb);
-    dnnl_engine_t eng = NULL;
-    dnnl_stream_t stream = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t post = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_t prim = NULL;
-    dnnl_memory_t mem[3] = {NULL, NULL, NULL};
     if (!ab || !bb) goto out;
     dnnl_memory_desc_t a_md, b_md, c_md;
     DNNL_TRY(dense_desc(&a_md, a_off[0] ? count[0] : 1, a_off[1] ? count[1] : 1, m, k, ta));
@@ -96,8 +91,6 @@ static int batched(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
     if (count[0] == 1) c_strides[0] = count[1] * m * ldc;
     if (count[1] == 1) c_strides[1] = m * ldc;
     DNNL_TRY(dnnl_memory_desc_init_by_strides(&c_md, 4, c_dims, dnnl_f32, c_strides));
-    dnnl_matmul_desc_t desc;
-    DNNL_TRY(dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md));
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
     if (alpha != 1.0f) DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha));
     if (beta != 0.0f) {
@@ -105,26 +98,11 @@ static int batched(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
         DNNL_TRY(dnnl_post_ops_append_sum(post, beta));
         DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, post));
     }
-    DNNL_TRY(dnnl_engine_create(&eng, dnnl_cpu, 0));
-    DNNL_TRY(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
-    DNNL_TRY(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL));
-    DNNL_TRY(dnnl_primitive_create(&prim, pd));
-    DNNL_TRY(dnnl_memory_create(&mem[0], &a_md, eng, ab));
-    DNNL_TRY(dnnl_memory_create(&mem[1], &b_md, eng, bb));
-    DNNL_TRY(dnnl_memory_create(&mem[2], &c_md, eng, c));
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]}};
-    DNNL_TRY(dnnl_primitive_execute(prim, stream, 3, args));
-    DNNL_TRY(dnnl_stream_wait(stream));
+    if (qb_cpu_dnnl_matmul(&a_md, ab, &b_md, bb, &c_md, c, attr)) goto out;
     rc = 0;
 out:
-    for (int i = 0; i < 3; i++)
-        if (mem[i]) dnnl_memory_destroy(mem[i]);
-    if (prim) dnnl_primitive_destroy(prim);
-    if (pd) dnnl_primitive_desc_destroy(pd);
     if (post) dnnl_post_ops_destroy(post);
     if (attr) dnnl_primitive_attr_destroy(attr);
-    if (stream) dnnl_stream_destroy(stream);
-    if (eng) dnnl_engine_destroy(eng);
     free(ab);
     free(bb);
     return rc;

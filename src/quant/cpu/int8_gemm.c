@@ -7,7 +7,7 @@
 #include "quant/quant_math.h"
 
 #ifdef QB_HAVE_DNNL
-#include <oneapi/dnnl/dnnl.h>
+#include "autograd/cpu/dnnl_matmul.h"
 #endif
 
 #define PAR_MIN 32768
@@ -63,11 +63,6 @@ static void gemm_s8_loop(int32_t *c, const int8_t *a, const int8_t *b, int64_t m
 /* The batch through one 3-d oneDNN matmul [batch, m, k] x [batch, k, n] (b read transposed) -> s32. */
 static int gemm_s8_dnnl(int32_t *c, const int8_t *a, const int8_t *b, int64_t m, int64_t n, int64_t k, int64_t batch) {
     int rc = -1;
-    dnnl_engine_t eng = NULL;
-    dnnl_stream_t stream = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_t prim = NULL;
-    dnnl_memory_t mem[3] = {NULL, NULL, NULL};
     dnnl_memory_desc_t a_md, b_md, c_md;
     dnnl_dims_t a_dims = {batch, m, k}, a_str = {m * k, k, 1};
     dnnl_dims_t b_dims = {batch, k, n}, b_str = {n * k, 1, k};
@@ -75,26 +70,8 @@ static int gemm_s8_dnnl(int32_t *c, const int8_t *a, const int8_t *b, int64_t m,
     DNNL_TRY(dnnl_memory_desc_init_by_strides(&a_md, 3, a_dims, dnnl_s8, a_str));
     DNNL_TRY(dnnl_memory_desc_init_by_strides(&b_md, 3, b_dims, dnnl_s8, b_str));
     DNNL_TRY(dnnl_memory_desc_init_by_strides(&c_md, 3, c_dims, dnnl_s32, c_str));
-    dnnl_matmul_desc_t desc;
-    DNNL_TRY(dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md));
-    DNNL_TRY(dnnl_engine_create(&eng, dnnl_cpu, 0));
-    DNNL_TRY(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
-    DNNL_TRY(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL));
-    DNNL_TRY(dnnl_primitive_create(&prim, pd));
-    DNNL_TRY(dnnl_memory_create(&mem[0], &a_md, eng, (void *)a));
-    DNNL_TRY(dnnl_memory_create(&mem[1], &b_md, eng, (void *)b));
-    DNNL_TRY(dnnl_memory_create(&mem[2], &c_md, eng, c));
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]}};
-    DNNL_TRY(dnnl_primitive_execute(prim, stream, 3, args));
-    DNNL_TRY(dnnl_stream_wait(stream));
-    rc = 0;
+    rc = qb_cpu_dnnl_matmul(&a_md, a, &b_md, b, &c_md, c, NULL);
 out:
-    for (int i = 0; i < 3; i++)
-        if (mem[i]) dnnl_memory_destroy(mem[i]);
-    if (prim) dnnl_primitive_destroy(prim);
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (stream) dnnl_stream_destroy(stream);
-    if (eng) dnnl_engine_destroy(eng);
     return rc;
 }
 #endif
