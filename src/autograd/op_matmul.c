@@ -6,7 +6,7 @@
 
 /* One product in the context's GEMM precision. */
 static qb_gemm_batch one_product(const qb_ctx *ctx) {
-    return (qb_gemm_batch){{1, 1}, {0, 0}, {0, 0}, {0, 0}, ctx->precision};
+    return (qb_gemm_batch){{1, 1}, {0, 0}, {0, 0}, {0, 0}, ctx->precision, false, false};
 }
 
 /* The batch dims of t (up to two leading dims, right-aligned) as counts and element offsets. */
@@ -132,13 +132,34 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
     return qb_ctx_failed(ctx) ? NULL : c;
 }
 
-/* ---- linear: y[R, O] = x[R, I] @ W[O, I]^T + bias[O] */
+/* ---- linear: y[R, O] = x[R, I] @ W[O, I]^T + bias[O]
+ * Under precision bf16, when recorded and x is marked (qb_mark_gemm_input) or has a bf16 copy: the forward GEMM runs
+ * on x's bf16 copy (qb_bf16_copy, kept on x) and W cast for it (step memory, handed back after it); saved[0] = x's copy,
+ * the dW GEMM's operand (dY cast the same way, handed back after), so that x's fp32 memory can go (qb_release_f32).
+ * Every GEMM rounds fp32 operands to bf16 the same way, so the results are those of fp32 operands under bf16. */
 
 /* R: the product of x's leading dims (also when I is 0). */
 static int64_t linear_rows(const qb_tensor *x) {
     int64_t rows = 1;
     for (int d = 0; d < x->ndim - 1; d++) rows *= x->shape[d];
     return rows;
+}
+
+/* C = op(A) op(B) + beta C, one product, on bf16 operands: an fp32 one (a_numel / b_numel values) cast into step memory
+ * that is handed back after the GEMM. */
+static int gemm_bf16_operands(qb_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a, bool a_is_bf16, int64_t lda,
+                              int64_t a_numel, const void *b, bool b_is_bf16, int64_t ldb, int64_t b_numel, float beta, float *c, int64_t ldc) {
+    qb_gemm_batch both = one_product(ctx);
+    both.a_bf16 = both.b_bf16 = true;
+    uint16_t *ac = NULL, *bc = NULL;
+    int rc = -1;
+    if (!a_is_bf16 && (!(ac = qb_act_alloc(ctx, (size_t)a_numel * sizeof *ac)) || QB_KERNEL(ctx, "linear", cast_bf16, ac, a, a_numel))) goto out;
+    if (!b_is_bf16 && (!(bc = qb_act_alloc(ctx, (size_t)b_numel * sizeof *bc)) || QB_KERNEL(ctx, "linear", cast_bf16, bc, b, b_numel))) goto out;
+    rc = QB_KERNEL(ctx, "linear", gemm, ta, tb, m, n, k, 1.0f, ac ? ac : a, lda, bc ? bc : b, ldb, beta, c, ldc, &both);
+out:
+    qb_act_release(ctx, bc, (size_t)b_numel * sizeof *bc);
+    qb_act_release(ctx, ac, (size_t)a_numel * sizeof *ac);
+    return rc;
 }
 
 void qb_linear_backward(qb_ctx *ctx, qb_node *n) {
@@ -155,9 +176,13 @@ void qb_linear_backward(qb_ctx *ctx, qb_node *n) {
     }
     if (w->requires_grad) {
         qb_tensor *dw = qb_grad_for_write(ctx, w, &fresh);
-        if (!dw || QB_KERNEL(ctx, "linear", gemm, true, false, out, in, rows, 1.0f, dy, out, x->data, in, fresh ? 0.0f : 1.0f, dw->data,
-                             in, &one))
-            return;
+        if (!dw) return;
+        int rc = n->saved[0] /* dW = dY^T x from x's bf16 copy */
+                     ? gemm_bf16_operands(ctx, true, false, out, in, rows, dy, false, out, rows * out, n->saved[0], true, in, rows * in,
+                                          fresh ? 0.0f : 1.0f, dw->data, in)
+                     : QB_KERNEL(ctx, "linear", gemm, true, false, out, in, rows, 1.0f, dy, out, x->data, in, fresh ? 0.0f : 1.0f, dw->data,
+                                 in, &one);
+        if (rc) return;
     }
     if (bias && bias->requires_grad) {
         qb_tensor *db = qb_grad(ctx, bias);
@@ -187,10 +212,17 @@ qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
         if (QB_KERNEL(ctx, "linear", bias_rows, y->data, bias->data, rows, out)) return NULL;
         beta = 1.0f;
     }
-    qb_gemm_batch one = one_product(ctx);
-    if (QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one))
-        return NULL;
     qb_tensor *inputs[3] = {x, w, bias};
-    qb_record(ctx, "linear", qb_linear_backward, y, inputs, 3);
+    qb_gemm_batch one = one_product(ctx);
+    uint16_t *xb = NULL;
+    if (ctx->precision == QB_PREC_BF16 && (x->gemm_input || x->bf16) && qb_needs_grad(ctx, inputs, 3)) {
+        if (!(xb = qb_bf16_copy(ctx, x)) ||
+            gemm_bf16_operands(ctx, false, true, rows, out, in, xb, true, in, rows * in, w->data, false, in, out * in, beta, y->data, out))
+            return NULL;
+    } else if (QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one)) {
+        return NULL;
+    }
+    qb_node *n = qb_record(ctx, "linear", qb_linear_backward, y, inputs, 3);
+    if (n) n->saved[0] = xb;
     return qb_ctx_failed(ctx) ? NULL : y;
 }
