@@ -2,11 +2,49 @@
 #include "autograd/op_internal.h"
 
 /* ---- matmul: C[..., M, N] = op(A) op(B)
- * saved: i[0] = trans_a, i[1] = trans_b, i[2] = batch count, i[3] = B shared (2-d) */
+ * saved: i[0] = trans_a, i[1] = trans_b, i[2] = batch count, i[3] = B shared (2-d); saved[0] = A's bf16 copy (below)
+ * Under precision bf16, when recorded and A is marked (qb_mark_gemm_input) or has a bf16 copy: the forward runs on A's
+ * bf16 copy (kept on A) and B cast for it, dB on that copy and dC cast; dA as without it (fp32 operands rounded inside).
+ * The casts of fp32 operands are step memory handed back after their GEMM. */
 
 /* One product in the context's GEMM precision. */
 static qb_gemm_batch one_product(const qb_ctx *ctx) {
     return (qb_gemm_batch){{1, 1}, {0, 0}, {0, 0}, {0, 0}, ctx->precision, false, false};
+}
+
+/* Elements an operand of rows x cols matrices (leading dim ld, batch offsets off) spans from its first. */
+static int64_t operand_span(const int64_t count[2], const int64_t off[2], int64_t rows, int64_t cols, int64_t ld) {
+    if (count[0] <= 0 || count[1] <= 0 || rows <= 0 || cols <= 0) return 0;
+    return (count[0] - 1) * off[0] + (count[1] - 1) * off[1] + (rows - 1) * ld + cols;
+}
+
+/* The gemm entry on bf16 operands: a (or b) is bf16 already when a_is_bf16 (b_is_bf16), else its span (op(A) [m, k] /
+ * op(B) [k, n] over bt's batch) is cast into step memory handed back after the GEMM. */
+static int gemm_bf16_operands(qb_ctx *ctx, const char *op, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
+                              bool a_is_bf16, int64_t lda, const void *b, bool b_is_bf16, int64_t ldb, float beta, float *c, int64_t ldc,
+                              const qb_gemm_batch *bt) {
+    qb_gemm_batch both = *bt;
+    both.a_bf16 = both.b_bf16 = true;
+    int64_t na = a_is_bf16 ? 0 : operand_span(bt->count, bt->a, ta ? k : m, ta ? m : k, lda);
+    int64_t nb = b_is_bf16 ? 0 : operand_span(bt->count, bt->b, tb ? n : k, tb ? k : n, ldb);
+    uint16_t *ac = NULL, *bc = NULL;
+    int rc = -1;
+    if (!a_is_bf16 && (!(ac = qb_act_alloc(ctx, (size_t)na * sizeof *ac)) || QB_KERNEL(ctx, op, cast_bf16, ac, a, na))) goto out;
+    if (!b_is_bf16 && (!(bc = qb_act_alloc(ctx, (size_t)nb * sizeof *bc)) || QB_KERNEL(ctx, op, cast_bf16, bc, b, nb))) goto out;
+    rc = QB_KERNEL(ctx, op, gemm, ta, tb, m, n, k, 1.0f, ac ? ac : a, lda, bc ? bc : b, ldb, beta, c, ldc, &both);
+out:
+    qb_act_release(ctx, bc, (size_t)nb * sizeof *bc);
+    qb_act_release(ctx, ac, (size_t)na * sizeof *ac);
+    return rc;
+}
+
+/* A's bf16 copy for a recorded product under bf16 when A is marked (qb_mark_gemm_input) or has one; else NULL. */
+static uint16_t *bf16_input(qb_ctx *ctx, qb_tensor *a, qb_tensor *const *in, int n_in, bool *failed) {
+    *failed = false;
+    if (ctx->precision != QB_PREC_BF16 || !(a->gemm_input || a->bf16) || !qb_needs_grad(ctx, in, n_in)) return NULL;
+    uint16_t *ab = qb_bf16_copy(ctx, a);
+    *failed = !ab;
+    return ab;
 }
 
 /* The batch dims of t (up to two leading dims, right-aligned) as counts and element offsets. */
@@ -64,16 +102,19 @@ void qb_matmul_backward(qb_ctx *ctx, qb_node *n) {
         if (shared) bt.c[0] = bt.c[1] = 0;  /* a shared B sums every batch (and is zero with no batch) */
         else dense_offsets(bt.count, bsz, bt.c);
         for (int d = 0; d < 2; d++) bt.b[d] = dc_off[d];
+        const void *a16 = n->saved[0]; /* A's bf16 copy (contiguous: lda as A's) */
         if (!tb) {  /* dB[K,N] += op(A)^T @ dC */
             for (int d = 0; d < 2; d++) bt.a[d] = a_off[d];
-            QB_KERNEL(ctx, "matmul", gemm, !ta, false, k, nn, m, 1.0f, a->data, lda, dc, nn, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bt);
+            if (a16) gemm_bf16_operands(ctx, "matmul", !ta, false, k, nn, m, a16, true, lda, dc, false, nn, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bt);
+            else QB_KERNEL(ctx, "matmul", gemm, !ta, false, k, nn, m, 1.0f, a->data, lda, dc, nn, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bt);
         } else {    /* dB[N,K] += dC^T @ op(A) */
             qb_gemm_batch bs = bt;
             for (int d = 0; d < 2; d++) {
                 bs.a[d] = dc_off[d];
                 bs.b[d] = a_off[d];
             }
-            QB_KERNEL(ctx, "matmul", gemm, true, ta, nn, k, m, 1.0f, dc, nn, a->data, lda, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bs);
+            if (a16) gemm_bf16_operands(ctx, "matmul", true, ta, nn, k, m, dc, false, nn, a16, true, lda, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bs);
+            else QB_KERNEL(ctx, "matmul", gemm, true, ta, nn, k, m, 1.0f, dc, nn, a->data, lda, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bs);
         }
     }
 }
@@ -111,19 +152,25 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
     batch_dims(a, bt.count, bt.a);
     int64_t batch = bt.count[0] * bt.count[1];
     int64_t lda = a->stride[nd - 2], ldb = b->stride[b->ndim - 2];
+    qb_tensor *in[2] = {a, b};
+    bool failed = false;
+    uint16_t *a16 = qb_is_contiguous(a) ? bf16_input(ctx, a, in, 2, &failed) : NULL;
+    if (failed) return NULL;
     int rc;
     if (shared && !trans_a && qb_is_contiguous(a)) {  /* one product over all rows */
         qb_gemm_batch one = one_product(ctx);
-        rc = QB_KERNEL(ctx, "matmul", gemm, false, trans_b, batch * m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &one);
+        rc = a16 ? gemm_bf16_operands(ctx, "matmul", false, trans_b, batch * m, nn, k, a16, true, lda, b->data, false, ldb, 0.0f, c->data, nn, &one)
+                 : QB_KERNEL(ctx, "matmul", gemm, false, trans_b, batch * m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &one);
     } else {
         if (!shared) batch_dims(b, bt.count, bt.b);
         dense_offsets(bt.count, m * nn, bt.c);
-        rc = QB_KERNEL(ctx, "matmul", gemm, trans_a, trans_b, m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &bt);
+        rc = a16 ? gemm_bf16_operands(ctx, "matmul", trans_a, trans_b, m, nn, k, a16, true, lda, b->data, false, ldb, 0.0f, c->data, nn, &bt)
+                 : QB_KERNEL(ctx, "matmul", gemm, trans_a, trans_b, m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &bt);
     }
     if (rc) return NULL;
-    qb_tensor *in[2] = {a, b};
     qb_node *n = qb_record(ctx, "matmul", qb_matmul_backward, c, in, 2);
     if (n) {
+        n->saved[0] = a16;
         n->i[0] = trans_a;
         n->i[1] = trans_b;
         n->i[2] = batch;
@@ -145,23 +192,6 @@ static int64_t linear_rows(const qb_tensor *x) {
     return rows;
 }
 
-/* C = op(A) op(B) + beta C, one product, on bf16 operands: an fp32 one (a_numel / b_numel values) cast into step memory
- * that is handed back after the GEMM. */
-static int gemm_bf16_operands(qb_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a, bool a_is_bf16, int64_t lda,
-                              int64_t a_numel, const void *b, bool b_is_bf16, int64_t ldb, int64_t b_numel, float beta, float *c, int64_t ldc) {
-    qb_gemm_batch both = one_product(ctx);
-    both.a_bf16 = both.b_bf16 = true;
-    uint16_t *ac = NULL, *bc = NULL;
-    int rc = -1;
-    if (!a_is_bf16 && (!(ac = qb_act_alloc(ctx, (size_t)a_numel * sizeof *ac)) || QB_KERNEL(ctx, "linear", cast_bf16, ac, a, a_numel))) goto out;
-    if (!b_is_bf16 && (!(bc = qb_act_alloc(ctx, (size_t)b_numel * sizeof *bc)) || QB_KERNEL(ctx, "linear", cast_bf16, bc, b, b_numel))) goto out;
-    rc = QB_KERNEL(ctx, "linear", gemm, ta, tb, m, n, k, 1.0f, ac ? ac : a, lda, bc ? bc : b, ldb, beta, c, ldc, &both);
-out:
-    qb_act_release(ctx, bc, (size_t)b_numel * sizeof *bc);
-    qb_act_release(ctx, ac, (size_t)a_numel * sizeof *ac);
-    return rc;
-}
-
 void qb_linear_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2], *y = n->out;
     int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
@@ -178,8 +208,8 @@ void qb_linear_backward(qb_ctx *ctx, qb_node *n) {
         qb_tensor *dw = qb_grad_for_write(ctx, w, &fresh);
         if (!dw) return;
         int rc = n->saved[0] /* dW = dY^T x from x's bf16 copy */
-                     ? gemm_bf16_operands(ctx, true, false, out, in, rows, dy, false, out, rows * out, n->saved[0], true, in, rows * in,
-                                          fresh ? 0.0f : 1.0f, dw->data, in)
+                     ? gemm_bf16_operands(ctx, "linear", true, false, out, in, rows, dy, false, out, n->saved[0], true, in, fresh ? 0.0f : 1.0f,
+                                          dw->data, in, &one)
                      : QB_KERNEL(ctx, "linear", gemm, true, false, out, in, rows, 1.0f, dy, out, x->data, in, fresh ? 0.0f : 1.0f, dw->data,
                                  in, &one);
         if (rc) return;
@@ -214,11 +244,11 @@ qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
     }
     qb_tensor *inputs[3] = {x, w, bias};
     qb_gemm_batch one = one_product(ctx);
-    uint16_t *xb = NULL;
-    if (ctx->precision == QB_PREC_BF16 && (x->gemm_input || x->bf16) && qb_needs_grad(ctx, inputs, 3)) {
-        if (!(xb = qb_bf16_copy(ctx, x)) ||
-            gemm_bf16_operands(ctx, false, true, rows, out, in, xb, true, in, rows * in, w->data, false, in, out * in, beta, y->data, out))
-            return NULL;
+    bool failed;
+    uint16_t *xb = bf16_input(ctx, x, inputs, 3, &failed);
+    if (failed) return NULL;
+    if (xb) {
+        if (gemm_bf16_operands(ctx, "linear", false, true, rows, out, in, xb, true, in, w->data, false, in, beta, y->data, out, &one)) return NULL;
     } else if (QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one)) {
         return NULL;
     }

@@ -257,10 +257,10 @@ static qb_tensor *matmul_quantized(qb_bert_model *m, qb_tensor *a, const qb_quan
     return qb_matmul(m->ctx, a, b, false, trans_b);
 }
 
-/* Under precision bf16 a recorded linear can keep only its input's bf16 copy for the backward: t, a linear's input that
- * the layer reads nowhere else (not `keep`; the fake quantizers' and GELU/ReLU's backward read their inputs, not t), is
- * marked for that before its linears (mark) and its fp32 memory handed back after them (!mark). The INT8 GEMM's
- * backward reads fp32 inputs: nothing is marked with it on. */
+/* Under precision bf16 a recorded linear (or matmul, for its left operand) can keep only its input's bf16 copy for the
+ * backward: t, a GEMM input that the layer reads nowhere else (not `keep`; the fake quantizers', dropout's and
+ * GELU/ReLU's backward do not read their outputs), is marked for that before its GEMMs (mark) and its fp32 memory handed
+ * back after them (!mark). The INT8 GEMM's backward reads fp32 inputs: nothing is marked with it on. */
 static void gemm_input_only(qb_bert_model *m, qb_tensor *t, const qb_tensor *keep, bool mark) {
     if (!t || t == keep || m->int8_gemm || m->keep_f32_inputs) return;
     if (mark) qb_mark_gemm_input(t);
@@ -392,10 +392,16 @@ static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *
     qb_tensor *scores = matmul_quantized(m, qh, &q[QB_Q_MATMUL_Q], kh, &q[QB_Q_MATMUL_K], true); /* [B, N, S, S] */
     qb_fq_spec fs;
     float scale = (float)(1.0 / sqrt((double)D));
-    qb_tensor *probs = fusable(m, QB_FUSE_SOFTMAX, &q[QB_Q_MATMUL_A], &fs)
-                           ? qb_softmax_dropout_fq(ctx, scores, scale, mask, c->attention_probs_dropout_prob, &fs)
-                           : qb_bert_quantize(m, &q[QB_Q_MATMUL_A], qb_dropout(ctx, qb_softmax(ctx, scores, scale, mask), c->attention_probs_dropout_prob));
+    qb_tensor *probs, *softmax_out = NULL; /* softmax's backward reads its output */
+    if (fusable(m, QB_FUSE_SOFTMAX, &q[QB_Q_MATMUL_A], &fs)) {
+        probs = qb_softmax_dropout_fq(ctx, scores, scale, mask, c->attention_probs_dropout_prob, &fs);
+    } else {
+        softmax_out = qb_softmax(ctx, scores, scale, mask);
+        probs = qb_bert_quantize(m, &q[QB_Q_MATMUL_A], qb_dropout(ctx, softmax_out, c->attention_probs_dropout_prob));
+    }
+    gemm_input_only(m, probs, softmax_out, true);
     qb_tensor *context = qb_merge_heads(ctx, matmul_quantized(m, probs, &q[QB_Q_MATMUL_A], vh, &q[QB_Q_MATMUL_V], false)); /* [B, S, H] */
+    gemm_input_only(m, probs, softmax_out, false);
     qb_tensor *context_q = qb_bert_quantize(m, ly->attn_out.in_q, context);
     gemm_input_only(m, context_q, NULL, true);
     qb_tensor *a = qb_dropout(ctx, linear_quantized_input(m, &ly->attn_out, context_q), c->hidden_dropout_prob);

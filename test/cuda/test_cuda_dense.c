@@ -5,6 +5,10 @@
  * - TF32 and BF16 GEMMs: |cuda - cpu fp32| <= 2u sum_l |a_il| |b_lj| per element (u = 2^-11 for TF32, 2^-8 for bf16:
  *   each input rounded once) plus the fp32 tolerance, a result that differs from fp32, and (emulator) the fp32 product of
  *   the rounded inputs within 1e-5; the precision setting on the CPU (tf32 refused);
+ * - bf16 operands: cast_bf16 against the CPU's bits (ties, subnormals, inf, NaN); every GEMM case with A and B cast to bf16
+ *   (CUDA_R_16BF layouts, CUBLAS_COMPUTE_32F) against the fp32-operand bf16 GEMM (1e-5; the emulator: the same bits);
+ *   the linear under bf16 with a marked input whose fp32 memory is handed back and reused (qb_release_f32) against the
+ *   unmarked linear (output, dx, dW; 1e-5);
  * - larger op cases (multi-chunk column sums, multi-block sums, broadcast gradients, head views) forward and backward;
  * - AdamW with clipping over a packed parameter list on the CUDA context against the CPU context for several steps
  *   (parameters, moments and the norm; the norm within 1e-6 relative).
@@ -379,6 +383,88 @@ static void test_linear_precision(qb_check *chk, qb_ctx *cpu, qb_ctx *gpu) {
     for (int i = 0; i < c->n_in; i++) free(in[i]);
 }
 
+/* ---- bf16 operands */
+
+static void test_bf16_operands(qb_check *chk, qb_ctx *gpu) {
+    enum { N = 5000 };
+    float *x = randn(N, 1234);
+    const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x00000001u, 0x807fffffu, 0x7f7fffffu,
+                                0x7f800000u, 0xff800000u, 0x80000000u, 0x7fc00001u, 0xff800001u, 0x3f80ffffu};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) memcpy(&x[i], &special[i], 4);
+    uint16_t want[N], got[N];
+    qb_ctx_step_reset(gpu);
+    float *dx = dev_copy(gpu, x, N);
+    uint16_t *dy = qb_act_alloc(gpu, N * sizeof(uint16_t));
+    int rc = qb_cpu_kernels.cast_bf16(NULL, want, x, N) || !dx || !dy || QB_KERNEL(gpu, "cast test", cast_bf16, dy, dx, N) ||
+             qb_download(gpu, got, dy, sizeof got);
+    CHECK(chk, rc == 0 && memcmp(got, want, sizeof got) == 0, "cast_bf16 on cuda: the cpu's bits: %s", gpu->err.msg);
+    free(x);
+    if (!CHECK(chk, qb_ctx_set_precision(gpu, QB_PREC_BF16) == 0, "precision bf16: %s", gpu->err.msg)) return;
+    int identical = 0, n_run = 0;
+    for (int i = 0; i < n_gemm_cases; i++) {
+        const gemm_case *g = &gemm_cases[i];
+        gemm_data d = gemm_data_make(g, 300 + 10 * (uint64_t)i);
+        qb_gemm_batch bt = g->bt;
+        bt.precision = QB_PREC_BF16;
+        float *ref = cuda_gemm(chk, gpu, &(gemm_case){.name = g->name, .ta = g->ta, .tb = g->tb, .m = g->m, .n = g->n, .k = g->k, .lda = g->lda,
+                                                     .ldb = g->ldb, .ldc = g->ldc, .bt = bt, .alpha = g->alpha, .beta = g->beta, .a_shift = g->a_shift,
+                                                     .nan_c = g->nan_c}, &d);
+        qb_ctx_step_reset(gpu);
+        float *da = dev_copy(gpu, d.a, d.na), *db = dev_copy(gpu, d.b, d.nb), *dc = dev_copy(gpu, d.c0, d.nc);
+        uint16_t *a16 = qb_act_alloc(gpu, (size_t)d.na * 2), *b16 = qb_act_alloc(gpu, (size_t)d.nb * 2);
+        float *c = malloc((size_t)d.nc * sizeof(float));
+        bt.a_bf16 = bt.b_bf16 = true;
+        rc = !da || !db || !dc || !a16 || !b16 || QB_KERNEL(gpu, "cast test", cast_bf16, a16, da, d.na) ||
+             QB_KERNEL(gpu, "cast test", cast_bf16, b16, db, d.nb) ||
+             QB_KERNEL(gpu, "gemm test", gemm, g->ta, g->tb, g->m, g->n, g->k, g->alpha, a16 + g->a_shift, g->lda, b16, g->ldb, g->beta, dc,
+                       g->ldc, &bt) ||
+             qb_download(gpu, c, dc, (size_t)d.nc * sizeof(float));
+        if (CHECK(chk, rc == 0 && ref, "%s: bf16-operand gemm runs: %s", g->name, gpu->err.msg)) {
+            for (int64_t e = 0; e < d.nc; e++)
+                if (isnan(ref[e]) && isnan(c[e])) ref[e] = c[e] = 0.0f;
+            identical += memcmp(c, ref, (size_t)d.nc * sizeof(float)) == 0;
+            n_run++;
+            char what[160];
+            snprintf(what, sizeof what, "gemm %s: bf16 operands vs fp32 operands under bf16", g->name);
+            compare(chk, what, c, ref, d.nc);
+        }
+        free(c);
+        free(ref);
+        gemm_data_free(&d);
+    }
+    printf("bf16-operand gemm: %d of %d cases bit for bit the fp32-operand bf16 gemm\n", identical, n_run);
+    /* the linear: marked input (bf16 copy kept, fp32 handed back and overwritten) vs unmarked */
+    enum { R = 96, IN = 160, OUT = 64 };
+    float *xh = randn(R * IN, 401), *wh = randn(OUT * IN, 402), *up = randn(R * OUT, 403), *res[2][3];
+    qb_tensor *w = qb_param_new(gpu, "bf16test.w", 2, (int64_t[]){OUT, IN});
+    if (!w || qb_copy_from_host(gpu, w, wh)) abort();
+    for (int marked = 0; marked < 2; marked++) {
+        qb_ctx_step_reset(gpu);
+        qb_zero_grad(gpu);
+        qb_tensor *xt = qb_from_host(gpu, 2, (int64_t[]){R, IN}, xh);
+        xt->requires_grad = true;
+        if (marked) qb_mark_gemm_input(xt);
+        qb_tensor *y = qb_linear(gpu, xt, w, NULL);
+        if (marked) {
+            CHECK(chk, y && y->node && y->node->saved[0] == xt->bf16 && xt->bf16, "cuda linear keeps the marked input's bf16 copy");
+            qb_release_f32(gpu, xt);
+            qb_tensor *junk = qb_new(gpu, 2, (int64_t[]){R, IN});
+            if (junk) qb_fill(gpu, junk, -777.0f);
+        }
+        for (int t = 0; t < 3; t++) res[marked][t] = calloc(R * IN + OUT * IN, sizeof(float));
+        rc = qb_backward_with_grad(gpu, y, up) || qb_to_host(gpu, y, res[marked][0]) || qb_to_host(gpu, xt->grad, res[marked][1]) ||
+             qb_to_host(gpu, w->grad, res[marked][2]);
+        CHECK(chk, rc == 0, "cuda linear in bf16 (marked %d): %s", marked, gpu->err.msg);
+    }
+    compare(chk, "cuda linear bf16 output: marked input vs unmarked", res[1][0], res[0][0], R * OUT);
+    compare(chk, "cuda linear bf16 dx: marked input vs unmarked", res[1][1], res[0][1], R * IN);
+    compare(chk, "cuda linear bf16 dW from the saved bf16 input vs unmarked", res[1][2], res[0][2], OUT * IN);
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 3; t++) free(res[m][t]);
+    free(xh), free(wh), free(up);
+    qb_ctx_set_precision(gpu, QB_PREC_FP32);
+}
+
 /* ---- AdamW and clipping over packed parameters, the CUDA context against the CPU context */
 
 static const struct {
@@ -510,6 +596,7 @@ int main(void) {
     test_precision_api(&chk, cpu);
     test_big_ops(&chk, cpu, gpu);
     test_linear_precision(&chk, cpu, gpu);
+    test_bf16_operands(&chk, gpu);
     qb_ctx_free(gpu);
     qb_ctx_free(cpu);
     /* fresh contexts: the parameters are the only ones */

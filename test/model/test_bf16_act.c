@@ -1,5 +1,5 @@
-/* test_bf16_act.c: precision bf16 with the linears' inputs kept only as bf16 copies (their fp32 memory handed back to
- * the step arena after the GEMMs), on a small BERT QA training step (dropout, padding), float and QDQBERT (fused ops):
+/* test_bf16_act.c: precision bf16 with the inputs of the linears and of probs @ V kept only as bf16 copies (their fp32
+ * memory handed back to the step arena after the GEMMs), on a small BERT QA training step (dropout, padding), float and QDQBERT (fused ops):
  * - logits, loss and every parameter gradient bit for bit those of the same step with the fp32 inputs kept
  *   (qb_bert_model.keep_f32_inputs): the handed-back memory is reused and overwritten, so a GEMM or backward that still
  *   read it would differ;
@@ -17,7 +17,7 @@
 
 static qb_check chk;
 
-enum { B = 4, S = 24, H = 64, I = 128, L = 2 };
+enum { B = 4, S = 24, H = 64, I = 128, L = 2, NH = 4 };
 
 typedef struct step_out {
     float start[B * S], end[B * S], loss;
@@ -37,7 +37,7 @@ static void run(qb_precision prec, bool quant, bool keep, step_out *o) {
     cfg.vocab_size = 97;
     cfg.hidden_size = H;
     cfg.num_hidden_layers = L;
-    cfg.num_attention_heads = 4;
+    cfg.num_attention_heads = NH;
     cfg.intermediate_size = I;
     cfg.max_position_embeddings = 40;
     qb_bert_model m;
@@ -110,9 +110,10 @@ int main(void) {
         int bad_params = 0;
         for (int i = 0; i < kept.n; i++) bad_params += differ(kept.grads[i], freed.grads[i], kept.numel[i]) != 0;
         CHECK(&chk, bad_params == 0, "%s: %d of %d parameter gradients differ with the fp32 inputs handed back", name, bad_params, kept.n);
-        /* handed back per layer: the GELU (or act_fq) output [B, S, I]; with quantizers also the fake-quantized
-         * query/key/value, attention-output and intermediate inputs, 3 x [B, S, H] */
-        size_t handed = (size_t)L * B * S * (I + (quant ? 3 * H : 0)) * sizeof(float);
+        /* handed back per layer: the GELU (or act_fq) output [B, S, I] and the attention probabilities after dropout
+         * [B, N, S, S]; with quantizers also the fake-quantized query/key/value, attention-output and intermediate
+         * inputs, 3 x [B, S, H] */
+        size_t handed = (size_t)L * B * S * (I + NH * S + (quant ? 3 * H : 0)) * sizeof(float);
         CHECK(&chk, kept.act_peak == f32.act_peak, "%s: activation peak %zu bytes in bf16 with the fp32 inputs kept, %zu in fp32", name,
               kept.act_peak, f32.act_peak);
         CHECK(&chk, freed.act_peak + handed / 4 <= kept.act_peak, "%s: activation peak %zu bytes handing back vs %zu kept (want at least %zu less)",
