@@ -7,8 +7,8 @@
  *   the rounded inputs within 1e-5; the precision setting on the CPU (tf32 refused);
  * - bf16 operands: cast_bf16 against the CPU's bits (ties, subnormals, inf, NaN); every GEMM case with A and B cast to bf16
  *   (CUDA_R_16BF layouts, CUBLAS_COMPUTE_32F) against the fp32-operand bf16 GEMM (1e-5; the emulator: the same bits);
- *   the linear under bf16 with a marked input whose fp32 memory is handed back and reused (qb_release_f32) against the
- *   unmarked linear (output, dx, dW; 1e-5);
+ *   the linear and probs @ V under bf16 with a marked input whose fp32 memory is handed back and reused (qb_release_f32)
+ *   against the unmarked op (output and gradients; 1e-5);
  * - larger op cases (multi-chunk column sums, multi-block sums, broadcast gradients, head views) forward and backward;
  * - AdamW with clipping over a packed parameter list on the CUDA context against the CPU context for several steps
  *   (parameters, moments and the norm; the norm within 1e-6 relative).
@@ -462,6 +462,32 @@ static void test_bf16_operands(qb_check *chk, qb_ctx *gpu) {
     for (int m = 0; m < 2; m++)
         for (int t = 0; t < 3; t++) free(res[m][t]);
     free(xh), free(wh), free(up);
+    /* probs @ V: a marked contiguous [2, 3, S, S] left operand, V a head view of a [2, S, 3 * 16] tensor */
+    enum { SB = 2, SN = 3, SS = 40, SD = 16 };
+    float *ph = randn(SB * SN * SS * SS, 404), *vh = randn(SB * SS * SN * SD, 405), *uc = randn(SB * SN * SS * SD, 406), *mr[2][3];
+    for (int marked = 0; marked < 2; marked++) {
+        qb_ctx_step_reset(gpu);
+        qb_tensor *p = qb_from_host(gpu, 4, (int64_t[]){SB, SN, SS, SS}, ph), *v = qb_from_host(gpu, 3, (int64_t[]){SB, SS, SN * SD}, vh);
+        p->requires_grad = v->requires_grad = true;
+        if (marked) qb_mark_gemm_input(p);
+        qb_tensor *c = qb_matmul(gpu, p, qb_split_heads(gpu, v, SN), false, false);
+        if (marked) {
+            CHECK(chk, c && c->node && c->node->saved[0] == p->bf16 && p->bf16, "cuda matmul keeps the marked operand's bf16 copy");
+            qb_release_f32(gpu, p);
+            qb_tensor *junk = qb_new(gpu, 4, (int64_t[]){SB, SN, SS, SS});
+            if (junk) qb_fill(gpu, junk, 555.0f);
+        }
+        for (int t = 0; t < 3; t++) mr[marked][t] = calloc(SB * SN * SS * SS, sizeof(float));
+        rc = qb_backward_with_grad(gpu, c, uc) || qb_to_host(gpu, c, mr[marked][0]) || qb_to_host(gpu, p->grad, mr[marked][1]) ||
+             qb_to_host(gpu, v->grad, mr[marked][2]);
+        CHECK(chk, rc == 0, "cuda matmul in bf16 (marked %d): %s", marked, gpu->err.msg);
+    }
+    compare(chk, "cuda matmul bf16 output: marked operand vs unmarked", mr[1][0], mr[0][0], SB * SN * SS * SD);
+    compare(chk, "cuda matmul bf16 dA: marked operand vs unmarked", mr[1][1], mr[0][1], SB * SN * SS * SS);
+    compare(chk, "cuda matmul bf16 dV from the saved bf16 operand vs unmarked", mr[1][2], mr[0][2], SB * SS * SN * SD);
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 3; t++) free(mr[m][t]);
+    free(ph), free(vh), free(uc);
     qb_ctx_set_precision(gpu, QB_PREC_FP32);
 }
 
