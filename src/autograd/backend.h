@@ -33,8 +33,8 @@ typedef enum { QB_PREC_FP32 = 0, QB_PREC_TF32, QB_PREC_BF16 } qb_precision;
  * along those two dims (0: the same matrix for every product). When c is {0, 0} every product adds into the one C
  * (C = alpha * sum_p op(A_p) op(B_p) + beta * C, in product order); with no products C = beta * C. precision: the
  * context's (the op shells copy ctx->precision; the CPU's kernel reads it, CUDA's reads its device state).
- * a_bf16 / b_bf16 (precision bf16 only): that operand is stored as bf16 (uint16 bits, offsets and leading dim in its
- * elements), made by `cast_bf16`; the other, fp32, is rounded to bf16 as the kernel does for every fp32 operand. */
+ * a_bf16 / b_bf16 (precision bf16 only, both set or neither): the operands are stored as bf16 (uint16 bits, offsets
+ * and leading dims in elements), made by `cast_bf16`, whose rounding is the one bf16 GEMMs apply to fp32 operands. */
 typedef struct qb_gemm_batch {
     int64_t count[2];
     int64_t a[2], b[2], c[2];
