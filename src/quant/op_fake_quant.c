@@ -17,6 +17,19 @@ static void fake_quant_backward(qb_ctx *ctx, qb_node *n) {
                n->i[2], (const float *)n->saved[0]);
 }
 
+/* Records y = fake_quant(x) with its clipped-STE backward; y, or NULL on error. */
+static qb_tensor *record(qb_ctx *ctx, const char *op, qb_tensor *x, qb_tensor *y, const float *amax_dev, int64_t outer, int64_t channels,
+                         int64_t inner) {
+    qb_node *n = qb_record(ctx, op, fake_quant_backward, y, &x, 1);
+    if (n) {
+        n->saved[0] = (void *)amax_dev;
+        n->i[0] = outer;
+        n->i[1] = channels;
+        n->i[2] = inner;
+    }
+    return qb_ctx_failed(ctx) ? NULL : y;
+}
+
 /* The op with amax on the host (checked, then uploaded) or already on the device (amax_dev). */
 static qb_tensor *fake_quant_op(qb_ctx *ctx, qb_tensor *x, const float *amax, const float *amax_dev, int64_t n_amax, const quant_desc *d) {
     QB_OP_BEGIN(ctx, x);
@@ -47,14 +60,7 @@ static qb_tensor *fake_quant_op(qb_ctx *ctx, qb_tensor *x, const float *amax, co
     if (QB_QKERNEL(&ctx->err, &ex, "fake_quant", fake_quant, y->data, x->data, outer, channels, inner, amax_dev, quant_desc_qmin(d),
                    quant_desc_bound(d)))
         return NULL;
-    qb_node *n = qb_record(ctx, "fake_quant", fake_quant_backward, y, &x, 1);
-    if (n) {
-        n->saved[0] = (void *)amax_dev;
-        n->i[0] = outer;
-        n->i[1] = channels;
-        n->i[2] = inner;
-    }
-    return qb_ctx_failed(ctx) ? NULL : y;
+    return record(ctx, "fake_quant", x, y, amax_dev, outer, channels, inner);
 }
 
 qb_tensor *qb_fake_quant(qb_ctx *ctx, qb_tensor *x, const float *amax, int64_t n_amax, const quant_desc *d) {
@@ -79,14 +85,7 @@ qb_tensor *qb_fake_quant_precomputed(qb_ctx *ctx, qb_tensor *x, float *y_data, c
     qb_set_contiguous_strides(y);
     y->device = x->device;
     y->data = y_data;
-    qb_node *n = qb_record(ctx, "fake_quant_cached", fake_quant_backward, y, &x, 1);
-    if (n) {
-        n->saved[0] = (void *)amax_dev;
-        n->i[0] = outer;
-        n->i[1] = channels;
-        n->i[2] = inner;
-    }
-    return qb_ctx_failed(ctx) ? NULL : y;
+    return record(ctx, "fake_quant_cached", x, y, amax_dev, outer, channels, inner);
 }
 
 static void fake_quant_learnable_backward(qb_ctx *ctx, qb_node *n) {

@@ -31,20 +31,6 @@ typedef struct run_out {
     int cached_nodes, weight_fq_nodes;  /* on the last training forward's tape */
 } run_out;
 
-static void features(qb_squad_features *f, int32_t *ids, int32_t *types, int32_t *mask, int32_t *sp, int32_t *ep) {
-    for (int i = 0; i < ROWS * LEN; i++) {
-        ids[i] = 1 + (i * 7 + i / LEN) % 39;
-        types[i] = i % LEN >= LEN / 2;
-        mask[i] = i % LEN < LEN - (i / LEN) % 4;
-    }
-    for (int r = 0; r < ROWS; r++) {
-        sp[r] = 1 + r % 5;
-        ep[r] = 3 + r % 6;
-    }
-    *f = (qb_squad_features){.max_len = LEN, .n = ROWS, .input_ids = ids, .token_type_ids = types, .attention_mask = mask,
-                             .start_positions = sp, .end_positions = ep};
-}
-
 static void die(const char *what, const qb_err *err) {
     fprintf(stderr, "test_weight_cache: %s: %s\n", what, err->msg);
     exit(1);
@@ -94,15 +80,22 @@ static void eval_logits(qb_bert_model *m, const qb_squad_features *f, int first,
     ctx->no_grad = false;
 }
 
-static void run(bool cache, int accum, run_out *o) {
-    memset(o, 0, sizeof *o);
+/* A context on the test's device and the features (static arrays: one set at a time). */
+static qb_ctx *setup(qb_squad_features *f) {
+    static int32_t ids[ROWS * LEN], types[ROWS * LEN], mask[ROWS * LEN], sp[ROWS], ep[ROWS];
     qb_err err = {0};
     qb_ctx *ctx = qb_ctx_new(device, SEED, &err);
     if (!ctx) die("context", &err);
+    tiny_qdqbert_features(f, ROWS, LEN, ids, types, mask, sp, ep);
+    return ctx;
+}
+
+static void run(bool cache, int accum, run_out *o) {
+    memset(o, 0, sizeof *o);
+    qb_err err = {0};
     qb_squad_features f;
-    int32_t ids[ROWS * LEN], types[ROWS * LEN], mask[ROWS * LEN], sp[ROWS], ep[ROWS];
-    features(&f, ids, types, mask, sp, ep);
     qb_bert_model m;
+    qb_ctx *ctx = setup(&f);
     build(&m, ctx, &f, 1.0f);
     m.weight_cache = cache;
     for (int i = 0; i < m.n_params; i++) o->n_params += qb_numel(m.params[i]);
@@ -183,12 +176,9 @@ static void compare_now(qb_bert_model *m, const qb_squad_features *f, const char
 
 static void staleness_case(void) {
     qb_err err = {0};
-    qb_ctx *ctx = qb_ctx_new(device, SEED, &err);
-    if (!ctx) die("context", &err);
     qb_squad_features f;
-    int32_t ids[ROWS * LEN], types[ROWS * LEN], mask[ROWS * LEN], sp[ROWS], ep[ROWS];
-    features(&f, ids, types, mask, sp, ep);
     qb_bert_model m;
+    qb_ctx *ctx = setup(&f);
     build(&m, ctx, &f, 40.0f); /* weights of std 0.8: every quantizer's grid shows in the logits */
     float a[2 * BATCH * LEN], b[2 * BATCH * LEN];
     compare_now(&m, &f, "calibrated", a, NULL);
