@@ -248,8 +248,9 @@ static bool int8_ready(const qb_quantizer *q, bool per_row) {
            t->desc.amax_mode != QUANT_AMAX_LEARNABLE && t->desc.amax_mode != QUANT_AMAX_LSQ && qb_int8_gemm_supported(&t->desc);
 }
 
-/* y = xq @ Wq^T + b for an input already through the layer's input quantizer; on int8 codes when both quantizers
- * allow it and quant.int8_gemm is on. */
+/* y = xq @ Wq^T + b for an input already through the layer's input quantizer, Wq from the weight cache where it holds
+ * the weight (quant.weight_cache), else fake-quantized here; on int8 codes when both quantizers allow it and
+ * quant.int8_gemm is on. */
 static qb_tensor *linear_quantized_input(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *xq) {
     qb_tensor *wq = m->weight_cache && l->w_q ? qb_weight_cache_apply(m->ctx, &m->wcache, l->w, &l->w_q->tq) : NULL;
     if (!wq && !qb_ctx_failed(m->ctx)) wq = qb_bert_quantize(m, l->w_q, l->w);
