@@ -3,7 +3,7 @@
  * when the peer runs). Prints median ms/step, achieved GFLOP/s, the fraction of the sgemm-bound limit, peak RSS,
  * and the peer's step with the ratio.
  * Run: OMP_NUM_THREADS=2 ./build/bench/bench_model [--config base|minilm] [--quant 0|1] [--precision fp32|bf16] [--steps N]
- *      [--layers L] [--batch B] [--seq S] [--profile 1]   (--help for details)
+ *      [--layers L] [--batch B] [--seq S] [--profile 1] [--weight-cache 0|1] [--accum A]   (--help for details)
  * Peer: bench/bench_model_torch.py with the same arguments, run from here in the same run when QB_TORCH_PYTHON is set. */
 #include "bench_gemm.h"
 #include <cblas.h>
@@ -22,7 +22,7 @@ static void openblas_sgemm(void *ctx, bool ta, bool tb, int m, int n, int k, con
 
 static void usage(FILE *out) {
     fprintf(out, "usage: bench_model [--config base|minilm] [--quant 0|1] [--precision fp32|bf16] [--steps N] [--layers L] [--batch B]\n"
-                 "                   [--seq S] [--profile 1] [--fuse MASK]\n"
+                 "                   [--seq S] [--profile 1] [--fuse MASK] [--weight-cache 0|1] [--accum A]\n"
                  "  One BERT QA training step (forward + backward, dropout on), median of N steps after two warm-ups.\n"
                  "  --config base: BERT-base (12 layers, hidden 768, intermediate 3072, 12 heads), batch 8 (default)\n"
                  "  --config minilm: MiniLM-L6-H384 (6 layers, hidden 384, intermediate 1536, 12 heads), batch 12, as\n"
@@ -30,6 +30,10 @@ static void usage(FILE *out) {
                  "  --quant 1: QDQBERT's fake quantizers on (calibrated ranges); --profile 1: per-op times of the last step\n"
                  "  --fuse MASK: the fused fake-quant ops used (default 15, all; 0: unfused, quant.fuse = false): 1 softmax +\n"
                  "               dropout + fq, 2 GELU + fq, 4 residual add + fq + layer norm, 8 (with 4) its output's fq\n"
+                 "  --weight-cache 0: fake-quantize the weights in every forward (quant.weight_cache = false; default 1: once\n"
+                 "                   per weight change, in one kernel call); --accum A: the weights change (the parameter\n"
+                 "                   version AdamW bumps) every A steps, as with gradient accumulation A (default 1; AdamW\n"
+                 "                   itself is not run, so that the step is forward + backward only)\n"
                  "  --precision bf16: GEMMs with bf16 inputs and fp32 accumulation (oneDNN; fp32 weights and fake quant);\n"
                  "                    the peer then runs under torch.autocast(\"cpu\", dtype=torch.bfloat16)\n"
                  "  Threads: OMP_NUM_THREADS. With QB_TORCH_PYTHON=python (and QB_SOURCE_ROOT=checkout) the PyTorch peer\n"
@@ -62,7 +66,7 @@ static double torch_step_ms(const char *config, int quant, const char *precision
 }
 
 int main(int argc, char **argv) {
-    int quant = 0, steps = 5, layers = 0, batch = 0, seq = 128, profile = 0, fuse = QB_FUSE_ALL;
+    int quant = 0, steps = 5, layers = 0, batch = 0, seq = 128, profile = 0, fuse = QB_FUSE_ALL, weight_cache = 1, accum = 1;
     const char *config = "base", *precision = "fp32";
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -94,6 +98,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--seq")) seq = v;
         else if (!strcmp(argv[i], "--profile")) profile = v;
         else if (!strcmp(argv[i], "--fuse")) fuse = (int)strtol(argv[i + 1], NULL, 0);
+        else if (!strcmp(argv[i], "--weight-cache")) weight_cache = v;
+        else if (!strcmp(argv[i], "--accum")) accum = v > 0 ? v : 1;
         else {
             fprintf(stderr, "bench_model: unknown option %s (see --help)\n", argv[i]);
             return 2;
@@ -131,8 +137,9 @@ int main(int argc, char **argv) {
         qb_bert_quant_enable(&m, "*", true);
     }
     m.fuse = (unsigned)fuse & QB_FUSE_ALL;
-    char fuse_label[32];
-    snprintf(fuse_label, sizeof fuse_label, " fuse %d", (int)m.fuse);
+    m.weight_cache = weight_cache != 0;
+    char fuse_label[64];
+    snprintf(fuse_label, sizeof fuse_label, " fuse %d wcache %d accum %d", (int)m.fuse, (int)m.weight_cache, accum);
     int64_t tokens = (int64_t)batch * seq, H = cfg.hidden_size, inter = cfg.intermediate_size;
     int32_t *ids = malloc((size_t)tokens * sizeof(int32_t)), start[64], end[64];
     for (int64_t t = 0; t < tokens; t++) ids[t] = 1000 + (int32_t)((t * 7919) % 20000);
@@ -148,6 +155,7 @@ int main(int argc, char **argv) {
     for (int s = -2; s < steps; s++) {  /* two warm-up steps: the first grows the arena, the second first-touches it */
         double t0 = bench_now(), c0 = bench_cpu_now();
         qb_ctx_step_reset(ctx);
+        if ((s + 2) % accum == 0) qb_params_touch(ctx); /* an optimizer step's weight change */
         qb_zero_grad(ctx);
         if (profile && s == steps - 1) qb_profile_start(ctx);
         qb_bert_output out;

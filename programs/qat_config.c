@@ -44,6 +44,7 @@ static const qb_cfg_key keys[] = {
     KEY("quant", "enable_layer_module", QB_CFG_STRING, enable_layer_module, "regex after 'layer.\\d+.': matching quantizers on"),
     KEY("quant", "recalibrate_weights", QB_CFG_BOOL, recalibrate_weights, "weight amax <- max|W| before training/eval"),
     KEY("quant", "fuse_qkv", QB_CFG_BOOL, fuse_qkv, "q/k/v matmul amax <- their max (and q/k/v weights when per_tensor)"),
+    KEY("quant", "weight_cache", QB_CFG_BOOL, quant_weight_cache, "fake-quantize the linear weights once after each change (optimizer step, load, new amax) in one kernel call, reused by every micro-batch and eval batch; false: in every forward, same results"),
     KEY("quant", "fuse", QB_CFG_BOOL, quant_fuse, "fused fake-quant kernels (softmax, GELU, residual add + layer norm); false: the unfused ops, same results"),
     NUM("quant", "clip_gelu", QB_CFG_FLOAT, clip_gelu, "[0, 1e6]", "> 0: clip the GELU output's amax to this (0 = off)"),
     NUM("quant", "calib_samples", QB_CFG_INT, calib_samples, "[1, " MAX_SAMPLES "]", "training features seen by calibration (shuffled with the seed)"),
@@ -109,6 +110,7 @@ void qat_config_defaults(qat_config *c) {
     c->wprec = c->aprec = 8;
     c->calib_samples = 128;
     c->quant_fuse = 1;
+    c->quant_weight_cache = 1;
     c->calib_batch_size = 8;
     c->learning_rate = 4e-5;
     snprintf(c->lr_scheduler, sizeof c->lr_scheduler, "cosine");

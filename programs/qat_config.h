@@ -21,6 +21,7 @@ typedef struct qat_config {
     int64_t wprec, aprec, calib_samples, calib_batch_size;
     int per_tensor, quant_disable, recalibrate_weights, fuse_qkv;
     int quant_fuse;  /* fused fake-quant kernels (quant.fuse) */
+    int quant_weight_cache;  /* quant.weight_cache */
     char disable_keyword[256], disable_layer_module[256], enable_layer_module[256];
     double learning_rate, warmup_ratio, epochs, weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm;
     char lr_scheduler[32], resume_from[1024];

@@ -175,7 +175,7 @@ static int load_model(squad_run *r, const char *dir, qb_ctx **ctx, qb_bert_model
         *ctx = NULL;
         return -1;
     }
-    qb_bert_options opt = {.quant = &d, .unfused = !r->c->quant_fuse};
+    qb_bert_options opt = {.quant = &d, .unfused = !r->c->quant_fuse, .no_weight_cache = !r->c->quant_weight_cache};
     qb_bert_load_report rep = {0};
     r->from_export = qb_hdf5_is_file(dir);
     int rc = r->from_export ? qb_hdf5_from_file(m, *ctx, dir, QB_BERT_QUESTION_ANSWERING, &opt, &rep, err)

@@ -72,6 +72,13 @@ static bool in_block(const qb_param_list *l, const float *block, const float *p)
     return block && p >= block && p < block + l->block_numel;
 }
 
+/* Bumps the parameter version when a write at p lands in the parameter block. */
+static void note_write(qb_ctx *ctx, const void *p) {
+    if (in_block(&ctx->params, ctx->params.block_data, p)) qb_params_touch(ctx);
+}
+
+void qb_params_touch(qb_ctx *ctx) { ctx->params.version++; }
+
 bool qb_params_block_span(const qb_ctx *ctx, const qb_tensor *t, int64_t *first, int64_t *last) {
     const qb_param_list *l = &ctx->params;
     if (!t || !in_block(l, l->block_data, t->data)) return false;
@@ -343,6 +350,7 @@ int qb_params_pack(qb_ctx *ctx) {
     l->block_data = data;
     l->block_grad = grad;
     l->block_numel = total;
+    qb_params_touch(ctx);
     return 0;
 }
 
@@ -410,6 +418,7 @@ void qb_zero_grad(qb_ctx *ctx) {
 
 int qb_fill(qb_ctx *ctx, qb_tensor *t, float value) {
     if (!qb_is_contiguous(t)) return qb_errorf(&ctx->err, "fill: tensor is not contiguous");
+    note_write(ctx, t->data);
     return QB_KERNEL(ctx, "fill", fill, t->data, qb_numel(t), value);
 }
 
@@ -430,14 +439,19 @@ int qb_download(qb_ctx *ctx, void *host, const void *device_src, size_t bytes) {
 }
 
 int qb_upload(qb_ctx *ctx, void *device_dst, const void *host, size_t bytes) {
+    note_write(ctx, device_dst);
     return QB_KERNEL(ctx, "upload", memcpy_h2d, device_dst, host, bytes);
 }
 
 int qb_device_copy(qb_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    note_write(ctx, dst);
     return QB_KERNEL(ctx, "device copy", memcpy_d2d, dst, src, bytes);
 }
 
-int qb_device_scale(qb_ctx *ctx, float *p, float s, int64_t n) { return QB_KERNEL(ctx, "device scale", scale, p, p, s, n); }
+int qb_device_scale(qb_ctx *ctx, float *p, float s, int64_t n) {
+    note_write(ctx, p);
+    return QB_KERNEL(ctx, "device scale", scale, p, p, s, n);
+}
 
 int qb_copy_to_device(qb_ctx *ctx, float *dst, const qb_tensor *t) {
     if (!qb_is_contiguous(t)) return qb_errorf(&ctx->err, "device copy: the tensor is not contiguous");

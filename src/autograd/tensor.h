@@ -56,6 +56,8 @@ typedef struct qb_param_list {
     float *block_data, *block_grad;  /* after qb_params_pack: every parameter and gradient, contiguous (else NULL) */
     int64_t block_numel;             /* floats in each block (parameters padded to 16 floats, padding zero) */
     qb_seg_table seg;                /* the parameters' layout (gradient clipping) */
+    uint64_t version;                /* bumped by every write into block_data (qb_params_touch): caches of values derived
+                                      * from the parameters compare it */
 } qb_param_list;
 
 #define QB_PROFILE_MAX_OPS 48
@@ -167,6 +169,9 @@ int qb_params_layout(qb_ctx *ctx, qb_seg_table *t);
 int qb_seg_table_sync(qb_ctx *ctx, qb_seg_table *t);
 /* Frees a segment table's memory (device memory of table k). */
 void qb_seg_table_free(const qb_kernels *k, qb_dev *dev, qb_seg_table *t);
+/* Notes that the parameter values changed (ctx->params.version + 1). The engine's writes (uploads, fills and copies into
+ * the block, packing) call it; code that writes the block through a kernel of its own (an optimizer step) must. */
+void qb_params_touch(qb_ctx *ctx);
 /* Finds a parameter by name, or NULL. */
 qb_tensor *qb_param_find(qb_ctx *ctx, const char *name);
 /* Sets every parameter gradient to zero. */

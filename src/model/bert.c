@@ -109,6 +109,7 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
     m->cfg = *cfg;
     m->head = head;
     m->fuse = opt && opt->unfused ? 0u : QB_FUSE_ALL;
+    m->weight_cache = !(opt && opt->no_weight_cache);
     if (opt && opt->quant) m->quant_desc = *opt->quant;
     else quant_defaults_init(&m->quant_desc);
     if (qb_bert_config_validate(cfg, "config", &ctx->err)) return -1;
@@ -195,10 +196,19 @@ int qb_bert_init(qb_bert_model *m, qb_ctx *ctx, const qb_bert_config *cfg, qb_be
         qb_fill(ctx, &row, 0.0f);
     }
     if (!qb_ctx_failed(ctx)) qb_params_pack(ctx);  /* one parameter and one gradient buffer */
+    qb_bert_linear *heads[] = {&m->pooler, &m->lm_transform, &m->lm_decoder, &m->classifier};
+    for (int i = 0; i < L && !qb_ctx_failed(ctx); i++) {
+        qb_bert_layer *ly = &m->layers[i];
+        qb_bert_linear *lin[6] = {&ly->query, &ly->key, &ly->value, &ly->attn_out, &ly->inter, &ly->out};
+        for (int k = 0; k < 6 && !qb_ctx_failed(ctx); k++) qb_weight_cache_add(&m->wcache, lin[k]->w, &lin[k]->w_q->tq, &ctx->err);
+    }
+    for (int k = 0; k < 4 && !qb_ctx_failed(ctx); k++)
+        if (heads[k]->w && heads[k]->w_q) qb_weight_cache_add(&m->wcache, heads[k]->w, &heads[k]->w_q->tq, &ctx->err);
     return qb_ctx_failed(ctx) ? -1 : 0;
 }
 
 void qb_bert_free(qb_bert_model *m) {
+    qb_weight_cache_free(&m->wcache);
     for (int i = 0; m->quant && i < m->n_quant; i++) qb_quantizer_free(&m->quant[i]);
     free(m->quant);
     free(m->params);
@@ -238,10 +248,12 @@ static bool int8_ready(const qb_quantizer *q, bool per_row) {
            t->desc.amax_mode != QUANT_AMAX_LEARNABLE && t->desc.amax_mode != QUANT_AMAX_LSQ && qb_int8_gemm_supported(&t->desc);
 }
 
-/* y = xq @ Wq^T + b for an input already through the layer's input quantizer; on int8 codes when both quantizers
- * allow it and quant.int8_gemm is on. */
+/* y = xq @ Wq^T + b for an input already through the layer's input quantizer, Wq from the weight cache where it holds
+ * the weight (quant.weight_cache), else fake-quantized here; on int8 codes when both quantizers allow it and
+ * quant.int8_gemm is on. */
 static qb_tensor *linear_quantized_input(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *xq) {
-    qb_tensor *wq = qb_bert_quantize(m, l->w_q, l->w);
+    qb_tensor *wq = m->weight_cache && l->w_q ? qb_weight_cache_apply(m->ctx, &m->wcache, l->w, &l->w_q->tq) : NULL;
+    if (!wq && !qb_ctx_failed(m->ctx)) wq = qb_bert_quantize(m, l->w_q, l->w);
     if (m->int8_gemm && int8_ready(l->in_q, false) && int8_ready(l->w_q, true)) {
         const tensor_quantizer *x = &l->in_q->tq, *w = &l->w_q->tq;
         return qb_linear_int8(m->ctx, xq, x->amax, &x->desc, wq, w->amax, w->n_amax, &w->desc, l->b);

@@ -6,6 +6,7 @@
 #include "autograd/autograd.h"
 #include "model/config.h"
 #include "model/quantizer.h"
+#include "quant/weight_cache.h"
 
 typedef enum {
     QB_BERT_MODEL,               /* BertModel: last hidden state and pooler */
@@ -38,6 +39,7 @@ typedef struct qb_bert_options {
     bool quantize_heads;         /* also give the pooler and head linears input/weight quantizers (QDQBert does not) */
     const quant_defaults *quant; /* descriptors per kind of quantizer; NULL: quant_defaults_init (QDQBERT's) */
     bool unfused;                /* the unfused ops instead of the fused fake-quant kernels (quant.fuse = false) */
+    bool no_weight_cache;        /* fake-quantize the weights in every forward (quant.weight_cache = false) */
 } qb_bert_options;
 
 typedef struct qb_bert_linear {
@@ -71,6 +73,8 @@ typedef struct qb_bert_model {
     quant_defaults quant_desc;                 /* the descriptors the quantizers were built from */
     unsigned fuse;                             /* QB_FUSE_* fused fake-quant ops where the quantizers allow (default all) */
     bool int8_gemm;                            /* quant.int8_gemm: fake-quantized GEMMs on int8 codes (op_int8_gemm.h) */
+    bool weight_cache;                         /* quant.weight_cache: linear weights fake-quantized once per change */
+    qb_weight_cache wcache;                    /* every quantized linear's weight and weight quantizer */
     bool keep_f32_inputs;                      /* precision bf16: keep the linears' fp32 inputs (else handed back after
                                                 * their GEMMs, only the bf16 copies kept; tests compare both) */
 } qb_bert_model;

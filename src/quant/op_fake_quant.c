@@ -2,6 +2,7 @@
 #include "quant/op_fake_quant.h"
 
 #include <math.h>
+#include <string.h>
 #include "autograd/op_internal.h"
 #include "quant/quant_kernels.h"
 
@@ -14,6 +15,19 @@ static void fake_quant_backward(qb_ctx *ctx, qb_node *n) {
     qb_quant_exec ex = qb_quant_exec_of(ctx);
     QB_QKERNEL(&ctx->err, &ex, "fake_quant", fake_quant_grad, dx->data, overwrite ? 0.0f : 1.0f, y->grad->data, x->data, n->i[0], n->i[1],
                n->i[2], (const float *)n->saved[0]);
+}
+
+/* Records y = fake_quant(x) with its clipped-STE backward; y, or NULL on error. */
+static qb_tensor *record(qb_ctx *ctx, const char *op, qb_tensor *x, qb_tensor *y, const float *amax_dev, int64_t outer, int64_t channels,
+                         int64_t inner) {
+    qb_node *n = qb_record(ctx, op, fake_quant_backward, y, &x, 1);
+    if (n) {
+        n->saved[0] = (void *)amax_dev;
+        n->i[0] = outer;
+        n->i[1] = channels;
+        n->i[2] = inner;
+    }
+    return qb_ctx_failed(ctx) ? NULL : y;
 }
 
 /* The op with amax on the host (checked, then uploaded) or already on the device (amax_dev). */
@@ -46,14 +60,7 @@ static qb_tensor *fake_quant_op(qb_ctx *ctx, qb_tensor *x, const float *amax, co
     if (QB_QKERNEL(&ctx->err, &ex, "fake_quant", fake_quant, y->data, x->data, outer, channels, inner, amax_dev, quant_desc_qmin(d),
                    quant_desc_bound(d)))
         return NULL;
-    qb_node *n = qb_record(ctx, "fake_quant", fake_quant_backward, y, &x, 1);
-    if (n) {
-        n->saved[0] = (void *)amax_dev;
-        n->i[0] = outer;
-        n->i[1] = channels;
-        n->i[2] = inner;
-    }
-    return qb_ctx_failed(ctx) ? NULL : y;
+    return record(ctx, "fake_quant", x, y, amax_dev, outer, channels, inner);
 }
 
 qb_tensor *qb_fake_quant(qb_ctx *ctx, qb_tensor *x, const float *amax, int64_t n_amax, const quant_desc *d) {
@@ -62,6 +69,23 @@ qb_tensor *qb_fake_quant(qb_ctx *ctx, qb_tensor *x, const float *amax, int64_t n
 
 qb_tensor *qb_fake_quant_dev(qb_ctx *ctx, qb_tensor *x, const float *amax_dev, int64_t n_amax, const quant_desc *d) {
     return fake_quant_op(ctx, x, NULL, amax_dev, n_amax, d);
+}
+
+qb_tensor *qb_fake_quant_precomputed(qb_ctx *ctx, qb_tensor *x, float *y_data, const float *amax_dev, int64_t outer, int64_t channels,
+                                     int64_t inner) {
+    QB_OP_BEGIN(ctx, x);
+    if (!qb_is_contiguous(x) || qb_numel(x) != outer * channels * inner)
+        return qb_errorf(&ctx->err, "fake_quant: a precomputed output needs a contiguous input of %lld elements", (long long)(outer * channels * inner)),
+               NULL;
+    qb_tensor *y = qb_meta_alloc(ctx, sizeof *y);
+    if (!y) return NULL;
+    memset(y, 0, sizeof *y);
+    y->ndim = x->ndim;
+    for (int d = 0; d < x->ndim; d++) y->shape[d] = x->shape[d];
+    qb_set_contiguous_strides(y);
+    y->device = x->device;
+    y->data = y_data;
+    return record(ctx, "fake_quant_cached", x, y, amax_dev, outer, channels, inner);
 }
 
 static void fake_quant_learnable_backward(qb_ctx *ctx, qb_node *n) {

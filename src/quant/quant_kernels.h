@@ -36,6 +36,17 @@ typedef struct qb_hist_bins {
 /* y = fake_quant(x) per channel (y may be x). */
 typedef int qb_qk_fake_quant(qb_dev *d, float *y, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax,
                              float qmin, float qmax);
+/* One tensor of a fake-quant block (qb_qk_fake_quant_block): src[src_off ..] viewed as [outer, channels, inner] written
+ * to dst[dst_off ..], channel c with amax[amax_off + c] (channels 1: per tensor), levels [qmin, qmax]. Offsets in floats. */
+typedef struct qb_fq_segment {
+    int64_t src_off, dst_off, amax_off;
+    int64_t outer, channels, inner;
+    float qmin, qmax;
+} qb_fq_segment;
+/* dst = fake_quant(src) for every segment (seg [n_seg] in device memory; max_numel the largest segment's elements),
+ * each element as qb_qk_fake_quant gives it, in one pass (one launch). */
+typedef int qb_qk_fake_quant_block(qb_dev *d, float *dst, const float *src, const float *amax, const qb_fq_segment *seg, int n_seg,
+                                   int64_t max_numel);
 /* dx = keep * dx + (dy where |x| <= amax[c], else 0): the clipped straight-through gradient (a clipped element gives 0
  * even when dy is not finite). */
 typedef int qb_qk_fake_quant_grad(qb_dev *d, float *dx, float keep, const float *dy, const float *x, int64_t outer,
@@ -120,6 +131,7 @@ typedef struct qb_quant_kernels {
     const char *name;
     qb_qk_fake_quant *fake_quant;
     qb_qk_fake_quant_grad *fake_quant_grad;
+    qb_qk_fake_quant_block *fake_quant_block;
     qb_qk_fake_quant_learnable *fake_quant_learnable;
     qb_qk_fake_quant_learnable_grad *fake_quant_learnable_grad;
     qb_qk_fake_quant_lsq *fake_quant_lsq;

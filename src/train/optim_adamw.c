@@ -55,6 +55,7 @@ int qb_adamw_step(qb_adamw *opt, qb_ctx *ctx, float lr) {
                         .step_size = (float)((double)lr / (1.0 - pow(opt->beta1, (double)opt->step))),
                         .bc2_sqrt = (float)sqrt(1.0 - pow(opt->beta2, (double)opt->step)),
                         .decay_factor = (float)(1.0 - (double)lr * opt->weight_decay)};
+    qb_params_touch(ctx); /* the weights change: caches of their fake-quantized values are stale */
     return QB_KERNEL(ctx, "adamw", adamw, ctx->params.block_data, opt->m, opt->v, ctx->params.block_grad, opt->numel, opt->seg.dev,
                      opt->seg.n, &h);
 }

@@ -309,6 +309,57 @@ static void shape_cases(void) {
     free(dx0);
 }
 
+/* ---- the weight block (fake_quant_block): segments of every kind and shape with gaps between them in both blocks,
+ * a large one beside small ones (one launch, one grid row each), against the CPU's fake_quant of each segment; the gaps
+ * of the destination are left alone. */
+static void weight_block(void) {
+    static const fq_kind kinds[] = {{8, false, false}, {8, false, true}, {4, false, false}, {16, false, false}, {2, false, false}};
+    static const int64_t shapes[][3] = {{1, 1, 1}, {1, 7, 33}, {1, 64, 129}, {3, 5, 7}, {1, 1, 4097}, {1, 1024, 1100}, {1, 768, 3}};
+    enum { N_SEG = 2 * 7 * 5 };
+    qb_fq_segment seg[N_SEG];
+    int64_t src_n = 0, dst_n = 0, amax_n = 0, max_numel = 0;
+    uint64_t st = 91;
+    for (int k = 0; k < N_SEG; k++) {
+        const int64_t *sh = shapes[k % 7];
+        const bool per_tensor = k / 7 % 2 == 1;
+        char label[64];
+        float qmin, qmax;
+        desc_of(kinds[k / 14], &qmin, &qmax, label, sizeof label);
+        const int64_t channels = per_tensor ? 1 : sh[1], numel = sh[0] * sh[1] * sh[2];
+        seg[k] = (qb_fq_segment){.src_off = src_n + k % 3, .dst_off = dst_n + 2 * (k % 5), .amax_off = amax_n, .outer = per_tensor ? 1 : sh[0],
+                                 .channels = channels, .inner = per_tensor ? numel : sh[2], .qmin = qmin, .qmax = qmax};
+        src_n = seg[k].src_off + numel;
+        dst_n = seg[k].dst_off + numel;
+        amax_n += channels;
+        max_numel = numel > max_numel ? numel : max_numel;
+    }
+    float *src = malloc((size_t)src_n * sizeof(float)), *amax = malloc((size_t)amax_n * sizeof(float));
+    float *want = malloc((size_t)dst_n * sizeof(float));
+    for (int64_t i = 0; i < src_n; i++) src[i] = i % 97 == 0 ? from_bits(0x7fc0beefu) : i % 89 == 1 ? -0.0f : uniform(&st, -1.3f, 1.3f);
+    for (int64_t i = 0; i < amax_n; i++) amax[i] = i % 61 == 0 ? 0.0f : i % 67 == 0 ? 1e-30f : uniform(&st, 0.05f, 1.5f);
+    for (int64_t i = 0; i < dst_n; i++) want[i] = from_bits(0x7f800001u + (uint32_t)(i % 5)); /* the gaps keep these */
+    float *dsrc = dev_copy(src, (size_t)src_n * sizeof(float)), *damax = dev_copy(amax, (size_t)amax_n * sizeof(float));
+    float *ddst = dev_copy(want, (size_t)dst_n * sizeof(float));
+    qb_fq_segment *dseg = dev_copy(seg, sizeof seg);
+    for (int k = 0; k < N_SEG; k++)
+        die_on(CK->fake_quant(NULL, want + seg[k].dst_off, src + seg[k].src_off, seg[k].outer, seg[k].channels, seg[k].inner,
+                              amax + seg[k].amax_off, seg[k].qmin, seg[k].qmax),
+               "block reference");
+    die_on(GK->fake_quant_block(gpu->dev, ddst, dsrc, damax, dseg, N_SEG, max_numel), "fake_quant_block");
+    float *got = host_copy(ddst, (size_t)dst_n * sizeof(float));
+    check_bits("fake_quant_block cuda vs the cpu's fake_quant per segment", got, want, dst_n);
+    float *cpu_block = malloc((size_t)dst_n * sizeof(float));
+    for (int64_t i = 0; i < dst_n; i++) cpu_block[i] = from_bits(0x7f800001u + (uint32_t)(i % 5));
+    die_on(CK->fake_quant_block(NULL, cpu_block, src, amax, seg, N_SEG, max_numel), "cpu fake_quant_block");
+    check_bits("fake_quant_block cpu vs the cpu's fake_quant per segment", cpu_block, want, dst_n);
+    free(cpu_block);
+    free(got);
+    free(src);
+    free(amax);
+    free(want);
+    qb_ctx_step_reset(gpu);
+}
+
 /* ---- learnable (PACT) amax */
 static void learnable_one(const char *label, const float *x, const float *dy, const float *dx0, int64_t n, float a, bool exact_da) {
     const size_t bytes = (size_t)n * sizeof(float);
@@ -827,6 +878,7 @@ int main(void) {
     if (!gpu) qb_die("test_cuda_quant", &err);
     static const struct { const char *name; void (*run)(void); } parts[] = {
         {"fixture cases", fixture_cases},   {"edge cases", edge_cases},   {"shapes", shape_cases},
+        {"weight block", weight_block},
         {"learnable", learnable},           {"lsq", lsq},                 {"reductions", reductions},   {"histogram bins", histogram_bins},
         {"calibration", calibration},       {"quantizer graphs", quantizer_graphs}};
     for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {

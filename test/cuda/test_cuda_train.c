@@ -43,20 +43,6 @@ typedef struct worst {
     double amax, loss, logits, grads, params;  /* largest |cuda - cpu| / max|cpu| of each kind */
 } worst;
 
-static void features(qb_squad_features *f, int32_t *ids, int32_t *types, int32_t *mask, int32_t *sp, int32_t *ep) {
-    for (int i = 0; i < ROWS * LEN; i++) {
-        ids[i] = 1 + (i * 7 + i / LEN) % 39;
-        types[i] = i % LEN >= LEN / 2;
-        mask[i] = i % LEN < LEN - (i / LEN) % 4;
-    }
-    for (int r = 0; r < ROWS; r++) {
-        sp[r] = 1 + r % 5;
-        ep[r] = 3 + r % 6;
-    }
-    *f = (qb_squad_features){.max_len = LEN, .n = ROWS, .input_ids = ids, .token_type_ids = types, .attention_mask = mask,
-                             .start_positions = sp, .end_positions = ep};
-}
-
 static int ctx_fail(qb_ctx *ctx, qb_err *err, const char *what) { return qb_errorf(err, "%s: %s", what, ctx->err.msg); }
 
 static float *alloc_floats(int64_t n) {
@@ -114,7 +100,7 @@ static int run(qb_ctx *ctx, bool quant, run_out *o, qb_err *err) {
     if (tiny_qdqbert_build(&m, ctx, &r, err)) return -1;
     qb_squad_features f;
     int32_t ids[ROWS * LEN], types[ROWS * LEN], mask[ROWS * LEN], sp[ROWS], ep[ROWS];
-    features(&f, ids, types, mask, sp, ep);
+    tiny_qdqbert_features(&f, ROWS, LEN, ids, types, mask, sp, ep);
     int rc = 0;
     if (quant) {
         qb_calib_opts co = {.num_samples = ROWS, .batch_size = BATCH, .seed = 3, .method = HIST_AMAX_PERCENTILE, .percentile = 99.9};

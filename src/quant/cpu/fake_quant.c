@@ -79,6 +79,16 @@ int qb_cpu_fake_quant(qb_dev *d, float *y, const float *x, int64_t outer, int64_
     return 0;
 }
 
+int qb_cpu_fake_quant_block(qb_dev *d, float *dst, const float *src, const float *amax, const qb_fq_segment *seg, int n_seg,
+                            int64_t max_numel) {
+    (void)max_numel;
+    for (int k = 0; k < n_seg; k++) {
+        const qb_fq_segment *s = &seg[k];
+        qb_cpu_fake_quant(d, dst + s->dst_off, src + s->src_off, s->outer, s->channels, s->inner, amax + s->amax_off, s->qmin, s->qmax);
+    }
+    return 0;
+}
+
 int qb_cpu_fake_quant_grad(qb_dev *d, float *dx, float keep, const float *dy, const float *x, int64_t outer, int64_t channels,
                            int64_t inner, const float *amax) {
     (void)d;

@@ -5,6 +5,7 @@
 /* fake_quant.c */
 qb_qk_fake_quant qb_cpu_fake_quant;
 qb_qk_fake_quant_grad qb_cpu_fake_quant_grad;
+qb_qk_fake_quant_block qb_cpu_fake_quant_block;
 qb_qk_fake_quant_learnable qb_cpu_fake_quant_learnable;
 qb_qk_fake_quant_learnable_grad qb_cpu_fake_quant_learnable_grad;
 qb_qk_fake_quant_lsq qb_cpu_fake_quant_lsq;

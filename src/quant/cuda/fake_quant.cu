@@ -50,6 +50,34 @@ extern "C" int qb_cuda_fake_quant(qb_dev *d, float *y, const float *x, int64_t o
     return qb_cuda_status(d, "fake_quant", cudaGetLastError());
 }
 
+/* Segment blockIdx.y of the block, grid-stride over its elements along x: fake_quant_kernel's element formula. */
+template <class I>
+__global__ void __launch_bounds__(QB_CUDA_THREADS)
+    fake_quant_block_kernel(float *dst, const float *src, const float *amax, const qb_fq_segment *seg) {
+    const qb_fq_segment sg = seg[blockIdx.y];
+    const float *x = src + sg.src_off, *a = amax + sg.amax_off;
+    float *y = dst + sg.dst_off;
+    const I n = (I)(sg.outer * sg.channels * sg.inner), channels = (I)sg.channels, inner = (I)sg.inner;
+    const float s0 = fake_quant_scale_of(a[0], sg.qmax);
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        const float s = channels == 1 ? s0 : fake_quant_scale_of(a[channel_of(i, channels, inner)], sg.qmax), div = s == 0.0f ? 1.0f : s;
+        const float xi = x[i], v = fake_quant_one(xi, s, div, sg.qmin, sg.qmax);
+        y[i] = v == v ? v : quant_host_nan(xi, s);
+    }
+}
+
+extern "C" int qb_cuda_fake_quant_block(qb_dev *d, float *dst, const float *src, const float *amax, const qb_fq_segment *seg, int n_seg,
+                                        int64_t max_numel) {
+    if (n_seg <= 0 || max_numel <= 0) return 0;
+    if (n_seg > 65535) return qb_cuda_status(d, "fake_quant_block", cudaErrorInvalidValue);
+    const dim3 grid(quant_blocks(max_numel, QUANT_ITEMS), (unsigned)n_seg);
+    if (small_index(max_numel))
+        QB_LAUNCH((fake_quant_block_kernel<uint32_t>), grid, QB_CUDA_THREADS, 0, quant_stream(d), dst, src, amax, seg);
+    else
+        QB_LAUNCH((fake_quant_block_kernel<int64_t>), grid, QB_CUDA_THREADS, 0, quant_stream(d), dst, src, amax, seg);
+    return qb_cuda_status(d, "fake_quant_block", cudaGetLastError());
+}
+
 extern "C" int qb_cuda_fake_quant_grad(qb_dev *d, float *dx, float keep, const float *dy, const float *x, int64_t outer,
                                        int64_t channels, int64_t inner, const float *amax) {
     const int64_t n = outer * channels * inner;

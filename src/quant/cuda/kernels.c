@@ -7,6 +7,7 @@ const qb_quant_kernels qb_quant_cuda_kernels = {
 #ifdef QB_HAVE_CUDA
     .fake_quant = qb_cuda_fake_quant,
     .fake_quant_grad = qb_cuda_fake_quant_grad,
+    .fake_quant_block = qb_cuda_fake_quant_block,
     .fake_quant_learnable = qb_cuda_fake_quant_learnable,
     .fake_quant_learnable_grad = qb_cuda_fake_quant_learnable_grad,
     .fake_quant_lsq = qb_cuda_fake_quant_lsq,

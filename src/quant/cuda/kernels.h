@@ -10,6 +10,7 @@ extern "C" {
 /* fake_quant.cu */
 qb_qk_fake_quant qb_cuda_fake_quant;
 qb_qk_fake_quant_grad qb_cuda_fake_quant_grad;
+qb_qk_fake_quant_block qb_cuda_fake_quant_block;
 qb_qk_fake_quant_learnable qb_cuda_fake_quant_learnable;
 qb_qk_fake_quant_learnable_grad qb_cuda_fake_quant_learnable_grad;
 qb_qk_fake_quant_lsq qb_cuda_fake_quant_lsq;
