@@ -73,11 +73,18 @@ qb_tensor *qb_reshape(qb_ctx *ctx, qb_tensor *x, int ndim, const int64_t *shape)
 
 /* ---- permute (a view). saved: i[0..3] = perm */
 
+/* A fresh dx is gathered from dy (no zero fill, no read of dx: the attention heads' gradients), else dy is added. */
 static void permute_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *y = n->out;
-    qb_tensor *dx = qb_grad(ctx, x);
+    bool fresh;
+    qb_tensor *dx = qb_grad_for_write(ctx, x, &fresh);
     if (!dx) return;
     int64_t st[QB_MAX_DIMS];
+    if (fresh) { /* dx[i] = dy at x's dim d read through dy's stride of the dim that views d */
+        for (int d = 0; d < y->ndim; d++) st[n->i[d]] = y->grad->stride[d];
+        QB_KERNEL(ctx, "permute", copy_strided, dx->data, y->grad->data, x->ndim, x->shape, st);
+        return;
+    }
     for (int d = 0; d < y->ndim; d++) st[d] = dx->stride[n->i[d]];
     QB_KERNEL(ctx, "permute", accumulate_strided, dx->data, st, y->grad->data, y->ndim, y->shape);
 }

@@ -18,13 +18,14 @@ int qb_cpu_copy_strided(qb_dev *dv, float *dst, const float *src, int ndim, cons
     (void)dv;
     int64_t sh[4], st[4];
     to4(ndim, shape, src_stride, sh, st);
-    int64_t k = 0;
-    for (int64_t a = 0; a < sh[0]; a++)
-        for (int64_t b = 0; b < sh[1]; b++)
-            for (int64_t c = 0; c < sh[2]; c++) {
-                const float *s = src + a * st[0] + b * st[1] + c * st[2];
-                for (int64_t e = 0; e < sh[3]; e++) dst[k++] = s[e * st[3]];
-            }
+    int64_t rows = sh[0] * sh[1] * sh[2];
+#pragma omp parallel for schedule(static) if (rows * sh[3] > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t c = r % sh[2], b = (r / sh[2]) % sh[1], a = r / (sh[2] * sh[1]);
+        const float *s = src + a * st[0] + b * st[1] + c * st[2];
+        float *d = dst + r * sh[3];
+        for (int64_t e = 0; e < sh[3]; e++) d[e] = s[e * st[3]];
+    }
     return 0;
 }
 
