@@ -186,6 +186,8 @@ static int load_model(squad_run *r, const char *dir, qb_ctx **ctx, qb_bert_model
         return -1;
     }
     m->int8_gemm = r->c->int8_gemm != 0;
+    m->recompute_act = r->c->recompute_activation != 0;
+    (*ctx)->gemm_epilogue = r->c->gemm_epilogue != 0;
     if (rep.unused) {
         printf("Some weights of the model checkpoint at %s were not used when initializing BertForQuestionAnswering: ", dir);
         print_list(rep.unused);
@@ -301,9 +303,11 @@ static void print_memory(qb_ctx *ctx, const char *task) {
     if (ms.device_total)
         snprintf(device, sizeof device, "device peak %.0f MiB in use of %.0f (cudaMemGetInfo at step ends); ", ms.device_used_peak * mib,
                  ms.device_total * mib);
-    printf("%s: memory: %sstep arena planned %.1f MiB (peak %.1f MiB), parameters + gradients %.1f MiB, host tape peak %.1f MiB, peak RSS "
+    char recompute[64] = "";
+    if (ms.recompute) snprintf(recompute, sizeof recompute, " + recompute buffer %.1f MiB", ms.recompute * mib);
+    printf("%s: memory: %sstep arena planned %.1f MiB (peak %.1f MiB)%s, parameters + gradients %.1f MiB, host tape peak %.1f MiB, peak RSS "
            "%.0f MiB\n",
-           task, device, ms.act_planned * mib, ms.act_peak * mib, ms.params * mib, ms.meta_peak * mib, ru.ru_maxrss / 1024.0);
+           task, device, ms.act_planned * mib, ms.act_peak * mib, recompute, ms.params * mib, ms.meta_peak * mib, ru.ru_maxrss / 1024.0);
 }
 
 static int run_train(squad_run *r, const char *from, qb_err *err) {

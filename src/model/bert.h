@@ -71,6 +71,8 @@ typedef struct qb_bert_model {
     quant_defaults quant_desc;                 /* the descriptors the quantizers were built from */
     unsigned fuse;                             /* QB_FUSE_* fused fake-quant ops where the quantizers allow (default all) */
     bool int8_gemm;                            /* quant.int8_gemm: fake-quantized GEMMs on int8 codes (op_int8_gemm.h) */
+    bool recompute_act;                        /* train.recompute_activation: output.dense's input not kept for the
+                                                * backward but recomputed there (where only that linear reads it) */
 } qb_bert_model;
 
 typedef struct qb_bert_batch {
