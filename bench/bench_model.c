@@ -22,7 +22,7 @@ static void openblas_sgemm(void *ctx, bool ta, bool tb, int m, int n, int k, con
 
 static void usage(FILE *out) {
     fprintf(out, "usage: bench_model [--config base|minilm] [--quant 0|1] [--precision fp32|bf16] [--steps N] [--layers L] [--batch B]\n"
-                 "                   [--seq S] [--profile 1] [--fuse MASK]\n"
+                 "                   [--seq S] [--profile 1] [--fuse MASK] [--recompute 0|1]\n"
                  "  One BERT QA training step (forward + backward, dropout on), median of N steps after two warm-ups.\n"
                  "  --config base: BERT-base (12 layers, hidden 768, intermediate 3072, 12 heads), batch 8 (default)\n"
                  "  --config minilm: MiniLM-L6-H384 (6 layers, hidden 384, intermediate 1536, 12 heads), batch 12, as\n"
@@ -30,6 +30,8 @@ static void usage(FILE *out) {
                  "  --quant 1: QDQBERT's fake quantizers on (calibrated ranges); --profile 1: per-op times of the last step\n"
                  "  --fuse MASK: the fused fake-quant ops used (default 15, all; 0: unfused, quant.fuse = false): 1 softmax +\n"
                  "               dropout + fq, 2 GELU + fq, 4 residual add + fq + layer norm, 8 (with 4) its output's fq\n"
+                 "  --recompute 1: train.recompute_activation (output.dense's input recomputed in the backward, not kept)\n"
+                 "  Memory: the step arena's peak (and the recompute buffer) is printed with the step time.\n"
                  "  --precision bf16: GEMMs with bf16 inputs and fp32 accumulation (oneDNN; fp32 weights and fake quant);\n"
                  "                    the peer then runs under torch.autocast(\"cpu\", dtype=torch.bfloat16)\n"
                  "  Threads: OMP_NUM_THREADS. With QB_TORCH_PYTHON=python (and QB_SOURCE_ROOT=checkout) the PyTorch peer\n"
@@ -62,7 +64,7 @@ static double torch_step_ms(const char *config, int quant, const char *precision
 }
 
 int main(int argc, char **argv) {
-    int quant = 0, steps = 5, layers = 0, batch = 0, seq = 128, profile = 0, fuse = QB_FUSE_ALL;
+    int quant = 0, steps = 5, layers = 0, batch = 0, seq = 128, profile = 0, fuse = QB_FUSE_ALL, recompute = 0;
     const char *config = "base", *precision = "fp32";
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -93,6 +95,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch")) batch = v;
         else if (!strcmp(argv[i], "--seq")) seq = v;
         else if (!strcmp(argv[i], "--profile")) profile = v;
+        else if (!strcmp(argv[i], "--recompute")) recompute = v;
         else if (!strcmp(argv[i], "--fuse")) fuse = (int)strtol(argv[i + 1], NULL, 0);
         else {
             fprintf(stderr, "bench_model: unknown option %s (see --help)\n", argv[i]);
@@ -131,6 +134,7 @@ int main(int argc, char **argv) {
         qb_bert_quant_enable(&m, "*", true);
     }
     m.fuse = (unsigned)fuse & QB_FUSE_ALL;
+    m.recompute_act = recompute != 0;
     char fuse_label[32];
     snprintf(fuse_label, sizeof fuse_label, " fuse %d", (int)m.fuse);
     int64_t tokens = (int64_t)batch * seq, H = cfg.hidden_size, inter = cfg.intermediate_size;
@@ -172,6 +176,10 @@ int main(int argc, char **argv) {
            "%4.0f%% of its bound  cpu %8.1f ms/step  peak RSS %6.0f MiB\n",
            quant ? "quant" : "fp32", quant ? fuse_label : "", precision, config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
            100.0 * flops / med * 1e-9 / rate, 1e3 * cpu_med, ru.ru_maxrss / 1024.0);
+    qb_memory_stats ms;
+    qb_ctx_memory(ctx, &ms);
+    printf("memory   step arena peak %.1f MiB, recompute buffer %.1f MiB (train.recompute_activation %s)\n", ms.act_peak / 1048576.0,
+           ms.recompute / 1048576.0, recompute ? "on" : "off");
     fflush(stdout);
     char nthreads[16];
     snprintf(nthreads, sizeof nthreads, "%d", openblas_get_num_threads());
