@@ -159,7 +159,8 @@ static void linear_grads(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bia
         qb_tensor *dw = qb_grad_for_write(ctx, w, &fresh);
         const float *xd = dw ? qb_saved_data(ctx, x) : NULL;
         if (!xd) return;
-        if (bias_grad && epilogue_on(ctx)) {
+        /* not in TF32 / BF16: the epilogue may sum the GEMM's rounded copy of dy (the emulator does), col_sum sums dy */
+        if (bias_grad && epilogue_on(ctx) && ctx->precision == QB_PREC_FP32) {
             qb_tensor *db = qb_grad(ctx, bias);
             qb_gemm_epilogue ep = {.kind = QB_EPI_BGRAD, .bias_grad = db ? db->data : NULL};
             if (!db || QB_KERNEL(ctx, "linear", gemm_epilogue, true, false, out, in, rows, 1.0f, dy, out, xd, in, fresh ? 0.0f : 1.0f,
