@@ -215,7 +215,8 @@ static int check_shape(qb_ctx *ctx, int ndim, const int64_t *shape) {
     return 0;
 }
 
-qb_tensor *qb_new(qb_ctx *ctx, int ndim, const int64_t *shape) {
+/* A contiguous tensor struct of shape on the context's device, in the host arena, without data. */
+static qb_tensor *new_header(qb_ctx *ctx, int ndim, const int64_t *shape) {
     if (qb_ctx_failed(ctx) || check_shape(ctx, ndim, shape)) return NULL;
     qb_tensor *t = qb_meta_alloc(ctx, sizeof *t);
     if (!t) return NULL;
@@ -224,8 +225,13 @@ qb_tensor *qb_new(qb_ctx *ctx, int ndim, const int64_t *shape) {
     for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
     qb_set_contiguous_strides(t);
     t->device = ctx->device;
-    t->data = qb_act_alloc(ctx, (size_t)qb_numel(t) * sizeof(float));
-    return t->data ? t : NULL;
+    return t;
+}
+
+qb_tensor *qb_new(qb_ctx *ctx, int ndim, const int64_t *shape) {
+    qb_tensor *t = new_header(ctx, ndim, shape);
+    if (t) t->data = qb_act_alloc(ctx, (size_t)qb_numel(t) * sizeof(float));
+    return t && t->data ? t : NULL;
 }
 
 /* The recompute buffer, grown to at least `bytes` (its old contents are not kept). */
@@ -239,14 +245,8 @@ static float *recompute_buffer(qb_ctx *ctx, size_t bytes) {
 }
 
 qb_tensor *qb_new_recomputed(qb_ctx *ctx, int ndim, const int64_t *shape) {
-    if (qb_ctx_failed(ctx) || check_shape(ctx, ndim, shape)) return NULL;
-    qb_tensor *t = qb_meta_alloc(ctx, sizeof *t);
+    qb_tensor *t = new_header(ctx, ndim, shape);
     if (!t) return NULL;
-    memset(t, 0, sizeof *t);
-    t->ndim = ndim;
-    for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
-    qb_set_contiguous_strides(t);
-    t->device = ctx->device;
     t->recomputed = true;
     t->data = recompute_buffer(ctx, (size_t)qb_numel(t) * sizeof(float));
     return t->data ? t : NULL;

@@ -1,4 +1,5 @@
-/* matmul.cu: batched GEMM through cuBLASLt, bias rows and bias column sums, on device memory.
+/* matmul.cu: batched GEMM through cuBLASLt, one GEMM with a cuBLASLt epilogue (bias, bias + tanh GELU, bias gradient),
+ * bias rows and bias column sums, on device memory.
  *
  * GEMM: row-major C = alpha op(A) op(B) + beta C is the column-major product C^T = op(B)^T op(A)^T, so cuBLASLt gets B
  * as its first operand and A as its second, with the transposes as given. Descriptors live on the stack; the
