@@ -4,9 +4,9 @@
  * - fused vs unfused on the CPU, for GELU, tanh GELU and ReLU; quantizers that cannot be fused (one disabled, one
  *   dynamic) fall back to the unfused ops in the same model;
  * - recomputed vs stored output.dense inputs for the fused GELU + fake quant (GELU, tanh GELU, ReLU), with every
- *   quantizer off (the plain activation), and with output.dense's input quantizer dynamic (not fusable: nothing
- *   recomputed); the step arena is smaller by exactly one output.dense input per layer where it is recomputed, and
- *   the recompute buffer holds one. `--cuda`: the recompute cases on the CUDA device (emulated in CI), with the
+ *   quantizer off (the plain activation), with the INT8 GEMMs (quant.int8_gemm), and with output.dense's input
+ *   quantizer dynamic (not fusable: nothing recomputed); the step arena is smaller by exactly one output.dense input
+ *   per layer where it is recomputed, and the recompute buffer holds one. `--cuda`: the recompute cases on the CUDA device (emulated in CI), with the
  *   cuBLASLt epilogues off and on (stored, the tanh GELU of a plain linear is cuBLASLt's epilogue and recomputed our
  *   kernel: there within fp32 rounding). */
 #include <stdlib.h>
@@ -23,7 +23,7 @@ enum { B = 3, S = 19, L = 3, H = 32, I = 48 };
 typedef enum { QUANT_ON, QUANT_MIXED, QUANT_OFF, QUANT_OUT_DYNAMIC } variant;
 
 typedef struct step_opts {
-    bool fuse, recompute, epilogue, cuda;
+    bool fuse, recompute, epilogue, cuda, int8;
     qb_bert_act act;
     variant v;
 } step_opts;
@@ -62,6 +62,7 @@ static void run(const step_opts *p, step_out *o) {
     qb_bert_model m;
     if (qb_bert_init(&m, ctx, &cfg, QB_BERT_QUESTION_ANSWERING, &opt)) qb_die("test_fuse", &ctx->err);
     m.recompute_act = p->recompute;
+    m.int8_gemm = p->int8;
     for (int i = 0; i < m.n_quant; i++) {
         qb_quantizer *q = &m.quant[i];
         float amax[64];
@@ -171,14 +172,15 @@ static void test_fused(void) {
 }
 
 static void test_recompute(bool cuda) {
-    static const struct { qb_bert_act act; variant v; const char *name; } cases[] = {
-        {QB_ACT_GELU, QUANT_ON, "gelu, act_fq"}, {QB_ACT_GELU_TANH, QUANT_ON, "gelu_new, act_fq"}, {QB_ACT_RELU, QUANT_ON, "relu, act_fq"},
-        {QB_ACT_GELU, QUANT_OFF, "gelu, quantizers off"}, {QB_ACT_GELU_TANH, QUANT_OFF, "gelu_new, quantizers off"},
-        {QB_ACT_GELU, QUANT_OUT_DYNAMIC, "gelu, output.dense input dynamic"}};
+    static const struct { qb_bert_act act; variant v; bool int8; const char *name; } cases[] = {
+        {QB_ACT_GELU, QUANT_ON, false, "gelu, act_fq"}, {QB_ACT_GELU_TANH, QUANT_ON, false, "gelu_new, act_fq"},
+        {QB_ACT_RELU, QUANT_ON, false, "relu, act_fq"}, {QB_ACT_GELU, QUANT_ON, true, "gelu, act_fq, quant.int8_gemm"},
+        {QB_ACT_GELU, QUANT_OFF, false, "gelu, quantizers off"}, {QB_ACT_GELU_TANH, QUANT_OFF, false, "gelu_new, quantizers off"},
+        {QB_ACT_GELU, QUANT_OUT_DYNAMIC, false, "gelu, output.dense input dynamic"}};
     const size_t h_bytes = ((size_t)B * S * I * sizeof(float) + 63) & ~(size_t)63; /* one output.dense input in the arena */
     for (int epi = 0; epi < (cuda ? 2 : 1); epi++)
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-            step_opts p = {.fuse = true, .epilogue = epi, .cuda = cuda, .act = cases[c].act, .v = cases[c].v};
+            step_opts p = {.fuse = true, .epilogue = epi, .cuda = cuda, .int8 = cases[c].int8, .act = cases[c].act, .v = cases[c].v};
             step_out r, s;
             p.recompute = true;
             run(&p, &r);
