@@ -361,6 +361,9 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
         if (resume) rc = qb_qa_trainer_resume(&t, c->resume_from, err);
         if (!rc) rc = qb_qa_train(&t, 0, err);
         if (!rc) print_memory(ctx, "train");
+        if (!rc && m.recompute_act && !ctx->recompute_bytes)
+            printf("train: train.recompute_activation: nothing recomputed (output.dense's input quantizers are on without a fixed "
+                   "range: dynamic or learned amax, whose fake quant keeps the activation)\n");
         qb_qa_trainer_free(&t);
     }
     rc = qb_comm_agree(r->comm, rc != 0, "training", err);
