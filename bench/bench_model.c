@@ -169,17 +169,16 @@ int main(int argc, char **argv) {
     double rate = bench_gemm_rate(openblas_sgemm, NULL, 4, tokens, H, inter, 5);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    qb_memory_stats mem;
+    qb_ctx_memory(ctx, &mem);
     char blas[1024];
     qb_blas_core_summary(blas, sizeof blas);
     printf("%s\n", blas);
     printf("qdqbert  %-6s%s %-4s %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  OpenBLAS sgemm %6.1f GFLOP/s  "
-           "%4.0f%% of its bound  cpu %8.1f ms/step  peak RSS %6.0f MiB\n",
+           "%4.0f%% of its bound  cpu %8.1f ms/step  peak RSS %6.0f MiB  activation arena peak %6.1f MiB\n",
            quant ? "quant" : "fp32", quant ? fuse_label : "", precision, config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
-           100.0 * flops / med * 1e-9 / rate, 1e3 * cpu_med, ru.ru_maxrss / 1024.0);
-    qb_memory_stats ms;
-    qb_ctx_memory(ctx, &ms);
-    printf("memory   step arena peak %.1f MiB, recompute buffer %.1f MiB (train.recompute_activation %s)\n", ms.act_peak / 1048576.0,
-           ms.recompute / 1048576.0, recompute ? "on" : "off");
+           100.0 * flops / med * 1e-9 / rate, 1e3 * cpu_med, ru.ru_maxrss / 1024.0, mem.act_peak / 1048576.0);
+    printf("memory   recompute buffer %.1f MiB (train.recompute_activation %s)\n", mem.recompute / 1048576.0, recompute ? "on" : "off");
     fflush(stdout);
     char nthreads[16];
     snprintf(nthreads, sizeof nthreads, "%d", openblas_get_num_threads());

@@ -32,11 +32,14 @@ typedef enum { QB_PREC_FP32 = 0, QB_PREC_TF32, QB_PREC_BF16 } qb_precision;
 /* Batched GEMM: count[0] x count[1] products; a, b, c are each operand's element offsets between consecutive matrices
  * along those two dims (0: the same matrix for every product). When c is {0, 0} every product adds into the one C
  * (C = alpha * sum_p op(A_p) op(B_p) + beta * C, in product order); with no products C = beta * C. precision: the
- * context's (the op shells copy ctx->precision; the CPU's kernel reads it, CUDA's reads its device state). */
+ * context's (the op shells copy ctx->precision; the CPU's kernel reads it, CUDA's reads its device state).
+ * a_bf16 / b_bf16 (precision bf16 only, both set or neither): the operands are stored as bf16 (uint16 bits, offsets
+ * and leading dims in elements), made by `cast_bf16`, whose rounding is the one bf16 GEMMs apply to fp32 operands. */
 typedef struct qb_gemm_batch {
     int64_t count[2];
     int64_t a[2], b[2], c[2];
     qb_precision precision;
+    bool a_bf16, b_bf16;
 } qb_gemm_batch;
 
 /* What one GEMM does after its product (gemm_epilogue: cuBLASLt's epilogues on cuda), in row-major terms. */
@@ -99,8 +102,10 @@ typedef int qb_k_mem_info(qb_dev *d, size_t *used, size_t *total);
 
 /* ---- linear algebra */
 /* Row-major C = alpha * op(A) op(B) + beta * C, [m, k] x [k, n], leading dims lda/ldb/ldc, over a batch (see above). */
-typedef int qb_k_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *batch);
+typedef int qb_k_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void *a, int64_t lda,
+                      const void *b, int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *batch);
+/* y[i] = x[i] rounded to bf16 (nearest even, NaN kept quiet: the bf16 GEMMs' own rounding of an fp32 operand), n values. */
+typedef int qb_k_cast_bf16(qb_dev *d, uint16_t *y, const float *x, int64_t n);
 /* y[r, j] = bias[j] for rows x n. */
 typedef int qb_k_bias_rows(qb_dev *d, float *y, const float *bias, int64_t rows, int64_t n);
 /* dbias[j] += sum_r dy[r, j] over rows x n (the order over r fixed). */
@@ -208,6 +213,7 @@ typedef struct qb_kernels {
     qb_k_axpy *axpy;
     qb_k_scale *scale;
     qb_k_gemm *gemm;
+    qb_k_cast_bf16 *cast_bf16;
     qb_k_bias_rows *bias_rows;
     qb_k_col_sum *col_sum;
     qb_k_gemm_epilogue *gemm_epilogue;  /* NULL: none (the cpu); the linear then runs gemm, bias_rows and col_sum */

@@ -107,6 +107,8 @@ qb_tensor *qb_grad_reuse(qb_ctx *ctx, qb_tensor *in, qb_tensor *out, bool *overw
     qb_tensor *g = qb_meta_alloc(ctx, sizeof *g);
     if (!g) return NULL;
     *g = *out->grad;
+    g->bf16 = NULL;
+    g->owns_data = g->gemm_input = false;
     g->ndim = in->ndim;
     for (int d = 0; d < in->ndim; d++) g->shape[d] = in->shape[d];
     qb_set_contiguous_strides(g);

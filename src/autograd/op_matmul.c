@@ -2,11 +2,54 @@
 #include "autograd/op_internal.h"
 
 /* ---- matmul: C[..., M, N] = op(A) op(B)
- * saved: i[0] = trans_a, i[1] = trans_b, i[2] = batch count, i[3] = B shared (2-d) */
+ * saved: i[0] = trans_a, i[1] = trans_b, i[2] = batch count, i[3] = B shared (2-d); saved[0] = A's bf16 copy (below)
+ * Under precision bf16, when recorded and A is marked (qb_mark_gemm_input) or has a bf16 copy: the forward runs on A's
+ * bf16 copy (kept on A) and B cast for it, dB on that copy and dC cast; dA as without it (fp32 operands rounded inside).
+ * The casts of fp32 operands are step memory handed back after their GEMM. */
 
 /* One product in the context's GEMM precision. */
 static qb_gemm_batch one_product(const qb_ctx *ctx) {
-    return (qb_gemm_batch){{1, 1}, {0, 0}, {0, 0}, {0, 0}, ctx->precision};
+    return (qb_gemm_batch){{1, 1}, {0, 0}, {0, 0}, {0, 0}, ctx->precision, false, false};
+}
+
+/* Elements an operand of rows x cols matrices (leading dim ld, batch offsets off) spans from its first. */
+static int64_t operand_span(const int64_t count[2], const int64_t off[2], int64_t rows, int64_t cols, int64_t ld) {
+    if (count[0] <= 0 || count[1] <= 0 || rows <= 0 || cols <= 0) return 0;
+    return (count[0] - 1) * off[0] + (count[1] - 1) * off[1] + (rows - 1) * ld + cols;
+}
+
+/* The gemm entry on bf16 operands: a (or b) is bf16 already when a_is_bf16 (b_is_bf16), else its span (op(A) [m, k] /
+ * op(B) [k, n] over bt's batch) is cast into step memory handed back after the GEMM. */
+static int gemm_bf16_operands(qb_ctx *ctx, const char *op, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
+                              bool a_is_bf16, int64_t lda, const void *b, bool b_is_bf16, int64_t ldb, float beta, float *c, int64_t ldc,
+                              const qb_gemm_batch *bt) {
+    qb_gemm_batch both = *bt;
+    both.a_bf16 = both.b_bf16 = true;
+    int64_t na = a_is_bf16 ? 0 : operand_span(bt->count, bt->a, ta ? k : m, ta ? m : k, lda);
+    int64_t nb = b_is_bf16 ? 0 : operand_span(bt->count, bt->b, tb ? n : k, tb ? k : n, ldb);
+    uint16_t *ac = NULL, *bc = NULL;
+    int rc = -1;
+    if (!a_is_bf16 && (!(ac = qb_act_alloc(ctx, (size_t)na * sizeof *ac)) || QB_KERNEL(ctx, op, cast_bf16, ac, a, na))) goto out;
+    if (!b_is_bf16 && (!(bc = qb_act_alloc(ctx, (size_t)nb * sizeof *bc)) || QB_KERNEL(ctx, op, cast_bf16, bc, b, nb))) goto out;
+    rc = QB_KERNEL(ctx, op, gemm, ta, tb, m, n, k, 1.0f, ac ? ac : a, lda, bc ? bc : b, ldb, beta, c, ldc, &both);
+out:
+    qb_act_release(ctx, bc, (size_t)nb * sizeof *bc);
+    qb_act_release(ctx, ac, (size_t)na * sizeof *ac);
+    return rc;
+}
+
+/* True when a recorded product under bf16 runs on A's bf16 copy: A is marked (qb_mark_gemm_input) or has one. */
+static bool bf16_wanted(const qb_ctx *ctx, const qb_tensor *a, qb_tensor *const *in, int n_in) {
+    return ctx->precision == QB_PREC_BF16 && (a->gemm_input || a->bf16) && qb_needs_grad(ctx, in, n_in);
+}
+
+/* A's bf16 copy where bf16_wanted, else NULL. */
+static uint16_t *bf16_input(qb_ctx *ctx, qb_tensor *a, qb_tensor *const *in, int n_in, bool *failed) {
+    *failed = false;
+    if (!bf16_wanted(ctx, a, in, n_in)) return NULL;
+    uint16_t *ab = qb_bf16_copy(ctx, a);
+    *failed = !ab;
+    return ab;
 }
 
 /* The batch dims of t (up to two leading dims, right-aligned) as counts and element offsets. */
@@ -64,16 +107,19 @@ void qb_matmul_backward(qb_ctx *ctx, qb_node *n) {
         if (shared) bt.c[0] = bt.c[1] = 0;  /* a shared B sums every batch (and is zero with no batch) */
         else dense_offsets(bt.count, bsz, bt.c);
         for (int d = 0; d < 2; d++) bt.b[d] = dc_off[d];
+        const void *a16 = n->saved[0]; /* A's bf16 copy (contiguous: lda as A's) */
         if (!tb) {  /* dB[K,N] += op(A)^T @ dC */
             for (int d = 0; d < 2; d++) bt.a[d] = a_off[d];
-            QB_KERNEL(ctx, "matmul", gemm, !ta, false, k, nn, m, 1.0f, a->data, lda, dc, nn, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bt);
+            if (a16) gemm_bf16_operands(ctx, "matmul", !ta, false, k, nn, m, a16, true, lda, dc, false, nn, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bt);
+            else QB_KERNEL(ctx, "matmul", gemm, !ta, false, k, nn, m, 1.0f, a->data, lda, dc, nn, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bt);
         } else {    /* dB[N,K] += dC^T @ op(A) */
             qb_gemm_batch bs = bt;
             for (int d = 0; d < 2; d++) {
                 bs.a[d] = dc_off[d];
                 bs.b[d] = a_off[d];
             }
-            QB_KERNEL(ctx, "matmul", gemm, true, ta, nn, k, m, 1.0f, dc, nn, a->data, lda, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bs);
+            if (a16) gemm_bf16_operands(ctx, "matmul", true, ta, nn, k, m, dc, false, nn, a16, true, lda, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bs);
+            else QB_KERNEL(ctx, "matmul", gemm, true, ta, nn, k, m, 1.0f, dc, nn, a->data, lda, fresh ? 0.0f : 1.0f, db->data, ldb_g, &bs);
         }
     }
 }
@@ -111,19 +157,25 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
     batch_dims(a, bt.count, bt.a);
     int64_t batch = bt.count[0] * bt.count[1];
     int64_t lda = a->stride[nd - 2], ldb = b->stride[b->ndim - 2];
+    qb_tensor *in[2] = {a, b};
+    bool failed = false;
+    uint16_t *a16 = qb_is_contiguous(a) ? bf16_input(ctx, a, in, 2, &failed) : NULL;
+    if (failed) return NULL;
     int rc;
     if (shared && !trans_a && qb_is_contiguous(a)) {  /* one product over all rows */
         qb_gemm_batch one = one_product(ctx);
-        rc = QB_KERNEL(ctx, "matmul", gemm, false, trans_b, batch * m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &one);
+        rc = a16 ? gemm_bf16_operands(ctx, "matmul", false, trans_b, batch * m, nn, k, a16, true, lda, b->data, false, ldb, 0.0f, c->data, nn, &one)
+                 : QB_KERNEL(ctx, "matmul", gemm, false, trans_b, batch * m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &one);
     } else {
         if (!shared) batch_dims(b, bt.count, bt.b);
         dense_offsets(bt.count, m * nn, bt.c);
-        rc = QB_KERNEL(ctx, "matmul", gemm, trans_a, trans_b, m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &bt);
+        rc = a16 ? gemm_bf16_operands(ctx, "matmul", trans_a, trans_b, m, nn, k, a16, true, lda, b->data, false, ldb, 0.0f, c->data, nn, &bt)
+                 : QB_KERNEL(ctx, "matmul", gemm, trans_a, trans_b, m, nn, k, 1.0f, a->data, lda, b->data, ldb, 0.0f, c->data, nn, &bt);
     }
     if (rc) return NULL;
-    qb_tensor *in[2] = {a, b};
     qb_node *n = qb_record(ctx, "matmul", qb_matmul_backward, c, in, 2);
     if (n) {
+        n->saved[0] = a16;
         n->i[0] = trans_a;
         n->i[1] = trans_b;
         n->i[2] = batch;
@@ -132,7 +184,12 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
     return qb_ctx_failed(ctx) ? NULL : c;
 }
 
-/* ---- linear: y[R, O] = x[R, I] @ W[O, I]^T + bias[O] */
+/* ---- linear: y[R, O] = x[R, I] @ W[O, I]^T + bias[O]
+ * Under precision bf16, when recorded and x is marked (qb_mark_gemm_input) or has a bf16 copy: the forward GEMM runs
+ * on x's bf16 copy (qb_bf16_copy, kept on x) and W cast for it (step memory, handed back after it); saved[0] = x's copy,
+ * the dW GEMM's operand (dY cast the same way, handed back after), so that x's fp32 memory can go (qb_release_f32).
+ * Every GEMM rounds fp32 operands to bf16 the same way, so the results are those of fp32 operands under bf16. The
+ * epilogues (gemm_epilogue) take fp32 operands only: with a bf16 copy the bias is bias_rows + the bf16-operand GEMM. */
 
 /* R: the product of x's leading dims (also when I is 0). */
 static int64_t linear_rows(const qb_tensor *x) {
@@ -144,8 +201,9 @@ static int64_t linear_rows(const qb_tensor *x) {
 /* True when the linear's GEMMs do its bias work in their epilogues (the device has gemm_epilogue, ctx->gemm_epilogue). */
 static bool epilogue_on(const qb_ctx *ctx) { return ctx->gemm_epilogue && ctx->k->gemm_epilogue; }
 
-/* The gradients of y = x W^T + bias from dy [rows, out]: dx, dW (the bias gradient in its epilogue where on), dbias. */
-static void linear_grads(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias, const float *dy) {
+/* The gradients of y = x W^T + bias from dy [rows, out]: dx, dW (on x16, x's bf16 copy, where saved, else on
+ * qb_saved_data(x); the bias gradient in its epilogue where on), dbias. */
+static void linear_grads(qb_ctx *ctx, qb_tensor *x, const uint16_t *x16, qb_tensor *w, qb_tensor *bias, const float *dy) {
     int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
     qb_gemm_batch one = one_product(ctx);
     bool fresh, bias_grad = bias && bias->requires_grad, bias_done = false;
@@ -157,19 +215,26 @@ static void linear_grads(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bia
     }
     if (w->requires_grad) {
         qb_tensor *dw = qb_grad_for_write(ctx, w, &fresh);
-        const float *xd = dw ? qb_saved_data(ctx, x) : NULL;
-        if (!xd) return;
-        /* not in TF32 / BF16: the epilogue may sum the GEMM's rounded copy of dy (the emulator does), col_sum sums dy */
-        if (bias_grad && epilogue_on(ctx) && ctx->precision == QB_PREC_FP32) {
-            qb_tensor *db = qb_grad(ctx, bias);
-            qb_gemm_epilogue ep = {.kind = QB_EPI_BGRAD, .bias_grad = db ? db->data : NULL};
-            if (!db || QB_KERNEL(ctx, "linear", gemm_epilogue, true, false, out, in, rows, 1.0f, dy, out, xd, in, fresh ? 0.0f : 1.0f,
-                                 dw->data, in, &ep))
+        if (!dw) return;
+        if (x16) {  /* dW = dY^T x from x's bf16 copy (no epilogue on bf16 operands) */
+            if (gemm_bf16_operands(ctx, "linear", true, false, out, in, rows, dy, false, out, x16, true, in, fresh ? 0.0f : 1.0f, dw->data,
+                                   in, &one))
                 return;
-            bias_done = true;
-        } else if (QB_KERNEL(ctx, "linear", gemm, true, false, out, in, rows, 1.0f, dy, out, xd, in, fresh ? 0.0f : 1.0f, dw->data, in,
-                              &one)) {
-            return;
+        } else {
+            const float *xd = qb_saved_data(ctx, x);
+            if (!xd) return;
+            /* not in TF32 / BF16: the epilogue may sum the GEMM's rounded copy of dy (the emulator does), col_sum sums dy */
+            if (bias_grad && epilogue_on(ctx) && ctx->precision == QB_PREC_FP32) {
+                qb_tensor *db = qb_grad(ctx, bias);
+                qb_gemm_epilogue ep = {.kind = QB_EPI_BGRAD, .bias_grad = db ? db->data : NULL};
+                if (!db || QB_KERNEL(ctx, "linear", gemm_epilogue, true, false, out, in, rows, 1.0f, dy, out, xd, in, fresh ? 0.0f : 1.0f,
+                                     dw->data, in, &ep))
+                    return;
+                bias_done = true;
+            } else if (QB_KERNEL(ctx, "linear", gemm, true, false, out, in, rows, 1.0f, dy, out, xd, in, fresh ? 0.0f : 1.0f, dw->data, in,
+                                  &one)) {
+                return;
+            }
         }
     }
     if (bias_grad && !bias_done) {
@@ -178,7 +243,7 @@ static void linear_grads(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bia
     }
 }
 
-void qb_linear_backward(qb_ctx *ctx, qb_node *n) { linear_grads(ctx, n->in[0], n->in[1], n->in[2], n->out->grad->data); }
+void qb_linear_backward(qb_ctx *ctx, qb_node *n) { linear_grads(ctx, n->in[0], n->saved[0], n->in[1], n->in[2], n->out->grad->data); }
 
 /* Checks linear's operands and makes *x, *w contiguous; 0 or -1 with ctx->err. */
 static int linear_operands(qb_ctx *ctx, qb_tensor **x, qb_tensor **w, const qb_tensor *bias) {
@@ -208,22 +273,27 @@ qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
     int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
     qb_tensor *y = linear_output(ctx, x, out);
     if (!y) return NULL;
+    qb_tensor *inputs[3] = {x, w, bias};
     qb_gemm_batch one = one_product(ctx);
+    bool failed;
+    uint16_t *xb = bf16_input(ctx, x, inputs, 3, &failed);
+    if (failed) return NULL;
     int rc;
-    if (bias && epilogue_on(ctx)) {  /* y = x W^T + bias: cuBLASLt's BIAS epilogue */
+    if (bias && !xb && epilogue_on(ctx)) {  /* y = x W^T + bias: cuBLASLt's BIAS epilogue */
         qb_gemm_epilogue ep = {.kind = QB_EPI_BIAS, .bias = bias->data};
         rc = QB_KERNEL(ctx, "linear", gemm_epilogue, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, 0.0f, y->data, out, &ep);
-    } else {  /* y = bias, y += x W^T */
+    } else {  /* y = bias, y += x W^T (on x's bf16 copy where it has one) */
         float beta = 0.0f;
         if (bias) {
             if (QB_KERNEL(ctx, "linear", bias_rows, y->data, bias->data, rows, out)) return NULL;
             beta = 1.0f;
         }
-        rc = QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one);
+        rc = xb ? gemm_bf16_operands(ctx, "linear", false, true, rows, out, in, xb, true, in, w->data, false, in, beta, y->data, out, &one)
+                : QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one);
     }
     if (rc) return NULL;
-    qb_tensor *inputs[3] = {x, w, bias};
-    qb_record(ctx, "linear", qb_linear_backward, y, inputs, 3);
+    qb_node *n = qb_record(ctx, "linear", qb_linear_backward, y, inputs, 3);
+    if (n) n->saved[0] = xb;
     return qb_ctx_failed(ctx) ? NULL : y;
 }
 
@@ -233,7 +303,7 @@ static void linear_gelu_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *h = n->out;
     float *dpre = h->grad->data; /* d pre = dh gelu'(pre), in dh's buffer (no later node reads dh) */
     if (QB_KERNEL(ctx, n->op, unary_grad, QB_UNARY_GELU_TANH, 0.0f, dpre, dpre, n->saved[0], h->data, qb_numel(h))) return;
-    linear_grads(ctx, n->in[0], n->in[1], n->in[2], dpre);
+    linear_grads(ctx, n->in[0], NULL, n->in[1], n->in[2], dpre);
 }
 
 static qb_tensor *activation_of(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x) {
@@ -247,7 +317,9 @@ static qb_tensor *activation_of(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x) {
 }
 
 qb_tensor *qb_linear_act(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias, qb_unary_kind act) {
-    if (act != QB_UNARY_GELU_TANH || !bias || !epilogue_on(ctx)) return activation_of(ctx, act, qb_linear(ctx, x, w, bias));
+    qb_tensor *inputs[3] = {x, w, bias};
+    if (act != QB_UNARY_GELU_TANH || !bias || !epilogue_on(ctx) || bf16_wanted(ctx, x, inputs, 3))
+        return activation_of(ctx, act, qb_linear(ctx, x, w, bias));
     static const char op[] = "linear_gelu_tanh";
     QB_OP_BEGIN(ctx, x, w);
     QB_OP_DEVICES(ctx, op, x, w, bias);
@@ -258,7 +330,8 @@ qb_tensor *qb_linear_act(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bia
     if (!pre) return NULL;
     qb_gemm_epilogue ep = {.kind = QB_EPI_BIAS_GELU_TANH, .bias = bias->data, .aux = pre};
     if (QB_KERNEL(ctx, op, gemm_epilogue, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, 0.0f, h->data, out, &ep)) return NULL;
-    qb_tensor *inputs[3] = {x, w, bias};
+    inputs[0] = x;
+    inputs[1] = w;
     qb_node *n = qb_record(ctx, op, linear_gelu_backward, h, inputs, 3);
     if (n) n->saved[0] = pre;
     return qb_ctx_failed(ctx) ? NULL : h;

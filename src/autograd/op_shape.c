@@ -15,6 +15,8 @@ static qb_tensor *view_of(qb_ctx *ctx, const qb_tensor *x) {
     v->is_param = false;
     v->grad_given = false;
     v->name = NULL;
+    v->bf16 = NULL;
+    v->owns_data = v->gemm_input = false;
     return v;
 }
 

@@ -13,7 +13,7 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
 qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias);
 /* act(x @ W^T + bias) (act GELU, tanh GELU, tanh or ReLU): for the tanh GELU with a bias, where ctx->gemm_epilogue is on
  * and the device has gemm_epilogue, one GEMM with cuBLASLt's GELU_AUX_BIAS epilogue (the pre-activation kept for the
- * backward); else qb_linear and the activation op. */
+ * backward); else (also when x would go as a bf16 copy, see qb_mark_gemm_input) qb_linear and the activation op. */
 qb_tensor *qb_linear_act(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias, qb_unary_kind act);
 
 /* ---- elementwise (numpy broadcasting of b against a's shape) */

@@ -230,8 +230,10 @@ static qb_tensor *new_header(qb_ctx *ctx, int ndim, const int64_t *shape) {
 
 qb_tensor *qb_new(qb_ctx *ctx, int ndim, const int64_t *shape) {
     qb_tensor *t = new_header(ctx, ndim, shape);
-    if (t) t->data = qb_act_alloc(ctx, (size_t)qb_numel(t) * sizeof(float));
-    return t && t->data ? t : NULL;
+    if (!t) return NULL;
+    t->data = qb_act_alloc(ctx, (size_t)qb_numel(t) * sizeof(float));
+    t->owns_data = true;
+    return t->data ? t : NULL;
 }
 
 /* The recompute buffer, grown to at least `bytes` (its old contents are not kept). */
@@ -258,6 +260,31 @@ const float *qb_saved_data(qb_ctx *ctx, qb_tensor *t) {
     if (!(t->data = recompute_buffer(ctx, (size_t)qb_numel(t) * sizeof(float)))) return NULL;
     t->node->recompute(ctx, t->node);
     return qb_ctx_failed(ctx) ? NULL : t->data;
+}
+
+void qb_act_release(qb_ctx *ctx, void *p, size_t bytes) {
+    if (p) (void)qb_arena_release(&ctx->act, p, bytes); /* a failure only forgoes the reuse */
+}
+
+uint16_t *qb_bf16_copy(qb_ctx *ctx, qb_tensor *t) {
+    if (t->bf16) return t->bf16;
+    if (!qb_is_contiguous(t)) return qb_errorf(&ctx->err, "bf16 copy: the tensor is not contiguous"), NULL;
+    int64_t n = qb_numel(t);
+    uint16_t *y = qb_act_alloc(ctx, (size_t)n * sizeof *y);
+    if (!y || QB_KERNEL(ctx, "bf16 copy", cast_bf16, y, t->data, n)) return NULL;
+    if (t->owns_data) t->bf16 = y;
+    return y;
+}
+
+void qb_mark_gemm_input(qb_tensor *t) {
+    if (t && t->owns_data) t->gemm_input = true;
+}
+
+void qb_release_f32(qb_ctx *ctx, qb_tensor *t) {
+    if (!t || !t->bf16 || !t->owns_data || !t->data) return;
+    qb_act_release(ctx, t->data, (size_t)qb_numel(t) * sizeof(float));
+    t->data = NULL;
+    t->owns_data = t->gemm_input = false;
 }
 
 qb_tensor *qb_zeros(qb_ctx *ctx, int ndim, const int64_t *shape) {
@@ -484,6 +511,8 @@ qb_tensor qb_view_rows(const qb_tensor *t, int64_t first, int64_t n) {
     v.node = NULL;
     v.requires_grad = v.is_param = v.grad_given = false;
     v.name = NULL;
+    v.bf16 = NULL;
+    v.owns_data = v.gemm_input = false;
     return v;
 }
 

@@ -36,6 +36,10 @@ typedef struct qb_tensor {
     bool grad_given;              /* backward handed this tensor's gradient buffer on to an input */
     const char *name;             /* parameters only */
     bool recomputed;              /* data is the context's recompute buffer: read it in a backward through qb_saved_data */
+    uint16_t *bf16;               /* its values rounded to bf16 (step memory, qb_bf16_copy) for the GEMMs of precision bf16;
+                                   * views and parameters have none */
+    bool owns_data;               /* data is its own step allocation of numel floats (qb_new), which qb_release_f32 may free */
+    bool gemm_input;              /* qb_mark_gemm_input: read only by linears until qb_release_f32 */
 } qb_tensor;
 
 /* A segment layout of the packed blocks with its device copy (see qb_params_layout). */
@@ -219,5 +223,19 @@ void *qb_device_alloc(qb_ctx *ctx, size_t bytes);
 void qb_device_release(qb_ctx *ctx, void *p);
 /* Allocates `bytes` of step memory on the context device (for ops' saved buffers). */
 void *qb_act_alloc(qb_ctx *ctx, size_t bytes);
+/* Hands step memory from qb_act_alloc (`bytes` at p) back for later allocations of the step; p is not used again. */
+void qb_act_release(qb_ctx *ctx, void *p, size_t bytes);
+/* t's values rounded to bf16 (nearest even: the bf16 GEMMs' rounding), contiguous, in step memory: made on first use
+ * and kept in t->bf16, except for parameters and views, which get a fresh copy each call; NULL with ctx->err on failure. */
+uint16_t *qb_bf16_copy(qb_ctx *ctx, qb_tensor *t);
+/* Marks t as read from here on only as the input of linears, up to a qb_release_f32 after the last one: under precision
+ * bf16 those linears, when recorded, keep t's bf16 copy for their backward instead of t (unmarked inputs are kept in
+ * fp32 and rounded inside each GEMM). Views, parameters and recomputed tensors (qb_new_recomputed: not kept anyway, their
+ * linears' dW GEMMs read them again through qb_saved_data) are not marked. */
+void qb_mark_gemm_input(qb_tensor *t);
+/* The caller's promise that t's fp32 values are not read again this step, by later ops or by any backward, other than
+ * through t->bf16: when t has a bf16 copy and owns its memory, that memory goes back to the step arena and t->data
+ * becomes NULL; otherwise (no copy: precision fp32 or tf32, no-grad mode; a view; a parameter) nothing happens. */
+void qb_release_f32(qb_ctx *ctx, qb_tensor *t);
 /* Allocates `bytes` of step memory on the host. */
 void *qb_meta_alloc(qb_ctx *ctx, size_t bytes);

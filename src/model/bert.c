@@ -261,6 +261,16 @@ static qb_tensor *matmul_quantized(qb_bert_model *m, qb_tensor *a, const qb_quan
     return qb_matmul(m->ctx, a, b, false, trans_b);
 }
 
+/* Under precision bf16 a recorded linear (or matmul, for its left operand) can keep only its input's bf16 copy for the
+ * backward: t, a GEMM input that the layer reads nowhere else (not `keep`; the fake quantizers', dropout's and
+ * GELU/ReLU's backward do not read their outputs), is marked for that before its GEMMs (mark) and its fp32 memory handed
+ * back after them (!mark). The INT8 GEMM's backward reads fp32 inputs: nothing is marked with it on. */
+static void gemm_input_only(qb_bert_model *m, qb_tensor *t, const qb_tensor *keep, bool mark) {
+    if (!t || t == keep || m->int8_gemm || m->keep_f32_inputs) return;
+    if (mark) qb_mark_gemm_input(t);
+    else qb_release_f32(m->ctx, t);
+}
+
 qb_tensor *qb_bert_linear_forward(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *x) {
     return linear_quantized_input(m, l, qb_bert_quantize(m, l->in_q, x));
 }
@@ -396,23 +406,40 @@ static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *
     if (!xq) xq = qb_bert_quantize(m, ly->query.in_q, x);
     qb_tensor *xk = same_quantization(ly->key.in_q, ly->query.in_q) ? xq : qb_bert_quantize(m, ly->key.in_q, x);
     qb_tensor *xv = same_quantization(ly->value.in_q, ly->query.in_q) ? xq : qb_bert_quantize(m, ly->value.in_q, x);
+    qb_tensor *gemm_in[3] = {xq, xk != xq ? xk : NULL, xv != xq && xv != xk ? xv : NULL};
+    for (int i = 0; i < 3; i++) gemm_input_only(m, gemm_in[i], x, true);
     /* per-tensor quantizers of Q, K^T and V act the same on [B, S, H] as on the head views */
     qb_tensor *qh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_Q], linear_quantized_input(m, &ly->query, xq)), N);
     qb_tensor *kh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_K], linear_quantized_input(m, &ly->key, xk)), N);
     qb_tensor *vh = qb_split_heads(ctx, qb_bert_quantize(m, &q[QB_Q_MATMUL_V], linear_quantized_input(m, &ly->value, xv)), N);
+    for (int i = 0; i < 3; i++) gemm_input_only(m, gemm_in[i], x, false);
     qb_tensor *scores = matmul_quantized(m, qh, &q[QB_Q_MATMUL_Q], kh, &q[QB_Q_MATMUL_K], true); /* [B, N, S, S] */
     qb_fq_spec fs;
     float scale = (float)(1.0 / sqrt((double)D));
-    qb_tensor *probs = fusable(m, QB_FUSE_SOFTMAX, &q[QB_Q_MATMUL_A], &fs)
-                           ? qb_softmax_dropout_fq(ctx, scores, scale, mask, c->attention_probs_dropout_prob, &fs)
-                           : qb_bert_quantize(m, &q[QB_Q_MATMUL_A], qb_dropout(ctx, qb_softmax(ctx, scores, scale, mask), c->attention_probs_dropout_prob));
+    qb_tensor *probs, *softmax_out = NULL; /* softmax's backward reads its output */
+    if (fusable(m, QB_FUSE_SOFTMAX, &q[QB_Q_MATMUL_A], &fs)) {
+        probs = qb_softmax_dropout_fq(ctx, scores, scale, mask, c->attention_probs_dropout_prob, &fs);
+    } else {
+        softmax_out = qb_softmax(ctx, scores, scale, mask);
+        probs = qb_bert_quantize(m, &q[QB_Q_MATMUL_A], qb_dropout(ctx, softmax_out, c->attention_probs_dropout_prob));
+    }
+    gemm_input_only(m, probs, softmax_out, true);
     qb_tensor *context = qb_merge_heads(ctx, matmul_quantized(m, probs, &q[QB_Q_MATMUL_A], vh, &q[QB_Q_MATMUL_V], false)); /* [B, S, H] */
-    qb_tensor *a = qb_dropout(ctx, qb_bert_linear_forward(m, &ly->attn_out, context), c->hidden_dropout_prob);
+    gemm_input_only(m, probs, softmax_out, false);
+    qb_tensor *context_q = qb_bert_quantize(m, ly->attn_out.in_q, context);
+    gemm_input_only(m, context_q, NULL, true);
+    qb_tensor *a = qb_dropout(ctx, linear_quantized_input(m, &ly->attn_out, context_q), c->hidden_dropout_prob);
+    gemm_input_only(m, context_q, NULL, false);
     qb_tensor *attn_q;
     qb_tensor *attn = residual_layernorm(m, &q[QB_Q_ATTN_ADD_LOCAL], &q[QB_Q_ATTN_ADD_RESIDUAL], a, x, ly->attn_ln_w, ly->attn_ln_b,
                                          ly->inter.in_q, &attn_q);
-    qb_tensor *hq = intermediate(m, ly, attn_q ? attn_q : qb_bert_quantize(m, ly->inter.in_q, attn));
+    qb_tensor *inter_in = attn_q ? attn_q : qb_bert_quantize(m, ly->inter.in_q, attn);
+    gemm_input_only(m, inter_in, attn, true);
+    qb_tensor *hq = intermediate(m, ly, inter_in);
+    gemm_input_only(m, inter_in, attn, false);
+    gemm_input_only(m, hq, NULL, true);
     qb_tensor *o = qb_dropout(ctx, linear_quantized_input(m, &ly->out, hq), c->hidden_dropout_prob);
+    gemm_input_only(m, hq, NULL, false);
     return residual_layernorm(m, &q[QB_Q_OUT_ADD_LOCAL], &q[QB_Q_OUT_ADD_RESIDUAL], o, attn, ly->out_ln_w, ly->out_ln_b, next_q, xq_next);
 }
 

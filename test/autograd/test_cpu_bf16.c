@@ -3,7 +3,11 @@
  * - GEMM shapes (transposes, alpha and beta, batches of strided matrices, a shared operand, shared outputs, odd leading
  *   dims): per element |bf16 - fp32| <= 2u sum_l |a_il| |b_lj| (u = 2^-8), a result that differs from fp32 (bf16 ran),
  *   and the fp32 product of the inputs rounded to bf16 (nearest even) within fp32 accumulation error;
- * - linear and matmul ops forward and backward under bf16 against fp32, within the same bound per element.
+ * - the same cases with A and B cast to bf16 first (cast_bf16; a_bf16, b_bf16): the bits of the fp32-operand GEMM;
+ * - cast_bf16 against this file's rounding, bit for bit (ties, subnormals, overflow to inf, inf, NaN kept NaN);
+ * - linear and matmul ops forward and backward under bf16 against fp32, within the same bound per element;
+ * - the linear under bf16 keeps x's bf16 copy for dW: output and gradients bit for bit those of the GEMMs on fp32
+ *   operands, also after x's fp32 memory was handed back (qb_release_f32) and reused with other values.
  * Exits 77 where this build has no oneDNN or the CPU has neither AVX512-BF16 nor AMX. */
 #include <math.h>
 #include <stdio.h>
@@ -23,22 +27,22 @@ typedef struct gemm_case {
     float alpha, beta;
 } gemm_case;
 
-#define ONE {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32}
+#define ONE {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32, false, false}
 static const gemm_case cases[] = {
     {"linear forward 256x768x768 (nt, beta 1)", false, true, 256, 768, 768, 768, 768, 768, ONE, 1.0f, 1.0f},
     {"linear dW 768x384x256 (tn, beta 1)", true, false, 768, 384, 256, 768, 384, 384, ONE, 1.0f, 1.0f},
     {"ffn dx 128x384x1536 (nn)", false, false, 128, 384, 1536, 1536, 384, 384, ONE, 1.0f, 0.0f},
     {"odd leading dims (tt, alpha 2, beta -1)", true, true, 19, 23, 33, 37, 35, 31, ONE, 2.0f, -1.0f},
     {"attention scores [2, 12] on head views (nt)", false, true, 128, 128, 64, 768, 768, 128,
-     {{2, 12}, {128 * 768, 64}, {128 * 768, 64}, {12 * 128 * 128, 128 * 128}, QB_PREC_FP32}, 0.125f, 0.0f},
+     {{2, 12}, {128 * 768, 64}, {128 * 768, 64}, {12 * 128 * 128, 128 * 128}, QB_PREC_FP32, false, false}, 0.125f, 0.0f},
     {"head-view gradient [2, 12] dV = P^T dC (tn, beta 1)", true, false, 128, 64, 128, 128, 64, 768,
-     {{2, 12}, {12 * 128 * 128, 128 * 128}, {12 * 128 * 64, 128 * 64}, {128 * 768, 64}, QB_PREC_FP32}, 1.0f, 1.0f},
+     {{2, 12}, {12 * 128 * 128, 128 * 128}, {12 * 128 * 64, 128 * 64}, {128 * 768, 64}, QB_PREC_FP32, false, false}, 1.0f, 1.0f},
     {"shared B over a batch (nn, [2, 3])", false, false, 20, 16, 24, 24, 16, 16,
-     {{2, 3}, {3 * 20 * 24, 20 * 24}, {0, 0}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32}, 1.0f, 0.0f},
+     {{2, 3}, {3 * 20 * 24, 20 * 24}, {0, 0}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32, false, false}, 1.0f, 0.0f},
     {"shared A over a batch (tn, [2, 3])", true, false, 20, 16, 24, 20, 16, 16,
-     {{2, 3}, {0, 0}, {3 * 24 * 16, 24 * 16}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32}, 1.0f, 0.0f},
+     {{2, 3}, {0, 0}, {3 * 24 * 16, 24 * 16}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32, false, false}, 1.0f, 0.0f},
     {"shared output, in product order (tn, [3, 4], alpha 0.75, beta 0.5)", true, false, 64, 96, 32, 64, 96, 96,
-     {{3, 4}, {4 * (32 * 64 + 16), 32 * 64 + 16}, {4 * 32 * 96, 32 * 96}, {0, 0}, QB_PREC_FP32}, 0.75f, 0.5f},
+     {{3, 4}, {4 * (32 * 64 + 16), 32 * 64 + 16}, {4 * 32 * 96, 32 * 96}, {0, 0}, QB_PREC_FP32, false, false}, 0.75f, 0.5f},
 };
 static const int n_cases = (int)(sizeof cases / sizeof cases[0]);
 
@@ -86,6 +90,28 @@ static float *gemm(const gemm_case *g, qb_precision p, const float *a, const flo
     return c;
 }
 
+/* x cast to bf16 by the cpu kernel (n values). */
+static uint16_t *cast(const float *x, int64_t n) {
+    uint16_t *y = malloc((size_t)n * sizeof *y + 2);
+    if (!y || qb_cpu_kernels.cast_bf16(NULL, y, x, n)) abort();
+    return y;
+}
+
+/* The case's product from c0 with both operands given in bf16. */
+static float *gemm_bf16_operands(const gemm_case *g, const uint16_t *a, const uint16_t *b, const float *c0, int64_t nc) {
+    float *c = malloc((size_t)nc * sizeof(float));
+    if (!c) abort();
+    memcpy(c, c0, (size_t)nc * sizeof(float));
+    qb_gemm_batch bt = g->bt;
+    bt.precision = QB_PREC_BF16;
+    bt.a_bf16 = bt.b_bf16 = true;
+    if (qb_cpu_kernels.gemm(NULL, g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c, g->ldc, &bt)) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
 static void test_gemm(qb_check *chk) {
     static const int64_t one[2] = {1, 1};
     for (int i = 0; i < n_cases; i++) {
@@ -98,6 +124,11 @@ static void test_gemm(qb_check *chk) {
         float *abs_a = map(a, na, fabsf), *abs_b = map(b, nb, fabsf), *ra = map(a, na, round_bf16), *rb = map(b, nb, round_bf16);
         float *want = gemm(g, QB_PREC_FP32, a, b, c0, nc, false), *bound = gemm(g, QB_PREC_FP32, abs_a, abs_b, c0, nc, true);
         float *rounded = gemm(g, QB_PREC_FP32, ra, rb, c0, nc, false), *got = gemm(g, QB_PREC_BF16, a, b, c0, nc, false);
+        uint16_t *a16 = cast(a, na), *b16 = cast(b, nb);
+        float *got16 = gemm_bf16_operands(g, a16, b16, c0, nc);
+        CHECK(chk, got && got16 && memcmp(got, got16, (size_t)nc * sizeof(float)) == 0,
+              "gemm %s with bf16 operands: the bits of fp32 operands rounded in the GEMM", g->name);
+        free(a16), free(b16), free(got16);
         if (CHECK(chk, got != NULL, "gemm %s in bf16 runs", g->name)) {
             int64_t bad = 0, bad_rounded = 0;
             double diff_max = 0.0, worst = 0.0, rounded_max = 0.0;
@@ -164,6 +195,79 @@ static void test_op(qb_check *chk, qb_ctx *ctx, const char *name) {
     for (int i = 0; i < c->n_in; i++) free(in[i]), free(abs_in[i]);
 }
 
+static void test_cast(qb_check *chk) {
+    enum { N = 4096 };
+    float x[N];
+    qb_rng_normal(x, N, 0.0f, 3.0f, 77, 0);
+    const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x00000001u, 0x807fffffu, 0x7f7fffffu, 0xff7fffffu,
+                                0x7f800000u, 0xff800000u, 0x00000000u, 0x80000000u, 0x7fc00001u, 0xff800001u, 0x3f80ffffu};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) memcpy(&x[i], &special[i], 4);
+    uint16_t *y = cast(x, N);
+    int64_t bad = 0;
+    for (int i = 0; i < N; i++) {
+        float r = round_bf16(x[i]), back;
+        uint32_t u = (uint32_t)y[i] << 16;
+        memcpy(&back, &u, 4);
+        bad += isnan(x[i]) ? !isnan(back) : memcmp(&r, &back, 4) != 0;
+    }
+    CHECK(chk, bad == 0, "cast_bf16: %lld of %d values not rounded to nearest even (NaN kept)", (long long)bad, N);
+    free(y);
+}
+
+/* float 0 == -0; else the same bits. */
+static int64_t unequal(const float *a, const float *b, int64_t n) {
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += !(a[i] == b[i]) && memcmp(a + i, b + i, 4) != 0;
+    return bad;
+}
+
+static void test_linear_saved(qb_check *chk, qb_ctx *ctx) {
+    enum { R = 48, IN = 80, OUT = 56 };
+    const int64_t xs[3] = {2, R / 2, IN}, ws[2] = {OUT, IN}, bs[1] = {OUT};
+    float *x = randn(R * IN, 901), *w = randn(OUT * IN, 902), *bias = randn(OUT, 903), *up = randn(R * OUT, 904);
+    qb_ctx_step_reset(ctx);
+    qb_tensor *wt = qb_param_new(ctx, "saved.w", 2, ws), *bt = qb_param_new(ctx, "saved.b", 1, bs);
+    if (!wt || !bt || qb_copy_from_host(ctx, wt, w) || qb_copy_from_host(ctx, bt, bias) || qb_ctx_set_precision(ctx, QB_PREC_BF16)) abort();
+    qb_zero_grad(ctx);
+    qb_tensor *xt = qb_from_host(ctx, 3, xs, x);
+    xt->requires_grad = true;
+    qb_mark_gemm_input(xt);
+    qb_tensor *y = qb_linear(ctx, xt, wt, bt);
+    if (!CHECK(chk, y && y->node, "linear under bf16 runs: %s", ctx->err.msg)) return;
+    CHECK(chk, y->node->saved[0] && y->node->saved[0] == xt->bf16, "linear under bf16 saves x's bf16 copy");
+    float *old = xt->data;
+    qb_release_f32(ctx, xt);
+    CHECK(chk, xt->data == NULL, "qb_release_f32 hands x's fp32 memory back");
+    qb_tensor *junk = qb_new(ctx, 3, xs);
+    CHECK(chk, junk && junk->data == old, "the next allocation of x's size reuses x's memory");
+    if (junk) qb_fill(ctx, junk, 12345.0f);
+    if (qb_backward_with_grad(ctx, y, up)) {
+        CHECK(chk, false, "linear backward: %s", ctx->err.msg);
+        return;
+    }
+    float *got_y = malloc(R * OUT * 4), *got_dx = malloc(R * IN * 4), *got_dw = malloc(OUT * IN * 4), *got_db = malloc(OUT * 4);
+    qb_to_host(ctx, y, got_y);
+    qb_to_host(ctx, xt->grad, got_dx);
+    qb_to_host(ctx, wt->grad, got_dw);
+    qb_to_host(ctx, bt->grad, got_db);
+    /* the GEMMs as the bf16 path ran them before: fp32 operands rounded inside */
+    qb_gemm_batch one = {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_BF16, false, false};
+    float *ref_y = malloc(R * OUT * 4), *ref_dx = calloc(R * IN, 4), *ref_dw = calloc(OUT * IN, 4), *ref_db = calloc(OUT, 4);
+    for (int r = 0; r < R; r++) memcpy(ref_y + r * OUT, bias, OUT * 4);
+    int rc = qb_cpu_gemm(NULL, false, true, R, OUT, IN, 1.0f, x, IN, w, IN, 1.0f, ref_y, OUT, &one) ||
+             qb_cpu_gemm(NULL, false, false, R, IN, OUT, 1.0f, up, OUT, w, IN, 0.0f, ref_dx, IN, &one) ||
+             qb_cpu_gemm(NULL, true, false, OUT, IN, R, 1.0f, up, OUT, x, IN, 1.0f, ref_dw, IN, &one) ||
+             qb_cpu_col_sum(NULL, ref_db, up, R, OUT);
+    CHECK(chk, rc == 0, "reference GEMMs run");
+    CHECK(chk, unequal(got_y, ref_y, R * OUT) == 0, "linear bf16 output: the fp32-operand bf16 GEMM's bits");
+    CHECK(chk, unequal(got_dx, ref_dx, R * IN) == 0, "linear bf16 dx: the fp32-operand bf16 GEMM's bits");
+    CHECK(chk, unequal(got_dw, ref_dw, OUT * IN) == 0, "linear bf16 dW from the saved bf16 x: the fp32-operand bf16 GEMM's bits");
+    CHECK(chk, unequal(got_db, ref_db, OUT) == 0, "linear bf16 dbias");
+    free(got_y), free(got_dx), free(got_dw), free(got_db), free(ref_y), free(ref_dx), free(ref_dw), free(ref_db);
+    free(x), free(w), free(bias), free(up);
+    qb_ctx_set_precision(ctx, QB_PREC_FP32);
+}
+
 int main(void) {
     qb_check chk = {0};
     qb_err err = {0};
@@ -189,6 +293,8 @@ int main(void) {
     CHECK(&chk, rc == 0 && ctx->precision == QB_PREC_BF16, "bf16 accepted on this cpu: %s", ctx->err.msg);
     qb_ctx_set_precision(ctx, QB_PREC_FP32);
     test_gemm(&chk);
+    test_cast(&chk);
+    test_linear_saved(&chk, ctx);
     static const char *ops[] = {"matmul_nn", "matmul_tn", "matmul_nt", "matmul_tt", "matmul_batched", "matmul_shared_b",
                                 "matmul_strided_view", "linear_bias", "linear_nobias"};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {

@@ -1,4 +1,4 @@
-/* test_engine.c: engine behaviour: steady-state memory, no-grad mode, gradient accumulation, views sharing
+/* test_engine.c: engine behaviour: the step arena's reuse of handed-back memory, steady-state memory, no-grad mode, gradient accumulation, views sharing
  * storage, RNG and dropout independent of the thread count, and a tiny network trained to a stated loss. */
 #include <math.h>
 #include <omp.h>
@@ -18,8 +18,32 @@ static qb_tensor *mlp_loss(qb_ctx *ctx, const float *x, const float *target) {
     return qb_mse_loss(ctx, y, tt);
 }
 
+/* qb_arena_release: a handed-back range is taken by the next allocation that fits (best fit, cut from its front),
+ * neighbours merge, the top of the block lowers `used`, the peak counts what was live, reset forgets the ranges. */
+static void test_arena_release(qb_check *chk) {
+    qb_arena a;
+    if (qb_arena_init(&a, &qb_cpu_kernels, NULL, 1 << 16)) abort();
+    char *p0 = qb_arena_alloc(&a, 1024), *p1 = qb_arena_alloc(&a, 4096), *p2 = qb_arena_alloc(&a, 1024), *p3 = qb_arena_alloc(&a, 256);
+    size_t used = a.used;
+    CHECK(chk, qb_arena_release(&a, p1, 4096) == 0 && a.used == used && a.n_holes == 1, "a middle range becomes a hole");
+    CHECK(chk, qb_arena_release(&a, p0, 1000) == 0 && a.n_holes == 1 && a.holes[0].p == p0 && a.holes[0].n == 5120,
+          "its neighbour merges with it (sizes rounded to 64)");
+    char *q = qb_arena_alloc(&a, 512);
+    CHECK(chk, q == p0 && a.used == used && a.holes[0].p == p0 + 512, "an allocation that fits takes the hole's front");
+    CHECK(chk, qb_arena_release(&a, p3, 256) == 0 && a.used == used - 256, "the top range lowers used");
+    CHECK(chk, qb_arena_release(&a, p2, 1024) == 0 && a.used == 512 && a.n_holes == 0, "the top merges with the hole below it");
+    CHECK(chk, a.peak == used, "the peak is what was live at most (%zu, want %zu)", a.peak, used);
+    qb_arena_alloc(&a, 64);
+    char *r = qb_arena_alloc(&a, 128);
+    qb_arena_release(&a, q, 512);
+    CHECK(chk, qb_arena_reset(&a) == 0 && a.used == 0 && a.n_holes == 0 && qb_arena_alloc(&a, 128) == a.base, "reset forgets the holes");
+    (void)r;
+    qb_arena_free(&a);
+}
+
 int main(void) {
     qb_check chk = {0};
+    test_arena_release(&chk);
     qb_err err = {0};
     qb_ctx *ctx = qb_ctx_new(QB_CPU, 5, &err);
     if (!ctx) qb_die("test_engine", &err);

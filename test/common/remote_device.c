@@ -26,10 +26,11 @@ static int r_accumulate_strided(qb_dev *d, float *dst, const int64_t *st, const 
 }
 static int r_axpy(qb_dev *d, float *dst, const float *src, float a, int64_t n) { return qb_cpu_axpy(d, H(dst), H(src), a, n); }
 static int r_scale(qb_dev *d, float *y, const float *x, float s, int64_t n) { return qb_cpu_scale(d, H(y), H(x), s, n); }
-static int r_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+static int r_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void *a, int64_t lda, const void *b,
                   int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *bt) {
     return qb_cpu_gemm(d, ta, tb, m, n, k, alpha, H(a), lda, H(b), ldb, beta, H(c), ldc, bt);
 }
+static int r_cast_bf16(qb_dev *d, uint16_t *y, const float *x, int64_t n) { return qb_cpu_cast_bf16(d, H(y), H(x), n); }
 static int r_bias_rows(qb_dev *d, float *y, const float *b, int64_t r, int64_t n) { return qb_cpu_bias_rows(d, H(y), H(b), r, n); }
 static int r_col_sum(qb_dev *d, float *db, const float *dy, int64_t r, int64_t n) { return qb_cpu_col_sum(d, H(db), H(dy), r, n); }
 static int r_binary(qb_dev *d, qb_binary_kind kind, float *y, const float *a, const float *b, int64_t n, int64_t nb, bool rows, int nd,
@@ -110,7 +111,7 @@ static int r_grad_clip(qb_dev *d, float *g, int64_t numel, const qb_segment *seg
 static const qb_kernels remote_kernels = {
     .name = "remote", .error_message = qb_cpu_error_message, .alloc = r_alloc, .release = r_release, .fill = r_fill,
     .memcpy_h2d = r_h2d, .memcpy_d2h = r_d2h, .memcpy_d2d = r_d2d, .copy_strided = r_copy_strided,
-    .accumulate_strided = r_accumulate_strided, .axpy = r_axpy, .scale = r_scale, .gemm = r_gemm, .bias_rows = r_bias_rows,
+    .accumulate_strided = r_accumulate_strided, .axpy = r_axpy, .scale = r_scale, .gemm = r_gemm, .cast_bf16 = r_cast_bf16, .bias_rows = r_bias_rows,
     .col_sum = r_col_sum, .binary = r_binary, .binary_grad_b = r_binary_grad_b, .mul_grad_a = r_mul_grad_a, .unary = r_unary,
     .unary_grad = r_unary_grad, .layernorm = r_layernorm, .layernorm_grad_params = r_layernorm_grad_params,
     .layernorm_grad_input = r_layernorm_grad_input, .softmax = r_softmax, .softmax_grad = r_softmax_grad, .dropout = r_dropout,

@@ -5,6 +5,10 @@
  * - TF32 and BF16 GEMMs: |cuda - cpu fp32| <= 2u sum_l |a_il| |b_lj| per element (u = 2^-11 for TF32, 2^-8 for bf16:
  *   each input rounded once) plus the fp32 tolerance, a result that differs from fp32, and (emulator) the fp32 product of
  *   the rounded inputs within 1e-5; the precision setting on the CPU (tf32 refused);
+ * - bf16 operands: cast_bf16 against the CPU's bits (ties, subnormals, inf, NaN); every GEMM case with A and B cast to bf16
+ *   (CUDA_R_16BF layouts, CUBLAS_COMPUTE_32F) against the fp32-operand bf16 GEMM (1e-5; the emulator: the same bits);
+ *   the linear and probs @ V under bf16 with a marked input whose fp32 memory is handed back and reused (qb_release_f32)
+ *   against the unmarked op (output and gradients; 1e-5);
  * - larger op cases (multi-chunk column sums, multi-block sums, broadcast gradients, head views) forward and backward;
  * - AdamW with clipping over a packed parameter list on the CUDA context against the CPU context for several steps
  *   (parameters, moments and the norm; the norm within 1e-6 relative).
@@ -32,7 +36,7 @@ typedef struct gemm_case {
     bool nan_c;       /* C starts as NaN (beta 0: never read) */
 } gemm_case;
 
-#define ONE {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32}
+#define ONE {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32, false, false}
 
 static const gemm_case gemm_cases[] = {
     {"linear forward 256x768x768 (nt, beta 1)", false, true, 256, 768, 768, 768, 768, 768, ONE, 1.0f, 1.0f, 0, false},
@@ -40,37 +44,37 @@ static const gemm_case gemm_cases[] = {
     {"ffn forward 128x3072x768 (nt)", false, true, 128, 3072, 768, 768, 768, 3072, ONE, 1.0f, 0.0f, 0, true},
     {"ffn dx 128x768x3072 (nn)", false, false, 128, 768, 3072, 3072, 768, 768, ONE, 1.0f, 0.0f, 0, true},
     {"attention scores [2, 12] 128x128x64 dense (nt, one strided batch)", false, true, 128, 128, 64, 64, 64, 128,
-     {{2, 12}, {12 * 128 * 64, 128 * 64}, {12 * 128 * 64, 128 * 64}, {12 * 128 * 128, 128 * 128}, QB_PREC_FP32}, 0.125f, 0.0f, 0, true},
+     {{2, 12}, {12 * 128 * 64, 128 * 64}, {12 * 128 * 64, 128 * 64}, {12 * 128 * 128, 128 * 128}, QB_PREC_FP32, false, false}, 0.125f, 0.0f, 0, true},
     {"attention scores [2, 12] on head views (nt, one call per batch index)", false, true, 128, 128, 64, 768, 768, 128,
-     {{2, 12}, {128 * 768, 64}, {128 * 768, 64}, {12 * 128 * 128, 128 * 128}, QB_PREC_FP32}, 1.0f, 0.0f, 0, true},
+     {{2, 12}, {128 * 768, 64}, {128 * 768, 64}, {12 * 128 * 128, 128 * 128}, QB_PREC_FP32, false, false}, 1.0f, 0.0f, 0, true},
     {"attention context [2, 12] probabilities @ head views (nn)", false, false, 128, 64, 128, 128, 768, 64,
-     {{2, 12}, {12 * 128 * 128, 128 * 128}, {128 * 768, 64}, {12 * 128 * 64, 128 * 64}, QB_PREC_FP32}, 1.0f, 0.0f, 0, true},
+     {{2, 12}, {12 * 128 * 128, 128 * 128}, {128 * 768, 64}, {12 * 128 * 64, 128 * 64}, QB_PREC_FP32, false, false}, 1.0f, 0.0f, 0, true},
     {"head-view gradient [2, 12] dV = P^T dC (tn, beta 1)", true, false, 128, 64, 128, 128, 64, 768,
-     {{2, 12}, {12 * 128 * 128, 128 * 128}, {12 * 128 * 64, 128 * 64}, {128 * 768, 64}, QB_PREC_FP32}, 1.0f, 1.0f, 0, false},
+     {{2, 12}, {12 * 128 * 128, 128 * 128}, {12 * 128 * 64, 128 * 64}, {128 * 768, 64}, QB_PREC_FP32, false, false}, 1.0f, 1.0f, 0, false},
     {"shared output stacked along k: sum_p A_p^T B_p (tn, [3, 4], beta 1)", true, false, 64, 96, 32, 64, 96, 96,
-     {{3, 4}, {4 * 32 * 64, 32 * 64}, {4 * 32 * 96, 32 * 96}, {0, 0}, QB_PREC_FP32}, 1.0f, 1.0f, 0, false},
+     {{3, 4}, {4 * 32 * 64, 32 * 64}, {4 * 32 * 96, 32 * 96}, {0, 0}, QB_PREC_FP32, false, false}, 1.0f, 1.0f, 0, false},
     {"shared output not stacked (tn, [3, 4], alpha 0.75, beta 0.5: in product order)", true, false, 64, 96, 32, 64, 96, 96,
-     {{3, 4}, {4 * (32 * 64 + 16), 32 * 64 + 16}, {4 * 32 * 96, 32 * 96}, {0, 0}, QB_PREC_FP32}, 0.75f, 0.5f, 0, false},
+     {{3, 4}, {4 * (32 * 64 + 16), 32 * 64 + 16}, {4 * 32 * 96, 32 * 96}, {0, 0}, QB_PREC_FP32, false, false}, 0.75f, 0.5f, 0, false},
     {"shared output side by side along k (nt, [1, 5])", false, true, 16, 24, 8, 40, 40, 24,
-     {{1, 5}, {0, 8}, {0, 8}, {0, 0}, QB_PREC_FP32}, 1.0f, 0.0f, 0, true},
+     {{1, 5}, {0, 8}, {0, 8}, {0, 0}, QB_PREC_FP32, false, false}, 1.0f, 0.0f, 0, true},
     {"shared output, one product a batch dim (nn, [4, 1], beta 1)", false, false, 12, 10, 9, 9, 10, 10,
-     {{4, 1}, {12 * 9, 0}, {9 * 10 + 3, 0}, {0, 0}, QB_PREC_FP32}, 1.0f, 1.0f, 0, false},
+     {{4, 1}, {12 * 9, 0}, {9 * 10 + 3, 0}, {0, 0}, QB_PREC_FP32, false, false}, 1.0f, 1.0f, 0, false},
     {"shared B, stacked A and C (nn, [2, 3]: one taller product)", false, false, 20, 16, 24, 24, 16, 16,
-     {{2, 3}, {3 * 20 * 24, 20 * 24}, {0, 0}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32}, 1.0f, 0.0f, 0, true},
+     {{2, 3}, {3 * 20 * 24, 20 * 24}, {0, 0}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32, false, false}, 1.0f, 0.0f, 0, true},
     {"shared A (stride 0) over a strided batch (tn, [2, 3])", true, false, 20, 16, 24, 20, 16, 16,
-     {{2, 3}, {0, 0}, {3 * 24 * 16, 24 * 16}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32}, 1.0f, 0.0f, 0, true},
+     {{2, 3}, {0, 0}, {3 * 24 * 16, 24 * 16}, {3 * 20 * 16, 20 * 16}, QB_PREC_FP32, false, false}, 1.0f, 0.0f, 0, true},
     {"misaligned A, odd leading dims (nn)", false, false, 19, 23, 33, 37, 29, 31, ONE, 1.0f, 0.0f, 1, true},
     {"misaligned A, odd leading dims (tt, beta -1)", true, true, 19, 23, 33, 37, 35, 31, ONE, 2.0f, -1.0f, 3, false},
     {"k = 0, beta 0 (C = 0, NaN never read)", false, false, 5, 7, 0, 1, 7, 7, ONE, 1.0f, 0.0f, 0, true},
     {"k = 0, beta 0.5 over a batch [2, 3]", false, true, 5, 7, 0, 1, 1, 9,
-     {{2, 3}, {0, 0}, {0, 0}, {3 * 5 * 9, 5 * 9}, QB_PREC_FP32}, 1.0f, 0.5f, 0, false},
-    {"k = 0, shared output, beta 2", false, false, 5, 7, 0, 1, 7, 7, {{2, 3}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32}, 1.0f, 2.0f, 0, false},
+     {{2, 3}, {0, 0}, {0, 0}, {3 * 5 * 9, 5 * 9}, QB_PREC_FP32, false, false}, 1.0f, 0.5f, 0, false},
+    {"k = 0, shared output, beta 2", false, false, 5, 7, 0, 1, 7, 7, {{2, 3}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32, false, false}, 1.0f, 2.0f, 0, false},
     {"m = 0 (C untouched)", false, false, 0, 7, 4, 4, 7, 7, ONE, 1.0f, 0.0f, 0, false},
     {"n = 0 (C untouched)", false, false, 5, 0, 4, 4, 1, 1, ONE, 1.0f, 0.0f, 0, false},
-    {"empty batch [0, 4] (C untouched)", false, false, 5, 7, 4, 4, 7, 7, {{0, 4}, {20, 20}, {28, 28}, {35, 35}, QB_PREC_FP32}, 1.0f, 0.0f, 0, false},
-    {"empty batch [0, 4], shared output, beta 0.25", false, false, 5, 7, 4, 4, 7, 7, {{0, 4}, {20, 20}, {28, 28}, {0, 0}, QB_PREC_FP32}, 1.0f, 0.25f, 0,
+    {"empty batch [0, 4] (C untouched)", false, false, 5, 7, 4, 4, 7, 7, {{0, 4}, {20, 20}, {28, 28}, {35, 35}, QB_PREC_FP32, false, false}, 1.0f, 0.0f, 0, false},
+    {"empty batch [0, 4], shared output, beta 0.25", false, false, 5, 7, 4, 4, 7, 7, {{0, 4}, {20, 20}, {28, 28}, {0, 0}, QB_PREC_FP32, false, false}, 1.0f, 0.25f, 0,
      false},
-    {"empty batch [3, 0], shared output, beta 0 (C = 0)", false, false, 5, 7, 4, 4, 7, 7, {{3, 0}, {20, 20}, {28, 28}, {0, 0}, QB_PREC_FP32}, 1.0f, 0.0f,
+    {"empty batch [3, 0], shared output, beta 0 (C = 0)", false, false, 5, 7, 4, 4, 7, 7, {{3, 0}, {20, 20}, {28, 28}, {0, 0}, QB_PREC_FP32, false, false}, 1.0f, 0.0f,
      0, true},
 };
 static const int n_gemm_cases = (int)(sizeof gemm_cases / sizeof gemm_cases[0]);
@@ -357,6 +361,114 @@ static void test_linear_precision(qb_check *chk, qb_ctx *cpu, qb_ctx *gpu) {
     for (int i = 0; i < c->n_in; i++) free(in[i]);
 }
 
+/* ---- bf16 operands */
+
+static void test_bf16_operands(qb_check *chk, qb_ctx *gpu) {
+    enum { N = 5000 };
+    float *x = randn(N, 1234);
+    const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x00000001u, 0x807fffffu, 0x7f7fffffu,
+                                0x7f800000u, 0xff800000u, 0x80000000u, 0x7fc00001u, 0xff800001u, 0x3f80ffffu};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) memcpy(&x[i], &special[i], 4);
+    uint16_t want[N], got[N];
+    qb_ctx_step_reset(gpu);
+    float *dx = dev_copy(gpu, x, N);
+    uint16_t *dy = qb_act_alloc(gpu, N * sizeof(uint16_t));
+    int rc = qb_cpu_kernels.cast_bf16(NULL, want, x, N) || !dx || !dy || QB_KERNEL(gpu, "cast test", cast_bf16, dy, dx, N) ||
+             qb_download(gpu, got, dy, sizeof got);
+    CHECK(chk, rc == 0 && memcmp(got, want, sizeof got) == 0, "cast_bf16 on cuda: the cpu's bits: %s", gpu->err.msg);
+    free(x);
+    if (!CHECK(chk, qb_ctx_set_precision(gpu, QB_PREC_BF16) == 0, "precision bf16: %s", gpu->err.msg)) return;
+    int identical = 0, n_run = 0;
+    for (int i = 0; i < n_gemm_cases; i++) {
+        const gemm_case *g = &gemm_cases[i];
+        gemm_data d = gemm_data_make(g, 300 + 10 * (uint64_t)i);
+        qb_gemm_batch bt = g->bt;
+        bt.precision = QB_PREC_BF16;
+        float *ref = cuda_gemm(chk, gpu, &(gemm_case){.name = g->name, .ta = g->ta, .tb = g->tb, .m = g->m, .n = g->n, .k = g->k, .lda = g->lda,
+                                                     .ldb = g->ldb, .ldc = g->ldc, .bt = bt, .alpha = g->alpha, .beta = g->beta, .a_shift = g->a_shift,
+                                                     .nan_c = g->nan_c}, &d);
+        qb_ctx_step_reset(gpu);
+        float *da = dev_copy(gpu, d.a, d.na), *db = dev_copy(gpu, d.b, d.nb), *dc = dev_copy(gpu, d.c0, d.nc);
+        uint16_t *a16 = qb_act_alloc(gpu, (size_t)d.na * 2), *b16 = qb_act_alloc(gpu, (size_t)d.nb * 2);
+        float *c = malloc((size_t)d.nc * sizeof(float));
+        bt.a_bf16 = bt.b_bf16 = true;
+        rc = !da || !db || !dc || !a16 || !b16 || QB_KERNEL(gpu, "cast test", cast_bf16, a16, da, d.na) ||
+             QB_KERNEL(gpu, "cast test", cast_bf16, b16, db, d.nb) ||
+             QB_KERNEL(gpu, "gemm test", gemm, g->ta, g->tb, g->m, g->n, g->k, g->alpha, a16 + g->a_shift, g->lda, b16, g->ldb, g->beta, dc,
+                       g->ldc, &bt) ||
+             qb_download(gpu, c, dc, (size_t)d.nc * sizeof(float));
+        if (CHECK(chk, rc == 0 && ref, "%s: bf16-operand gemm runs: %s", g->name, gpu->err.msg)) {
+            for (int64_t e = 0; e < d.nc; e++)
+                if (isnan(ref[e]) && isnan(c[e])) ref[e] = c[e] = 0.0f;
+            identical += memcmp(c, ref, (size_t)d.nc * sizeof(float)) == 0;
+            n_run++;
+            char what[160];
+            snprintf(what, sizeof what, "gemm %s: bf16 operands vs fp32 operands under bf16", g->name);
+            compare(chk, what, c, ref, d.nc);
+        }
+        free(c);
+        free(ref);
+        gemm_data_free(&d);
+    }
+    printf("bf16-operand gemm: %d of %d cases bit for bit the fp32-operand bf16 gemm\n", identical, n_run);
+    /* the linear: marked input (bf16 copy kept, fp32 handed back and overwritten) vs unmarked */
+    enum { R = 96, IN = 160, OUT = 64 };
+    float *xh = randn(R * IN, 401), *wh = randn(OUT * IN, 402), *up = randn(R * OUT, 403), *res[2][3];
+    qb_tensor *w = qb_param_new(gpu, "bf16test.w", 2, (int64_t[]){OUT, IN});
+    if (!w || qb_copy_from_host(gpu, w, wh)) abort();
+    for (int marked = 0; marked < 2; marked++) {
+        qb_ctx_step_reset(gpu);
+        qb_zero_grad(gpu);
+        qb_tensor *xt = qb_from_host(gpu, 2, (int64_t[]){R, IN}, xh);
+        xt->requires_grad = true;
+        if (marked) qb_mark_gemm_input(xt);
+        qb_tensor *y = qb_linear(gpu, xt, w, NULL);
+        if (marked) {
+            CHECK(chk, y && y->node && y->node->saved[0] == xt->bf16 && xt->bf16, "cuda linear keeps the marked input's bf16 copy");
+            qb_release_f32(gpu, xt);
+            qb_tensor *junk = qb_new(gpu, 2, (int64_t[]){R, IN});
+            if (junk) qb_fill(gpu, junk, -777.0f);
+        }
+        for (int t = 0; t < 3; t++) res[marked][t] = calloc(R * IN + OUT * IN, sizeof(float));
+        rc = qb_backward_with_grad(gpu, y, up) || qb_to_host(gpu, y, res[marked][0]) || qb_to_host(gpu, xt->grad, res[marked][1]) ||
+             qb_to_host(gpu, w->grad, res[marked][2]);
+        CHECK(chk, rc == 0, "cuda linear in bf16 (marked %d): %s", marked, gpu->err.msg);
+    }
+    compare(chk, "cuda linear bf16 output: marked input vs unmarked", res[1][0], res[0][0], R * OUT);
+    compare(chk, "cuda linear bf16 dx: marked input vs unmarked", res[1][1], res[0][1], R * IN);
+    compare(chk, "cuda linear bf16 dW from the saved bf16 input vs unmarked", res[1][2], res[0][2], OUT * IN);
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 3; t++) free(res[m][t]);
+    free(xh), free(wh), free(up);
+    /* probs @ V: a marked contiguous [2, 3, S, S] left operand, V a head view of a [2, S, 3 * 16] tensor */
+    enum { SB = 2, SN = 3, SS = 40, SD = 16 };
+    float *ph = randn(SB * SN * SS * SS, 404), *vh = randn(SB * SS * SN * SD, 405), *uc = randn(SB * SN * SS * SD, 406), *mr[2][3];
+    for (int marked = 0; marked < 2; marked++) {
+        qb_ctx_step_reset(gpu);
+        qb_tensor *p = qb_from_host(gpu, 4, (int64_t[]){SB, SN, SS, SS}, ph), *v = qb_from_host(gpu, 3, (int64_t[]){SB, SS, SN * SD}, vh);
+        p->requires_grad = v->requires_grad = true;
+        if (marked) qb_mark_gemm_input(p);
+        qb_tensor *c = qb_matmul(gpu, p, qb_split_heads(gpu, v, SN), false, false);
+        if (marked) {
+            CHECK(chk, c && c->node && c->node->saved[0] == p->bf16 && p->bf16, "cuda matmul keeps the marked operand's bf16 copy");
+            qb_release_f32(gpu, p);
+            qb_tensor *junk = qb_new(gpu, 4, (int64_t[]){SB, SN, SS, SS});
+            if (junk) qb_fill(gpu, junk, 555.0f);
+        }
+        for (int t = 0; t < 3; t++) mr[marked][t] = calloc(SB * SN * SS * SS, sizeof(float));
+        rc = qb_backward_with_grad(gpu, c, uc) || qb_to_host(gpu, c, mr[marked][0]) || qb_to_host(gpu, p->grad, mr[marked][1]) ||
+             qb_to_host(gpu, v->grad, mr[marked][2]);
+        CHECK(chk, rc == 0, "cuda matmul in bf16 (marked %d): %s", marked, gpu->err.msg);
+    }
+    compare(chk, "cuda matmul bf16 output: marked operand vs unmarked", mr[1][0], mr[0][0], SB * SN * SS * SD);
+    compare(chk, "cuda matmul bf16 dA: marked operand vs unmarked", mr[1][1], mr[0][1], SB * SN * SS * SS);
+    compare(chk, "cuda matmul bf16 dV from the saved bf16 operand vs unmarked", mr[1][2], mr[0][2], SB * SS * SN * SD);
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 3; t++) free(mr[m][t]);
+    free(ph), free(vh), free(uc);
+    qb_ctx_set_precision(gpu, QB_PREC_FP32);
+}
+
 /* ---- AdamW and clipping over packed parameters, the CUDA context against the CPU context */
 
 static const struct {
@@ -488,6 +600,7 @@ int main(void) {
     test_precision_api(&chk, cpu);
     test_big_ops(&chk, cpu, gpu);
     test_linear_precision(&chk, cpu, gpu);
+    test_bf16_operands(&chk, gpu);
     qb_ctx_free(gpu);
     qb_ctx_free(cpu);
     /* fresh contexts: the parameters are the only ones */

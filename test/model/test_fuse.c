@@ -8,9 +8,13 @@
  *   quantizer dynamic (not fusable: nothing recomputed); the step arena is smaller by exactly one output.dense input
  *   per layer where it is recomputed, and the recompute buffer holds one. `--cuda`: the recompute cases on the CUDA device (emulated in CI), with the
  *   cuBLASLt epilogues off and on (stored, the tanh GELU of a plain linear is cuBLASLt's epilogue and recomputed our
- *   kernel: there within fp32 rounding). */
+ *   kernel: there within fp32 rounding);
+ * - precision bf16 (bf16 copies of the linears' inputs) with the recomputed activation (bit for bit) and, on cuda, the
+ *   epilogues (within the bf16 tolerance), against the stored bf16 step. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "autograd/cpu/kernels.h"
 #include "autograd/cuda/backend.h"
 #include "check.h"
 #include "model/heads.h"
@@ -23,7 +27,7 @@ enum { B = 3, S = 19, L = 3, H = 32, I = 48 };
 typedef enum { QUANT_ON, QUANT_MIXED, QUANT_OFF, QUANT_OUT_DYNAMIC } variant;
 
 typedef struct step_opts {
-    bool fuse, recompute, epilogue, cuda, int8;
+    bool fuse, recompute, epilogue, cuda, int8, bf16;
     qb_bert_act act;
     variant v;
 } step_opts;
@@ -31,7 +35,7 @@ typedef struct step_opts {
 typedef struct step_out {
     float start[B * S], end[B * S], loss;
     int fused_nodes[3]; /* softmax_dropout_fq, act_fq, add_fq_layernorm nodes on the tape */
-    int recomputed_nodes;
+    int recomputed_nodes, gelu_epilogue_nodes; /* nodes with a recompute function; linear_gelu_tanh nodes */
     size_t act_peak, recompute_bytes;
     float **grads;
     int64_t *numel;
@@ -49,6 +53,7 @@ static void run(const step_opts *p, step_out *o) {
     qb_ctx *ctx = qb_ctx_new(p->cuda ? QB_CUDA : QB_CPU, 5, &err);
     if (!ctx) qb_die("test_fuse", &err);
     ctx->gemm_epilogue = p->epilogue;
+    if (p->bf16 && qb_ctx_set_precision(ctx, QB_PREC_BF16)) qb_die("test_fuse", &ctx->err);
     qb_bert_config cfg;
     qb_bert_config_default(&cfg);
     cfg.vocab_size = 97;
@@ -89,11 +94,12 @@ static void run(const step_opts *p, step_out *o) {
     qb_bert_output out;
     if (qb_bert_question_answering(&m, &in, start, end, &out) || qb_backward(ctx, out.loss)) qb_die("test_fuse", &ctx->err);
     memset(o->fused_nodes, 0, sizeof o->fused_nodes);
-    o->recomputed_nodes = 0;
+    o->recomputed_nodes = o->gelu_epilogue_nodes = 0;
     static const char *const names[3] = {"softmax_dropout_fq", "act_fq", "add_fq_layernorm"};
     for (int i = 0; i < ctx->n_tape; i++) {
         for (int k = 0; k < 3; k++) o->fused_nodes[k] += strcmp(ctx->tape[i]->op, names[k]) == 0;
         o->recomputed_nodes += ctx->tape[i]->recompute != NULL;
+        o->gelu_epilogue_nodes += strcmp(ctx->tape[i]->op, "linear_gelu_tanh") == 0;
     }
     qb_to_host(ctx, out.logits, o->start);
     qb_to_host(ctx, out.end_logits, o->end);
@@ -200,13 +206,91 @@ static void test_recompute(bool cuda) {
         }
 }
 
+/* sum (a - b)^2 <= rtol^2 sum b^2 */
+static bool close_l2(const float *a, const float *b, int64_t n, double rtol) {
+    double d = 0.0, r = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        r += (double)b[i] * b[i];
+    }
+    return d <= rtol * rtol * r;
+}
+
+/* a and b within the bf16 tests' tolerance: loss 2e-2 relative, logits and each parameter gradient 2e-2 in l2 */
+static void close_step_bf16(const char *name, const step_out *a, const step_out *b) {
+    CHECK(&chk, fabs((double)a->loss - b->loss) <= 2e-2 * fabs((double)b->loss), "%s: loss %.9g vs %.9g", name, (double)a->loss, (double)b->loss);
+    CHECK(&chk, close_l2(a->start, b->start, B * S, 2e-2) && close_l2(a->end, b->end, B * S, 2e-2), "%s: logits differ", name);
+    int bad = 0;
+    for (int i = 0; i < a->n; i++) bad += !close_l2(a->grads[i], b->grads[i], a->numel[i], 2e-2);
+    CHECK(&chk, bad == 0, "%s: %d of %d parameter gradients differ", name, bad, a->n);
+}
+
+/* precision bf16 (linears' inputs kept as bf16 copies) with train.recompute_activation and, on cuda, the epilogues,
+ * against the stored step with the epilogues off: recompute alone bit for bit (output.dense rounds its recomputed fp32
+ * input inside the GEMMs as the stored bf16 copy was rounded), the epilogues within the bf16 tolerance. The tanh GELU
+ * epilogue runs where intermediate.dense's input is fp32 (quantizers off) and not where it is a bf16 copy. */
+static void test_bf16(bool cuda) {
+    static const struct { qb_bert_act act; variant v; const char *name; } cases[] = {
+        {QB_ACT_GELU, QUANT_ON, "gelu, act_fq"}, {QB_ACT_GELU_TANH, QUANT_OFF, "gelu_new, quantizers off"},
+        {QB_ACT_GELU_TANH, QUANT_OUT_DYNAMIC, "gelu_new, output.dense input dynamic"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        step_opts p = {.fuse = true, .cuda = cuda, .bf16 = true, .act = cases[c].act, .v = cases[c].v};
+        step_out ref, f32;
+        run(&p, &ref);
+        step_opts pf = p;
+        pf.bf16 = false;
+        run(&pf, &f32);
+        char name[160];
+        snprintf(name, sizeof name, "bf16, %s%s", cases[c].name, cuda ? ", cuda" : "");
+        CHECK(&chk, differ(ref.start, f32.start, B * S) > 0 && ref.act_peak < f32.act_peak,
+              "%s: no bf16 step (logits as fp32's, step arena %zu vs fp32 %zu bytes)", name, ref.act_peak, f32.act_peak);
+        CHECK(&chk, fabs((double)ref.loss - f32.loss) <= 2e-2 * fabs((double)f32.loss), "%s: loss %.9g vs fp32 %.9g", name, (double)ref.loss,
+              (double)f32.loss);
+        bool recomputable = cases[c].v != QUANT_OUT_DYNAMIC;
+        for (int epi = 0; epi < (cuda ? 2 : 1); epi++)
+            for (int rec = 0; rec < 2; rec++) {
+                if (!epi && !rec) continue;
+                step_opts q = p;
+                q.epilogue = epi;
+                q.recompute = rec;
+                step_out o;
+                run(&q, &o);
+                snprintf(name, sizeof name, "bf16, %s%s%s vs stored", cases[c].name, rec ? ", recomputed" : "", epi ? ", cuda epilogues on" : cuda ? ", cuda" : "");
+                int want_rec = rec && recomputable ? L : 0, want_gelu = epi && !rec && cases[c].v == QUANT_OFF ? L : 0;
+                CHECK(&chk, o.recomputed_nodes == want_rec && o.gelu_epilogue_nodes == want_gelu,
+                      "%s: %d recomputed nodes (want %d), %d tanh GELU epilogues (want %d)", name, o.recomputed_nodes, want_rec,
+                      o.gelu_epilogue_nodes, want_gelu);
+                CHECK(&chk, o.recompute_bytes == (want_rec ? (size_t)B * S * I * sizeof(float) : 0), "%s: recompute buffer %zu bytes", name,
+                      o.recompute_bytes);
+                if (epi) close_step_bf16(name, &o, &ref);
+                else same_step(name, &o, &ref, true);
+                step_out_free(&o);
+            }
+        if (cuda && cases[c].v == QUANT_OUT_DYNAMIC) { /* fp32: the tanh GELU epilogue (the bf16 copy is what stops it above) */
+            pf.epilogue = true;
+            step_out o;
+            run(&pf, &o);
+            CHECK(&chk, o.gelu_epilogue_nodes == L, "fp32, %s, cuda epilogues on: %d tanh GELU epilogues (want %d)", cases[c].name,
+                  o.gelu_epilogue_nodes, L);
+            step_out_free(&o);
+        }
+        step_out_free(&ref), step_out_free(&f32);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--cuda") == 0) {
         if (qb_cuda_device_count() == 0) qb_check_skip(&chk, "recompute on cuda", "no CUDA device (and not the emulated build)");
-        else test_recompute(true);
+        else {
+            test_recompute(true);
+            test_bf16(true);
+        }
         return qb_check_finish(&chk, "test_fuse --cuda");
     }
     test_fused();
     test_recompute(false);
+    const char *why = qb_cpu_bf16_unavailable();
+    if (why) qb_check_skip(&chk, "bf16 with recompute on the cpu", why);
+    else test_bf16(false);
     return qb_check_finish(&chk, "test_fuse");
 }

@@ -17,6 +17,7 @@ const qb_kernels qb_cpu_kernels = {
     .axpy = qb_cpu_axpy,
     .scale = qb_cpu_scale,
     .gemm = qb_cpu_gemm,
+    .cast_bf16 = qb_cpu_cast_bf16,
     .bias_rows = qb_cpu_bias_rows,
     .col_sum = qb_cpu_col_sum,
     .binary = qb_cpu_binary,

@@ -33,13 +33,15 @@ static inline int64_t batch_off(const int64_t *off, const int64_t *count, int64_
     return (p / count[1]) * off[0] + (p % count[1]) * off[1];
 }
 
-int qb_cpu_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *bt) {
+int qb_cpu_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void *a_any, int64_t lda,
+                const void *b_any, int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *bt) {
     (void)d;
     int64_t batch = bt->count[0] * bt->count[1];
     bool shared_c = bt->c[0] == 0 && bt->c[1] == 0;
+    if ((bt->a_bf16 || bt->b_bf16) && bt->precision != QB_PREC_BF16) return -1;
     if (bt->precision == QB_PREC_BF16 && m > 0 && n > 0 && k > 0 && batch > 0)
-        return qb_cpu_gemm_bf16(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt);
+        return qb_cpu_gemm_bf16(ta, tb, m, n, k, alpha, a_any, lda, b_any, ldb, beta, c, ldc, bt);
+    const float *a = a_any, *b = b_any;
     if (batch == 1) {
         gemm1(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } else if (shared_c) {  /* every product adds into one C, in order */

@@ -30,6 +30,7 @@ const qb_kernels qb_cuda_kernels = {
     .accumulate_strided = qb_cuda_accumulate_strided,
     .scale = qb_cuda_scale,
     .gemm = qb_cuda_gemm,
+    .cast_bf16 = qb_cuda_cast_bf16,
     .bias_rows = qb_cuda_bias_rows,
     .col_sum = qb_cuda_col_sum,
     .gemm_epilogue = qb_cuda_gemm_epilogue,

@@ -37,6 +37,7 @@ qb_k_copy_strided qb_cuda_copy_strided;
 qb_k_accumulate_strided qb_cuda_accumulate_strided;
 /* matmul.cu */
 qb_k_gemm qb_cuda_gemm;
+qb_k_cast_bf16 qb_cuda_cast_bf16;
 qb_k_bias_rows qb_cuda_bias_rows;
 qb_k_col_sum qb_cuda_col_sum;
 qb_k_gemm_epilogue qb_cuda_gemm_epilogue;

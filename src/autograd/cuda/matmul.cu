@@ -9,7 +9,8 @@
  * concatenated inner dims when the operands are stacked along k (the shared-weight gradients), else one call per
  * product with beta for the first and 1 after, in product order. k = 0 and an empty shared batch scale C by beta.
  * Compute type from the state's precision: 32F, 32F_FAST_TF32 or 32F_FAST_16BF (inputs rounded inside the product,
- * fp32 accumulate). */
+ * fp32 accumulate); bf16 operands (qb_gemm_batch a_bf16 = b_bf16, precision bf16: from cast_bf16) are CUDA_R_16BF
+ * layouts with CUBLAS_COMPUTE_32F and fp32 C/D. */
 #include "autograd/cuda/cuda_compat.h"
 
 #include "autograd/cuda/device_util.cuh"
@@ -36,23 +37,40 @@ static int scale_c(qb_dev *d, int64_t m, int64_t n, float beta, float *c, int64_
     return qb_cuda_status(d, "gemm (C = beta C)", cudaGetLastError());
 }
 
+/* ---- bf16 operands: x rounded to nearest even, NaN kept quiet (the bits of the CPU's cast_bf16) */
+
+__global__ static void __launch_bounds__(QB_CUDA_THREADS) cast_bf16_kernel(uint16_t *y, const float *x, int64_t n) {
+    QB_GRID_LOOP(i, n) {
+        uint32_t u = __float_as_uint(x[i]);
+        y[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : (u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
+}
+
+extern "C" int qb_cuda_cast_bf16(qb_dev *d, uint16_t *y, const float *x, int64_t n) {
+    if (n <= 0) return 0;
+    QB_LAUNCH(cast_bf16_kernel, qb_cuda_blocks(n, QB_CUDA_THREADS), QB_CUDA_THREADS, 0, (cudaStream_t)qb_cuda_stream(d), y, x, n);
+    return qb_cuda_status(d, "cast_bf16", cudaGetLastError());
+}
+
 /* ---- one cuBLASLt call */
 
 /* The largest power of two (at most 256) dividing the address and, in a batch, the byte stride between matrices. */
-static uint32_t alignment(const void *p, int64_t stride, int64_t batch) {
+static uint32_t alignment(const void *p, int64_t stride, int64_t batch, size_t elem) {
     uintptr_t v = (uintptr_t)p | 256u;
-    if (batch > 1 && stride) v |= (uintptr_t)stride * sizeof(float);
+    if (batch > 1 && stride) v |= (uintptr_t)stride * elem;
     return (uint32_t)(v & (~v + 1));
 }
 
-static cublasComputeType_t compute_type(qb_precision p) {
+static cublasComputeType_t compute_type(qb_precision p, bool bf16_operands) {
+    if (bf16_operands) return CUBLAS_COMPUTE_32F;
     return p == QB_PREC_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : p == QB_PREC_BF16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
 }
 
 /* A row-major matrix of `rows` x `cols` with leading dim ld as cuBLASLt's column-major cols x rows, batched. */
-static cublasStatus_t layout(cublasLtMatrixLayoutOpaque_t *l, int64_t rows, int64_t cols, int64_t ld, int64_t stride, int32_t batch) {
+static cublasStatus_t layout(cublasLtMatrixLayoutOpaque_t *l, cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld, int64_t stride,
+                             int32_t batch) {
     if (rows == 1 && ld < cols) ld = cols; /* one row: its leading dim is never used */
-    cublasStatus_t s = cublasLtMatrixLayoutInit(l, CUDA_R_32F, (uint64_t)cols, (uint64_t)rows, ld);
+    cublasStatus_t s = cublasLtMatrixLayoutInit(l, type, (uint64_t)cols, (uint64_t)rows, ld);
     if (s == CUBLAS_STATUS_SUCCESS && batch > 1) {
         s = cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch);
         if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride);
@@ -78,14 +96,17 @@ static cublasStatus_t set_epilogue(cublasLtMatmulDescOpaque_t *op, const lt_epil
     return s;
 }
 
-/* Row-major C_p = alpha op(A_p) op(B_p) + beta C_p for p < batch, X_p = X + p * sx; m, n, k > 0; then epilogue ep (NULL:
- * none). 0, -1 with the state's error, or 1 when cuBLASLt has no algorithm for ep (nothing ran, no error kept). */
-static int lt_matmul(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, int64_t sa,
-                     const float *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc, int64_t sc, int64_t batch,
+/* Row-major C_p = alpha op(A_p) op(B_p) + beta C_p for p < batch, X_p = X + p * sx; m, n, k > 0; A and B fp32, or both
+ * bf16 (bf16); then epilogue ep (NULL: none). 0, -1 with the state's error, or 1 when cuBLASLt has no algorithm for ep
+ * (nothing ran, no error kept). */
+static int lt_matmul(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void *a, int64_t lda, int64_t sa,
+                     const void *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc, int64_t sc, int64_t batch, bool bf16,
                      const lt_epilogue *ep) {
     char what[160];
-    snprintf(what, sizeof what, "gemm %c%c m %lld n %lld k %lld batch %lld (cuBLASLt)", ta ? 't' : 'n', tb ? 't' : 'n', (long long)m,
-             (long long)n, (long long)k, (long long)batch);
+    snprintf(what, sizeof what, "gemm %c%c m %lld n %lld k %lld batch %lld%s (cuBLASLt)", ta ? 't' : 'n', tb ? 't' : 'n', (long long)m,
+             (long long)n, (long long)k, (long long)batch, bf16 ? " bf16 A/B" : "");
+    cudaDataType_t ab_type = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    size_t ab_size = bf16 ? 2 : sizeof(float);
     if (batch > INT32_MAX || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
         return qb_cuda_blas_status(d, what, CUBLAS_STATUS_NOT_SUPPORTED);
     cublasLtHandle_t lt = (cublasLtHandle_t)qb_cuda_blaslt(d);
@@ -95,16 +116,17 @@ static int lt_matmul(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t 
     cublasLtMatrixLayoutOpaque_t la, lb, lc;
     cublasLtMatmulPreferenceOpaque_t pref;
     cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-    uint32_t align_a = alignment(b, sb, batch), align_b = alignment(a, sa, batch), align_c = alignment(c, sc, batch);
+    uint32_t align_a = alignment(b, sb, batch, ab_size), align_b = alignment(a, sa, batch, ab_size),
+             align_c = alignment(c, sc, batch, sizeof(float));
     int32_t nb = (int32_t)batch;
-    cublasStatus_t s = cublasLtMatmulDescInit(&op, compute_type(qb_cuda_precision(d)), CUDA_R_32F);
+    cublasStatus_t s = cublasLtMatmulDescInit(&op, compute_type(qb_cuda_precision(d), bf16), CUDA_R_32F);
     if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(&op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa);
     if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(&op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb);
     if (ep && s == CUBLAS_STATUS_SUCCESS) s = set_epilogue(&op, ep);
     /* cuBLASLt's A is our B (stored [k, n], or [n, k] when tb), its B our A (stored [m, k], or [k, m] when ta) */
-    if (s == CUBLAS_STATUS_SUCCESS) s = layout(&la, tb ? n : k, tb ? k : n, ldb, sb, nb);
-    if (s == CUBLAS_STATUS_SUCCESS) s = layout(&lb, ta ? k : m, ta ? m : k, lda, sa, nb);
-    if (s == CUBLAS_STATUS_SUCCESS) s = layout(&lc, m, n, ldc, sc, nb);
+    if (s == CUBLAS_STATUS_SUCCESS) s = layout(&la, ab_type, tb ? n : k, tb ? k : n, ldb, sb, nb);
+    if (s == CUBLAS_STATUS_SUCCESS) s = layout(&lb, ab_type, ta ? k : m, ta ? m : k, lda, sa, nb);
+    if (s == CUBLAS_STATUS_SUCCESS) s = layout(&lc, CUDA_R_32F, m, n, ldc, sc, nb);
     if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceInit(&pref);
     if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasLtMatmulPreferenceSetAttribute(&pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof ws_bytes);
@@ -127,9 +149,9 @@ static int lt_matmul(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t 
     return qb_cuda_status(d, what, cudaGetLastError());
 }
 
-static int lt_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, int64_t sa,
-                   const float *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc, int64_t sc, int64_t batch) {
-    return lt_matmul(d, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch, nullptr);
+static int lt_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void *a, int64_t lda, int64_t sa,
+                   const void *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc, int64_t sc, int64_t batch, bool bf16) {
+    return lt_matmul(d, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch, bf16, nullptr);
 }
 
 /* ---- the batch */
@@ -145,25 +167,32 @@ static inline int64_t batch_off(const int64_t off[2], const int64_t count[2], in
     return (p / count[1]) * off[0] + (p % count[1]) * off[1];
 }
 
-extern "C" int qb_cuda_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                            const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *bt) {
+/* Element `off` of an operand of fp32 or bf16 values. */
+static inline const void *element(const void *x, bool bf16, int64_t off) {
+    return bf16 ? (const void *)((const uint16_t *)x + off) : (const void *)((const float *)x + off);
+}
+
+extern "C" int qb_cuda_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void *a, int64_t lda,
+                            const void *b, int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *bt) {
     static const int64_t one[2] = {1, 1}, none[2] = {0, 0};
     const int64_t *count = bt->count;
     int64_t batch = count[0] * count[1];
-    bool shared = bt->c[0] == 0 && bt->c[1] == 0;
+    bool shared = bt->c[0] == 0 && bt->c[1] == 0, h = bt->a_bf16;
+    if (bt->a_bf16 != bt->b_bf16 || (h && qb_cuda_precision(d) != QB_PREC_BF16))
+        return qb_cuda_blas_status(d, "gemm: bf16 operands need both A and B in bf16 and precision bf16", CUBLAS_STATUS_INVALID_VALUE);
     if (m <= 0 || n <= 0) return 0;
     if (batch <= 0) return shared ? scale_c(d, m, n, beta, c, ldc, one, none) : 0;
     if (k <= 0) return scale_c(d, m, n, beta, c, ldc, shared ? one : count, bt->c);
-    if (batch == 1) return lt_gemm(d, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+    if (batch == 1) return lt_gemm(d, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1, h);
     int64_t sa = flat_stride(bt->a, count), sb = flat_stride(bt->b, count), sc = flat_stride(bt->c, count);
     if (shared) {
         /* sum_p op(A_p) op(B_p) = [op(A_0) .. op(A_P-1)] [op(B_0); ..; op(B_P-1)] when the operands are stacked along k */
         bool a_k = sa >= 0 && (ta ? sa == k * lda : sa == k && lda >= batch * k);
         bool b_k = sb >= 0 && (tb ? sb == k && ldb >= batch * k : sb == k * ldb);
-        if (a_k && b_k) return lt_gemm(d, ta, tb, m, n, batch * k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+        if (a_k && b_k) return lt_gemm(d, ta, tb, m, n, batch * k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1, h);
         for (int64_t p = 0; p < batch; p++)
-            if (lt_gemm(d, ta, tb, m, n, k, alpha, a + batch_off(bt->a, count, p), lda, 0, b + batch_off(bt->b, count, p), ldb, 0,
-                        p == 0 ? beta : 1.0f, c, ldc, 0, 1))
+            if (lt_gemm(d, ta, tb, m, n, k, alpha, element(a, h, batch_off(bt->a, count, p)), lda, 0, element(b, h, batch_off(bt->b, count, p)),
+                        ldb, 0, p == 0 ? beta : 1.0f, c, ldc, 0, 1, h))
                 return -1;
         return 0;
     }
@@ -174,11 +203,11 @@ extern "C" int qb_cuda_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, i
         return qb_cuda_blas_status(d, what, CUBLAS_STATUS_INVALID_VALUE);
     }
     if (sb == 0 && !ta && sa == m * lda && sc == m * ldc) /* a shared B: the stacked rows of every A_p in one product */
-        return lt_gemm(d, false, tb, batch * m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
-    if (sa >= 0 && sb >= 0 && sc >= 0) return lt_gemm(d, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch);
+        return lt_gemm(d, false, tb, batch * m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1, h);
+    if (sa >= 0 && sb >= 0 && sc >= 0) return lt_gemm(d, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch, h);
     for (int64_t p0 = 0; p0 < count[0]; p0++)
-        if (lt_gemm(d, ta, tb, m, n, k, alpha, a + p0 * bt->a[0], lda, bt->a[1], b + p0 * bt->b[0], ldb, bt->b[1], beta, c + p0 * bt->c[0], ldc,
-                    bt->c[1], count[1]))
+        if (lt_gemm(d, ta, tb, m, n, k, alpha, element(a, h, p0 * bt->a[0]), lda, bt->a[1], element(b, h, p0 * bt->b[0]), ldb, bt->b[1], beta,
+                    c + p0 * bt->c[0], ldc, bt->c[1], count[1], h))
             return -1;
     return 0;
 }
@@ -202,14 +231,14 @@ extern "C" int qb_cuda_gemm_epilogue(qb_dev *d, bool ta, bool tb, int64_t m, int
             if (!(grad = (float *)qb_cuda_scratch(d, (size_t)m * sizeof(float)))) return -1;
             le = {CUBLASLT_EPILOGUE_BGRADB, grad, nullptr, 0}; /* cuBLASLt's B is our A: sum over k of op(B), one per column of D */
         }
-        int rc = lt_matmul(d, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1, &le);
+        int rc = lt_matmul(d, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1, false, &le);
         if (rc < 0) return -1;
         if (rc == 0) {
             ep->fused = true;
             return bgrad ? qb_cuda_axpy(d, ep->bias_grad, grad, 1.0f, m) : 0; /* cuBLASLt writes the sums; we add them */
         }
     }
-    const qb_gemm_batch one = {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32}; /* the precision is the state's */
+    const qb_gemm_batch one = {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32, false, false}; /* the precision is the state's */
     if (bgrad) return qb_cuda_gemm(d, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &one) ? -1 : qb_cuda_col_sum(d, ep->bias_grad, a, k, m);
     float *pre = gelu ? ep->aux : c;
     if (qb_cuda_bias_rows(d, pre, ep->bias, m, n) || qb_cuda_gemm(d, ta, tb, m, n, k, alpha, a, lda, b, ldb, 1.0f, pre, n, &one)) return -1;
