@@ -22,7 +22,7 @@ static void openblas_sgemm(void *ctx, bool ta, bool tb, int m, int n, int k, con
 
 static void usage(FILE *out) {
     fprintf(out, "usage: bench_model [--config base|minilm] [--quant 0|1] [--precision fp32|bf16] [--steps N] [--layers L] [--batch B]\n"
-                 "                   [--seq S] [--profile 1] [--fuse MASK] [--weight-cache 0|1] [--accum A]\n"
+                 "                   [--seq S] [--profile 1] [--fuse MASK] [--weight-cache 0|1] [--accum A] [--recompute 0|1]\n"
                  "  One BERT QA training step (forward + backward, dropout on), median of N steps after two warm-ups.\n"
                  "  --config base: BERT-base (12 layers, hidden 768, intermediate 3072, 12 heads), batch 8 (default)\n"
                  "  --config minilm: MiniLM-L6-H384 (6 layers, hidden 384, intermediate 1536, 12 heads), batch 12, as\n"
@@ -34,6 +34,8 @@ static void usage(FILE *out) {
                  "                   per weight change, in one kernel call); --accum A: the weights change (the parameter\n"
                  "                   version AdamW bumps) every A steps, as with gradient accumulation A (default 1; AdamW\n"
                  "                   itself is not run, so that the step is forward + backward only)\n"
+                 "  --recompute 1: train.recompute_activation (output.dense's input recomputed in the backward, not kept)\n"
+                 "  Memory: the step arena's peak (and the recompute buffer) is printed with the step time.\n"
                  "  --precision bf16: GEMMs with bf16 inputs and fp32 accumulation (oneDNN; fp32 weights and fake quant);\n"
                  "                    the peer then runs under torch.autocast(\"cpu\", dtype=torch.bfloat16)\n"
                  "  Threads: OMP_NUM_THREADS. With QB_TORCH_PYTHON=python (and QB_SOURCE_ROOT=checkout) the PyTorch peer\n"
@@ -66,7 +68,7 @@ static double torch_step_ms(const char *config, int quant, const char *precision
 }
 
 int main(int argc, char **argv) {
-    int quant = 0, steps = 5, layers = 0, batch = 0, seq = 128, profile = 0, fuse = QB_FUSE_ALL, weight_cache = 1, accum = 1;
+    int quant = 0, steps = 5, layers = 0, batch = 0, seq = 128, profile = 0, fuse = QB_FUSE_ALL, weight_cache = 1, accum = 1, recompute = 0;
     const char *config = "base", *precision = "fp32";
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -97,6 +99,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch")) batch = v;
         else if (!strcmp(argv[i], "--seq")) seq = v;
         else if (!strcmp(argv[i], "--profile")) profile = v;
+        else if (!strcmp(argv[i], "--recompute")) recompute = v;
         else if (!strcmp(argv[i], "--fuse")) fuse = (int)strtol(argv[i + 1], NULL, 0);
         else if (!strcmp(argv[i], "--weight-cache")) weight_cache = v;
         else if (!strcmp(argv[i], "--accum")) accum = v > 0 ? v : 1;
@@ -138,6 +141,7 @@ int main(int argc, char **argv) {
     }
     m.fuse = (unsigned)fuse & QB_FUSE_ALL;
     m.weight_cache = weight_cache != 0;
+    m.recompute_act = recompute != 0;
     char fuse_label[64];
     snprintf(fuse_label, sizeof fuse_label, " fuse %d wcache %d accum %d", (int)m.fuse, (int)m.weight_cache, accum);
     int64_t tokens = (int64_t)batch * seq, H = cfg.hidden_size, inter = cfg.intermediate_size;
@@ -181,8 +185,8 @@ int main(int argc, char **argv) {
     printf("qdqbert  %-6s%s %-4s %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  OpenBLAS sgemm %6.1f GFLOP/s  "
            "%4.0f%% of its bound  cpu %8.1f ms/step  peak RSS %6.0f MiB  activation arena peak %6.1f MiB\n",
            quant ? "quant" : "fp32", quant ? fuse_label : "", precision, config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
-           100.0 * flops / med * 1e-9 / rate, 1e3 * cpu_med, ru.ru_maxrss / 1024.0,
-           mem.act_peak / 1048576.0);
+           100.0 * flops / med * 1e-9 / rate, 1e3 * cpu_med, ru.ru_maxrss / 1024.0, mem.act_peak / 1048576.0);
+    printf("memory   recompute buffer %.1f MiB (train.recompute_activation %s)\n", mem.recompute / 1048576.0, recompute ? "on" : "off");
     fflush(stdout);
     char nthreads[16];
     snprintf(nthreads, sizeof nthreads, "%d", openblas_get_num_threads());

@@ -23,6 +23,7 @@ static const qb_cfg_key keys[] = {
     NUM("run", "threads", QB_CFG_INT, threads, "[0, 1024]", "OpenMP threads (0 = all cores)"),
     KEY("run", "output_dir", QB_CFG_STRING, output_dir, "directory for checkpoints, metrics and predictions"),
     KEY("run", "precision", QB_CFG_STRING, precision, "GEMM precision: fp32, bf16 (inputs rounded to bf16, fp32 accumulation and weights; cpu with AVX512-BF16 or AMX, or cuda) or tf32 (cuda)"),
+    KEY("run", "gemm_epilogue", QB_CFG_BOOL, gemm_epilogue, "cuda: the linear layers' bias, bias gradient and tanh GELU in cuBLASLt GEMM epilogues (false: separate kernels; same definition)"),
     KEY("model", "path", QB_CFG_STRING, model_path, "HF checkpoint directory (config.json, model.safetensors, vocab.txt) or an HDF5 export"),
     KEY("model", "tokenizer", QB_CFG_STRING, tokenizer, "tokenizer directory (empty = model.path)"),
     KEY("data", "train_file", QB_CFG_STRING, train_file, "SQuAD training set (.json or .json.gz)"),
@@ -76,6 +77,7 @@ static const qb_cfg_key keys[] = {
     KEY("train", "teacher", QB_CFG_STRING, teacher, "knowledge distillation from this fp32 QA checkpoint (empty = none)"),
     KEY("train", "kd_alpha", QB_CFG_FLOAT, kd_alpha, "distillation weight a: a T^2 KL(teacher || student) + (1 - a) CE"),
     KEY("train", "kd_temperature", QB_CFG_FLOAT, kd_temperature, "distillation temperature T (softmax of logits / T)"),
+    KEY("train", "recompute_activation", QB_CFG_BOOL, recompute_activation, "output.dense's input (the GELU output, fake-quantized when fused) recomputed in the backward instead of kept (less memory, same results)"),
     KEY("train", "progress", QB_CFG_STRING, progress, "auto (a live line on a terminal), bar (always) or lines (log lines only)"),
     NUM("eval", "batch_size", QB_CFG_INT, eval_batch_size, "[1, 4096]", "features per evaluation forward pass"),
     KEY("eval", "steps", QB_CFG_INT, eval_steps, "evaluate on the dev set every N training steps (0 = only after training)"),
@@ -111,6 +113,7 @@ void qat_config_defaults(qat_config *c) {
     c->calib_samples = 128;
     c->quant_fuse = 1;
     c->quant_weight_cache = 1;
+    c->gemm_epilogue = 1;
     c->calib_batch_size = 8;
     c->learning_rate = 4e-5;
     snprintf(c->lr_scheduler, sizeof c->lr_scheduler, "cosine");

@@ -30,6 +30,8 @@ typedef struct qat_config {
     int64_t gradient_accumulation_steps, eval_steps, save_total_limit;
     int load_best_model_at_end, disable_dropout;
     int int8_gemm;  /* quant.int8_gemm */
+    int gemm_epilogue;         /* run.gemm_epilogue */
+    int recompute_activation;  /* train.recompute_activation */
     char metric_for_best_model[32], report_to[32], logging_dir[1024], progress[16];
     char teacher[1024], learn_ranges[16];
     double kd_alpha, kd_temperature;

@@ -186,6 +186,8 @@ static int load_model(squad_run *r, const char *dir, qb_ctx **ctx, qb_bert_model
         return -1;
     }
     m->int8_gemm = r->c->int8_gemm != 0;
+    m->recompute_act = r->c->recompute_activation != 0;
+    (*ctx)->gemm_epilogue = r->c->gemm_epilogue != 0;
     if (rep.unused) {
         printf("Some weights of the model checkpoint at %s were not used when initializing BertForQuestionAnswering: ", dir);
         print_list(rep.unused);
@@ -301,9 +303,11 @@ static void print_memory(qb_ctx *ctx, const char *task) {
     if (ms.device_total)
         snprintf(device, sizeof device, "device peak %.0f MiB in use of %.0f (cudaMemGetInfo at step ends); ", ms.device_used_peak * mib,
                  ms.device_total * mib);
-    printf("%s: memory: %sstep arena planned %.1f MiB (peak %.1f MiB), parameters + gradients %.1f MiB, host tape peak %.1f MiB, peak RSS "
+    char recompute[64] = "";
+    if (ms.recompute) snprintf(recompute, sizeof recompute, " + recompute buffer %.1f MiB", ms.recompute * mib);
+    printf("%s: memory: %sstep arena planned %.1f MiB (peak %.1f MiB)%s, parameters + gradients %.1f MiB, host tape peak %.1f MiB, peak RSS "
            "%.0f MiB\n",
-           task, device, ms.act_planned * mib, ms.act_peak * mib, ms.params * mib, ms.meta_peak * mib, ru.ru_maxrss / 1024.0);
+           task, device, ms.act_planned * mib, ms.act_peak * mib, recompute, ms.params * mib, ms.meta_peak * mib, ru.ru_maxrss / 1024.0);
 }
 
 static int run_train(squad_run *r, const char *from, qb_err *err) {
@@ -357,6 +361,9 @@ static int run_train(squad_run *r, const char *from, qb_err *err) {
         if (resume) rc = qb_qa_trainer_resume(&t, c->resume_from, err);
         if (!rc) rc = qb_qa_train(&t, 0, err);
         if (!rc) print_memory(ctx, "train");
+        if (!rc && m.recompute_act && !ctx->recompute_bytes)
+            printf("train: train.recompute_activation: nothing recomputed (output.dense's input quantizers are on without a fixed "
+                   "range: dynamic or learned amax, whose fake quant keeps the activation)\n");
         qb_qa_trainer_free(&t);
     }
     rc = qb_comm_agree(r->comm, rc != 0, "training", err);

@@ -29,12 +29,14 @@ static void usage(FILE *f) {
                "                       [--vocab V] [--peak-tflops T]\n"
                "  BERT QA training steps (forward, backward, clip 1.0, AdamW) on random weights; defaults: BERT-base, batch 32,\n"
                "  seq 128, bf16 on cuda, 10 steps after 3 warm-ups, MFU against 989.4 TFLOPS (H200 dense BF16).\n"
-               "  --quant 1: QDQBERT's quantizers on (fixed ranges as after calibration); --int8 1: quant.int8_gemm.\n");
+               "  --quant 1: QDQBERT's quantizers on (fixed ranges as after calibration); --int8 1: quant.int8_gemm.\n"
+               "  --epilogue 0: run.gemm_epilogue = false (cuBLASLt bias epilogues off; default 1); --recompute 1:\n"
+               "  train.recompute_activation.\n");
 }
 
 int main(int argc, char **argv) {
     const char *device = "cuda", *precision = "bf16";
-    int quant = 0, int8 = 0, vocab = 30522, layers = 12, hidden = 768, heads = 12, inter = 3072, batch = 32, seq = 128, steps = 10, warmup = 3;
+    int quant = 0, int8 = 0, epilogue = 1, recompute = 0, vocab = 30522, layers = 12, hidden = 768, heads = 12, inter = 3072, batch = 32, seq = 128, steps = 10, warmup = 3;
     double peak_tflops = 989.4;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
@@ -47,7 +49,8 @@ int main(int argc, char **argv) {
         int *ip = !strcmp(k, "--quant") ? &quant : !strcmp(k, "--int8") ? &int8 : !strcmp(k, "--layers") ? &layers
                   : !strcmp(k, "--hidden") ? &hidden : !strcmp(k, "--heads") ? &heads : !strcmp(k, "--inter") ? &inter
                   : !strcmp(k, "--batch") ? &batch : !strcmp(k, "--seq") ? &seq : !strcmp(k, "--steps") ? &steps
-                  : !strcmp(k, "--warmup") ? &warmup : !strcmp(k, "--vocab") ? &vocab : NULL;
+                  : !strcmp(k, "--warmup") ? &warmup : !strcmp(k, "--vocab") ? &vocab : !strcmp(k, "--epilogue") ? &epilogue
+                  : !strcmp(k, "--recompute") ? &recompute : NULL;
         if (ip) {
             char *end;
             long n = strtol(v, &end, 10);
@@ -103,6 +106,8 @@ int main(int argc, char **argv) {
         qb_bert_quant_enable(&m, "*", true);
     }
     m.int8_gemm = int8 != 0;
+    m.recompute_act = recompute != 0;
+    ctx->gemm_epilogue = epilogue != 0;
     qb_adamw opt;
     if (qb_adamw_init(&opt, ctx, 0.9, 0.999, 1e-8, 0.01, &err)) die("AdamW", &err);
     const int64_t tokens = (int64_t)batch * seq;

@@ -42,6 +42,21 @@ typedef struct qb_gemm_batch {
     bool a_bf16, b_bf16;
 } qb_gemm_batch;
 
+/* What one GEMM does after its product (gemm_epilogue: cuBLASLt's epilogues on cuda), in row-major terms. */
+typedef enum {
+    QB_EPI_BIAS = 1,        /* C = alpha op(A) op(B) + bias[j] (beta 0) */
+    QB_EPI_BIAS_GELU_TANH,  /* aux = alpha op(A) op(B) + bias[j], C = gelu_tanh(aux) (beta 0; C and aux [m, n], ld n) */
+    QB_EPI_BGRAD,           /* C = alpha op(A) op(B) + beta C, bias_grad[i] += sum_l A[l, i] (ta, A [k, m] with lda m): a
+                             * linear's bias gradient from its weight-gradient GEMM */
+} qb_epilogue_kind;
+typedef struct qb_gemm_epilogue {
+    qb_epilogue_kind kind;
+    const float *bias;  /* QB_EPI_BIAS*: [n] */
+    float *aux;         /* QB_EPI_BIAS_GELU_TANH: the pre-activation out, [m, n] */
+    float *bias_grad;   /* QB_EPI_BGRAD: [m] */
+    bool fused;         /* out: the GEMM's own epilogue did it (else the device ran separate kernels, same definition) */
+} qb_gemm_epilogue;
+
 /* A parameter's floats in the packed blocks (parameters, gradients, AdamW moments share one layout). */
 typedef struct qb_segment {
     int64_t offset, n;
@@ -95,6 +110,10 @@ typedef int qb_k_cast_bf16(qb_dev *d, uint16_t *y, const float *x, int64_t n);
 typedef int qb_k_bias_rows(qb_dev *d, float *y, const float *bias, int64_t rows, int64_t n);
 /* dbias[j] += sum_r dy[r, j] over rows x n (the order over r fixed). */
 typedef int qb_k_col_sum(qb_dev *d, float *dbias, const float *dy, int64_t rows, int64_t n);
+
+/* One product C = op(A) op(B) with epilogue ep (alpha, beta, transposes and leading dims as gemm's). */
+typedef int qb_k_gemm_epilogue(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                               const float *b, int64_t ldb, float beta, float *c, int64_t ldc, qb_gemm_epilogue *ep);
 
 /* ---- elementwise: a and y [shape] contiguous; b read at sum_d idx_d * b_stride[d] (0 where b broadcasts). When
  * `rows`, b is contiguous and repeats every nb elements of a (same shape, or a suffix of a's shape). */
@@ -197,6 +216,7 @@ typedef struct qb_kernels {
     qb_k_cast_bf16 *cast_bf16;
     qb_k_bias_rows *bias_rows;
     qb_k_col_sum *col_sum;
+    qb_k_gemm_epilogue *gemm_epilogue;  /* NULL: none (the cpu); the linear then runs gemm, bias_rows and col_sum */
     qb_k_binary *binary;
     qb_k_binary_grad_b *binary_grad_b;
     qb_k_mul_grad_a *mul_grad_a;

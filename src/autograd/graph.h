@@ -16,6 +16,7 @@ struct qb_node {
     void *saved[2];                 /* op-specific buffers kept for backward (step memory) */
     float f[4];                     /* op-specific scalars */
     int64_t i[8];                   /* op-specific integers */
+    qb_backward_fn recompute;       /* rewrites out->data from the saved inputs (an output made by qb_new_recomputed) */
 };
 
 /* True when an op on these inputs must be recorded (grad mode on and some input requires grad). */

@@ -38,10 +38,15 @@ out:
     return rc;
 }
 
-/* A's bf16 copy for a recorded product under bf16 when A is marked (qb_mark_gemm_input) or has one; else NULL. */
+/* True when a recorded product under bf16 runs on A's bf16 copy: A is marked (qb_mark_gemm_input) or has one. */
+static bool bf16_wanted(const qb_ctx *ctx, const qb_tensor *a, qb_tensor *const *in, int n_in) {
+    return ctx->precision == QB_PREC_BF16 && (a->gemm_input || a->bf16) && qb_needs_grad(ctx, in, n_in);
+}
+
+/* A's bf16 copy where bf16_wanted, else NULL. */
 static uint16_t *bf16_input(qb_ctx *ctx, qb_tensor *a, qb_tensor *const *in, int n_in, bool *failed) {
     *failed = false;
-    if (ctx->precision != QB_PREC_BF16 || !(a->gemm_input || a->bf16) || !qb_needs_grad(ctx, in, n_in)) return NULL;
+    if (!bf16_wanted(ctx, a, in, n_in)) return NULL;
     uint16_t *ab = qb_bf16_copy(ctx, a);
     *failed = !ab;
     return ab;
@@ -183,7 +188,8 @@ qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool
  * Under precision bf16, when recorded and x is marked (qb_mark_gemm_input) or has a bf16 copy: the forward GEMM runs
  * on x's bf16 copy (qb_bf16_copy, kept on x) and W cast for it (step memory, handed back after it); saved[0] = x's copy,
  * the dW GEMM's operand (dY cast the same way, handed back after), so that x's fp32 memory can go (qb_release_f32).
- * Every GEMM rounds fp32 operands to bf16 the same way, so the results are those of fp32 operands under bf16. */
+ * Every GEMM rounds fp32 operands to bf16 the same way, so the results are those of fp32 operands under bf16. The
+ * epilogues (gemm_epilogue) take fp32 operands only: with a bf16 copy the bias is bias_rows + the bf16-operand GEMM. */
 
 /* R: the product of x's leading dims (also when I is 0). */
 static int64_t linear_rows(const qb_tensor *x) {
@@ -192,12 +198,15 @@ static int64_t linear_rows(const qb_tensor *x) {
     return rows;
 }
 
-void qb_linear_backward(qb_ctx *ctx, qb_node *n) {
-    qb_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2], *y = n->out;
+/* True when the linear's GEMMs do its bias work in their epilogues (the device has gemm_epilogue, ctx->gemm_epilogue). */
+static bool epilogue_on(const qb_ctx *ctx) { return ctx->gemm_epilogue && ctx->k->gemm_epilogue; }
+
+/* The gradients of y = x W^T + bias from dy [rows, out]: dx, dW (on x16, x's bf16 copy, where saved, else on
+ * qb_saved_data(x); the bias gradient in its epilogue where on), dbias. */
+static void linear_grads(qb_ctx *ctx, qb_tensor *x, const uint16_t *x16, qb_tensor *w, qb_tensor *bias, const float *dy) {
     int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
-    const float *dy = y->grad->data;
     qb_gemm_batch one = one_product(ctx);
-    bool fresh;
+    bool fresh, bias_grad = bias && bias->requires_grad, bias_done = false;
     if (x->requires_grad) {
         qb_tensor *dx = qb_grad_for_write(ctx, x, &fresh);
         if (!dx || QB_KERNEL(ctx, "linear", gemm, false, false, rows, in, out, 1.0f, dy, out, w->data, in, fresh ? 0.0f : 1.0f, dx->data,
@@ -207,52 +216,123 @@ void qb_linear_backward(qb_ctx *ctx, qb_node *n) {
     if (w->requires_grad) {
         qb_tensor *dw = qb_grad_for_write(ctx, w, &fresh);
         if (!dw) return;
-        int rc = n->saved[0] /* dW = dY^T x from x's bf16 copy */
-                     ? gemm_bf16_operands(ctx, "linear", true, false, out, in, rows, dy, false, out, n->saved[0], true, in, fresh ? 0.0f : 1.0f,
-                                          dw->data, in, &one)
-                     : QB_KERNEL(ctx, "linear", gemm, true, false, out, in, rows, 1.0f, dy, out, x->data, in, fresh ? 0.0f : 1.0f, dw->data,
-                                 in, &one);
-        if (rc) return;
+        if (x16) {  /* dW = dY^T x from x's bf16 copy (no epilogue on bf16 operands) */
+            if (gemm_bf16_operands(ctx, "linear", true, false, out, in, rows, dy, false, out, x16, true, in, fresh ? 0.0f : 1.0f, dw->data,
+                                   in, &one))
+                return;
+        } else {
+            const float *xd = qb_saved_data(ctx, x);
+            if (!xd) return;
+            /* not in TF32 / BF16: the epilogue may sum the GEMM's rounded copy of dy (the emulator does), col_sum sums dy */
+            if (bias_grad && epilogue_on(ctx) && ctx->precision == QB_PREC_FP32) {
+                qb_tensor *db = qb_grad(ctx, bias);
+                qb_gemm_epilogue ep = {.kind = QB_EPI_BGRAD, .bias_grad = db ? db->data : NULL};
+                if (!db || QB_KERNEL(ctx, "linear", gemm_epilogue, true, false, out, in, rows, 1.0f, dy, out, xd, in, fresh ? 0.0f : 1.0f,
+                                     dw->data, in, &ep))
+                    return;
+                bias_done = true;
+            } else if (QB_KERNEL(ctx, "linear", gemm, true, false, out, in, rows, 1.0f, dy, out, xd, in, fresh ? 0.0f : 1.0f, dw->data, in,
+                                  &one)) {
+                return;
+            }
+        }
     }
-    if (bias && bias->requires_grad) {
+    if (bias_grad && !bias_done) {
         qb_tensor *db = qb_grad(ctx, bias);
         if (db) QB_KERNEL(ctx, "linear", col_sum, db->data, dy, rows, out);
     }
 }
 
-qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
-    QB_OP_BEGIN(ctx, x, w);
+void qb_linear_backward(qb_ctx *ctx, qb_node *n) { linear_grads(ctx, n->in[0], n->saved[0], n->in[1], n->in[2], n->out->grad->data); }
+
+/* Checks linear's operands and makes *x, *w contiguous; 0 or -1 with ctx->err. */
+static int linear_operands(qb_ctx *ctx, qb_tensor **x, qb_tensor **w, const qb_tensor *bias) {
     QB_SHAPE_BUFS;
-    QB_OP_DEVICES(ctx, "linear", x, w, bias);
-    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
-        return qb_errorf(&ctx->err, "linear: input %s does not match weight %s (want [..., in] and [out, in])", QB_SHAPES(x, w)), NULL;
-    if (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0]))
-        return qb_errorf(&ctx->err, "linear: bias %s does not match weight %s", QB_SHAPES(bias, w)), NULL;
-    x = qb_contiguous(ctx, x);
-    w = qb_contiguous(ctx, w);
-    if (!x || !w) return NULL;
-    int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
+    qb_tensor *a = *x, *b = *w;
+    if (b->ndim != 2 || a->ndim < 1 || a->shape[a->ndim - 1] != b->shape[1])
+        return qb_errorf(&ctx->err, "linear: input %s does not match weight %s (want [..., in] and [out, in])", QB_SHAPES(a, b));
+    if (bias && (bias->ndim != 1 || bias->shape[0] != b->shape[0]))
+        return qb_errorf(&ctx->err, "linear: bias %s does not match weight %s", QB_SHAPES(bias, b));
+    *x = qb_contiguous(ctx, a);
+    *w = qb_contiguous(ctx, b);
+    return *x && *w ? 0 : -1;
+}
+
+/* A new [..., out] output of a linear on x. */
+static qb_tensor *linear_output(qb_ctx *ctx, const qb_tensor *x, int64_t out) {
     int64_t shape[QB_MAX_DIMS];
     for (int d = 0; d < x->ndim - 1; d++) shape[d] = x->shape[d];
     shape[x->ndim - 1] = out;
-    qb_tensor *y = qb_new(ctx, x->ndim, shape);
+    return qb_new(ctx, x->ndim, shape);
+}
+
+qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias) {
+    QB_OP_BEGIN(ctx, x, w);
+    QB_OP_DEVICES(ctx, "linear", x, w, bias);
+    if (linear_operands(ctx, &x, &w, bias)) return NULL;
+    int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
+    qb_tensor *y = linear_output(ctx, x, out);
     if (!y) return NULL;
-    float beta = 0.0f;
-    if (bias) {
-        if (QB_KERNEL(ctx, "linear", bias_rows, y->data, bias->data, rows, out)) return NULL;
-        beta = 1.0f;
-    }
     qb_tensor *inputs[3] = {x, w, bias};
     qb_gemm_batch one = one_product(ctx);
     bool failed;
     uint16_t *xb = bf16_input(ctx, x, inputs, 3, &failed);
     if (failed) return NULL;
-    if (xb) {
-        if (gemm_bf16_operands(ctx, "linear", false, true, rows, out, in, xb, true, in, w->data, false, in, beta, y->data, out, &one)) return NULL;
-    } else if (QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one)) {
-        return NULL;
+    int rc;
+    if (bias && !xb && epilogue_on(ctx)) {  /* y = x W^T + bias: cuBLASLt's BIAS epilogue */
+        qb_gemm_epilogue ep = {.kind = QB_EPI_BIAS, .bias = bias->data};
+        rc = QB_KERNEL(ctx, "linear", gemm_epilogue, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, 0.0f, y->data, out, &ep);
+    } else {  /* y = bias, y += x W^T (on x's bf16 copy where it has one) */
+        float beta = 0.0f;
+        if (bias) {
+            if (QB_KERNEL(ctx, "linear", bias_rows, y->data, bias->data, rows, out)) return NULL;
+            beta = 1.0f;
+        }
+        rc = xb ? gemm_bf16_operands(ctx, "linear", false, true, rows, out, in, xb, true, in, w->data, false, in, beta, y->data, out, &one)
+                : QB_KERNEL(ctx, "linear", gemm, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out, &one);
     }
+    if (rc) return NULL;
     qb_node *n = qb_record(ctx, "linear", qb_linear_backward, y, inputs, 3);
     if (n) n->saved[0] = xb;
     return qb_ctx_failed(ctx) ? NULL : y;
+}
+
+/* ---- linear with the tanh GELU in its epilogue: h = gelu_tanh(x W^T + bias). saved[0] = the pre-activation [R, O] */
+
+static void linear_gelu_backward(qb_ctx *ctx, qb_node *n) {
+    qb_tensor *h = n->out;
+    float *dpre = h->grad->data; /* d pre = dh gelu'(pre), in dh's buffer (no later node reads dh) */
+    if (QB_KERNEL(ctx, n->op, unary_grad, QB_UNARY_GELU_TANH, 0.0f, dpre, dpre, n->saved[0], h->data, qb_numel(h))) return;
+    linear_grads(ctx, n->in[0], NULL, n->in[1], n->in[2], dpre);
+}
+
+static qb_tensor *activation_of(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x) {
+    switch (act) {
+    case QB_UNARY_GELU: return qb_gelu(ctx, x);
+    case QB_UNARY_GELU_TANH: return qb_gelu_tanh(ctx, x);
+    case QB_UNARY_TANH: return qb_tanh(ctx, x);
+    case QB_UNARY_RELU: return qb_relu(ctx, x);
+    }
+    return qb_errorf(&ctx->err, "linear_act: unknown activation %d", (int)act), NULL;
+}
+
+qb_tensor *qb_linear_act(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias, qb_unary_kind act) {
+    qb_tensor *inputs[3] = {x, w, bias};
+    if (act != QB_UNARY_GELU_TANH || !bias || !epilogue_on(ctx) || bf16_wanted(ctx, x, inputs, 3))
+        return activation_of(ctx, act, qb_linear(ctx, x, w, bias));
+    static const char op[] = "linear_gelu_tanh";
+    QB_OP_BEGIN(ctx, x, w);
+    QB_OP_DEVICES(ctx, op, x, w, bias);
+    if (linear_operands(ctx, &x, &w, bias)) return NULL;
+    int64_t in = w->shape[1], out = w->shape[0], rows = linear_rows(x);
+    qb_tensor *h = linear_output(ctx, x, out);
+    float *pre = h ? qb_act_alloc(ctx, (size_t)(rows * out) * sizeof(float)) : NULL;
+    if (!pre) return NULL;
+    qb_gemm_epilogue ep = {.kind = QB_EPI_BIAS_GELU_TANH, .bias = bias->data, .aux = pre};
+    if (QB_KERNEL(ctx, op, gemm_epilogue, false, true, rows, out, in, 1.0f, x->data, in, w->data, in, 0.0f, h->data, out, &ep)) return NULL;
+    inputs[0] = x;
+    inputs[1] = w;
+    qb_node *n = qb_record(ctx, op, linear_gelu_backward, h, inputs, 3);
+    if (n) n->saved[0] = pre;
+    return qb_ctx_failed(ctx) ? NULL : h;
 }

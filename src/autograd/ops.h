@@ -11,6 +11,10 @@
 qb_tensor *qb_matmul(qb_ctx *ctx, qb_tensor *a, qb_tensor *b, bool trans_a, bool trans_b);
 /* y = x @ W^T + bias: x [..., in], W [out, in], bias [out] or NULL (as torch.nn.functional.linear). */
 qb_tensor *qb_linear(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias);
+/* act(x @ W^T + bias) (act GELU, tanh GELU, tanh or ReLU): for the tanh GELU with a bias, where ctx->gemm_epilogue is on
+ * and the device has gemm_epilogue, one GEMM with cuBLASLt's GELU_AUX_BIAS epilogue (the pre-activation kept for the
+ * backward); else (also when x would go as a bf16 copy, see qb_mark_gemm_input) qb_linear and the activation op. */
+qb_tensor *qb_linear_act(qb_ctx *ctx, qb_tensor *x, qb_tensor *w, qb_tensor *bias, qb_unary_kind act);
 
 /* ---- elementwise (numpy broadcasting of b against a's shape) */
 qb_tensor *qb_add(qb_ctx *ctx, qb_tensor *a, qb_tensor *b);
@@ -28,6 +32,9 @@ qb_tensor *qb_gelu(qb_ctx *ctx, qb_tensor *x);
 qb_tensor *qb_gelu_tanh(qb_ctx *ctx, qb_tensor *x);
 qb_tensor *qb_tanh(qb_ctx *ctx, qb_tensor *x);
 qb_tensor *qb_relu(qb_ctx *ctx, qb_tensor *x);
+/* act(x), act GELU, tanh GELU or ReLU, in the recompute buffer (qb_new_recomputed): not kept for the backward, which
+ * recomputes it from x where it reads it (train.recompute_activation). */
+qb_tensor *qb_activation_recomputed(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x);
 
 /* ---- normalisation, attention pieces */
 /* Layer norm over the last dim: x [..., H], gamma/beta [H] (either may be NULL). */

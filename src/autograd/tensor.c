@@ -7,6 +7,7 @@
 #include <string.h>
 #include "autograd/cpu/kernels.h"
 #include "autograd/cuda/backend.h"
+#include "autograd/graph.h"
 #include "autograd/rng.h"
 
 int qb_kernel_missing(qb_err *err, const char *op, const char *entry, const char *device) {
@@ -28,6 +29,7 @@ qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64
     ctx->seed = seed;
     ctx->dev = dev;
     ctx->k = k;
+    ctx->gemm_epilogue = true;
     if (qb_arena_init(&ctx->meta, &qb_cpu_kernels, NULL, 1 << 20) || qb_arena_init(&ctx->act, k, dev, 0)) {
         qb_ctx_free(ctx);
         qb_errorf(err, "out of memory creating context arenas");
@@ -112,6 +114,7 @@ void qb_ctx_free(qb_ctx *ctx) {
     free(ctx->tape);
     qb_arena_free(&ctx->meta);
     qb_arena_free(&ctx->act);
+    if (ctx->recompute_buf) qb_device_release(ctx, ctx->recompute_buf);
     if (ctx->owns_dev) qb_cuda_shutdown(ctx->dev);
     free(ctx);
 }
@@ -154,6 +157,7 @@ void qb_ctx_memory(qb_ctx *ctx, qb_memory_stats *s) {
     s->meta_peak = ctx->meta.peak;
     s->params = 2 * (size_t)ctx->params.block_numel * sizeof(float);
     s->device_used_peak = ctx->device_used_peak;
+    s->recompute = ctx->recompute_bytes;
 }
 
 int qb_ctx_step_reset(qb_ctx *ctx) {
@@ -218,7 +222,8 @@ static int check_shape(qb_ctx *ctx, int ndim, const int64_t *shape) {
     return 0;
 }
 
-qb_tensor *qb_new(qb_ctx *ctx, int ndim, const int64_t *shape) {
+/* A contiguous tensor struct of shape on the context's device, in the host arena, without data. */
+static qb_tensor *new_header(qb_ctx *ctx, int ndim, const int64_t *shape) {
     if (qb_ctx_failed(ctx) || check_shape(ctx, ndim, shape)) return NULL;
     qb_tensor *t = qb_meta_alloc(ctx, sizeof *t);
     if (!t) return NULL;
@@ -227,9 +232,41 @@ qb_tensor *qb_new(qb_ctx *ctx, int ndim, const int64_t *shape) {
     for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
     qb_set_contiguous_strides(t);
     t->device = ctx->device;
+    return t;
+}
+
+qb_tensor *qb_new(qb_ctx *ctx, int ndim, const int64_t *shape) {
+    qb_tensor *t = new_header(ctx, ndim, shape);
+    if (!t) return NULL;
     t->data = qb_act_alloc(ctx, (size_t)qb_numel(t) * sizeof(float));
     t->owns_data = true;
     return t->data ? t : NULL;
+}
+
+/* The recompute buffer, grown to at least `bytes` (its old contents are not kept). */
+static float *recompute_buffer(qb_ctx *ctx, size_t bytes) {
+    if (bytes <= ctx->recompute_bytes) return ctx->recompute_buf;
+    if (ctx->recompute_buf) qb_device_release(ctx, ctx->recompute_buf);
+    ctx->recompute_bytes = 0;
+    if (!(ctx->recompute_buf = qb_device_alloc(ctx, bytes))) return NULL;
+    ctx->recompute_bytes = bytes;
+    return ctx->recompute_buf;
+}
+
+qb_tensor *qb_new_recomputed(qb_ctx *ctx, int ndim, const int64_t *shape) {
+    qb_tensor *t = new_header(ctx, ndim, shape);
+    if (!t) return NULL;
+    t->recomputed = true;
+    t->data = recompute_buffer(ctx, (size_t)qb_numel(t) * sizeof(float));
+    return t->data ? t : NULL;
+}
+
+const float *qb_saved_data(qb_ctx *ctx, qb_tensor *t) {
+    if (!t->recomputed) return t->data;
+    if (!t->node || !t->node->recompute) return qb_errorf(&ctx->err, "backward: a recomputed tensor has no recording op"), NULL;
+    if (!(t->data = recompute_buffer(ctx, (size_t)qb_numel(t) * sizeof(float)))) return NULL;
+    t->node->recompute(ctx, t->node);
+    return qb_ctx_failed(ctx) ? NULL : t->data;
 }
 
 void qb_act_release(qb_ctx *ctx, void *p, size_t bytes) {

@@ -35,6 +35,7 @@ typedef struct qb_tensor {
     bool is_param;
     bool grad_given;              /* backward handed this tensor's gradient buffer on to an input */
     const char *name;             /* parameters only */
+    bool recomputed;              /* data is the context's recompute buffer: read it in a backward through qb_saved_data */
     uint16_t *bf16;               /* its values rounded to bf16 (step memory, qb_bf16_copy) for the GEMMs of precision bf16;
                                    * views and parameters have none */
     bool owns_data;               /* data is its own step allocation of numel floats (qb_new), which qb_release_f32 may free */
@@ -95,6 +96,9 @@ typedef struct qb_ctx {
     int (*backward_hook)(struct qb_ctx *ctx, int k, void *user);
     void *backward_user;
     size_t device_used_peak; /* largest device memory in use seen at a step reset (k->mem_info; 0: not measured) */
+    bool gemm_epilogue;      /* the linear's bias (+ tanh GELU) and bias gradient in its GEMMs where the device can (default on) */
+    float *recompute_buf;    /* device memory of the recomputed activations (qb_new_recomputed), one at a time */
+    size_t recompute_bytes;
 } qb_ctx;
 
 /* Memory of a context (bytes): what its step arenas planned and reached, and the device's measured high-water mark. */
@@ -106,6 +110,7 @@ typedef struct qb_memory_stats {
     size_t device_used_peak; /* device memory in use (all allocations, library workspaces included), largest sampled at
                               * step resets and now; 0 where the device has no mem_info (the CPU) */
     size_t device_total;
+    size_t recompute;        /* the recompute buffer (outside the arena): the largest recomputed activation */
 } qb_memory_stats;
 
 /* The context's memory figures (samples the device once more). */
@@ -147,6 +152,12 @@ int qb_kernel_status(qb_err *err, const char *op, const char *entry, const qb_ke
 
 /* A new activation tensor (contiguous, uninitialised) in the step arena. */
 qb_tensor *qb_new(qb_ctx *ctx, int ndim, const int64_t *shape);
+/* A new activation tensor (contiguous, uninitialised) whose data is the context's recompute buffer, not the arena: it
+ * stays valid only until the next such tensor is made, so its producer records a node with `recompute` set and every
+ * backward that reads it calls qb_saved_data (memory: one buffer for all of them instead of one per tensor). */
+qb_tensor *qb_new_recomputed(qb_ctx *ctx, int ndim, const int64_t *shape);
+/* t's data for a backward that reads it: a recomputed tensor is rewritten first by its producer's node; NULL on error. */
+const float *qb_saved_data(qb_ctx *ctx, qb_tensor *t);
 /* A new activation tensor filled with zeros. */
 qb_tensor *qb_zeros(qb_ctx *ctx, int ndim, const int64_t *shape);
 /* A new activation tensor holding a copy of host data (n = numel floats). */
@@ -224,7 +235,8 @@ void qb_act_release(qb_ctx *ctx, void *p, size_t bytes);
 uint16_t *qb_bf16_copy(qb_ctx *ctx, qb_tensor *t);
 /* Marks t as read from here on only as the input of linears, up to a qb_release_f32 after the last one: under precision
  * bf16 those linears, when recorded, keep t's bf16 copy for their backward instead of t (unmarked inputs are kept in
- * fp32 and rounded inside each GEMM). Views and parameters are not marked. */
+ * fp32 and rounded inside each GEMM). Views, parameters and recomputed tensors (qb_new_recomputed: not kept anyway, their
+ * linears' dW GEMMs read them again through qb_saved_data) are not marked. */
 void qb_mark_gemm_input(qb_tensor *t);
 /* The caller's promise that t's fp32 values are not read again this step, by later ops or by any backward, other than
  * through t->bf16: when t has a bf16 copy and owns its memory, that memory goes back to the step arena and t->data

@@ -248,13 +248,23 @@ static bool int8_ready(const qb_quantizer *q, bool per_row) {
            t->desc.amax_mode != QUANT_AMAX_LEARNABLE && t->desc.amax_mode != QUANT_AMAX_LSQ && qb_int8_gemm_supported(&t->desc);
 }
 
+/* True when l runs on int8 codes: quant.int8_gemm on and both of its quantizers allow it. */
+static bool int8_linear(const qb_bert_model *m, const qb_bert_linear *l) {
+    return m->int8_gemm && int8_ready(l->in_q, false) && int8_ready(l->w_q, true);
+}
+
+/* l's weight through its weight quantizer: from the weight cache where it holds it, else fake-quantized here. */
+static qb_tensor *linear_weight(qb_bert_model *m, const qb_bert_linear *l) {
+    qb_tensor *wq = m->weight_cache && l->w_q ? qb_weight_cache_apply(m->ctx, &m->wcache, l->w, &l->w_q->tq) : NULL;
+    return wq || qb_ctx_failed(m->ctx) ? wq : qb_bert_quantize(m, l->w_q, l->w);
+}
+
 /* y = xq @ Wq^T + b for an input already through the layer's input quantizer, Wq from the weight cache where it holds
  * the weight (quant.weight_cache), else fake-quantized here; on int8 codes when both quantizers allow it and
  * quant.int8_gemm is on. */
 static qb_tensor *linear_quantized_input(qb_bert_model *m, const qb_bert_linear *l, qb_tensor *xq) {
-    qb_tensor *wq = m->weight_cache && l->w_q ? qb_weight_cache_apply(m->ctx, &m->wcache, l->w, &l->w_q->tq) : NULL;
-    if (!wq && !qb_ctx_failed(m->ctx)) wq = qb_bert_quantize(m, l->w_q, l->w);
-    if (m->int8_gemm && int8_ready(l->in_q, false) && int8_ready(l->w_q, true)) {
+    qb_tensor *wq = linear_weight(m, l);
+    if (int8_linear(m, l)) {
         const tensor_quantizer *x = &l->in_q->tq, *w = &l->w_q->tq;
         return qb_linear_int8(m->ctx, xq, x->amax, &x->desc, wq, w->amax, w->n_amax, &w->desc, l->b);
     }
@@ -381,6 +391,26 @@ static qb_tensor *attention_mask(qb_bert_model *m, const qb_bert_batch *b, bool 
     return mask;
 }
 
+/* output.dense's input from intermediate.dense's (xq): out.in_q(act(xq Wq^T + b)). act_fq where that quantizer fuses,
+ * else the tanh GELU in the GEMM's epilogue where the device has one (qb_linear_act). With m->recompute_act the
+ * tensor that only output.dense reads (act_fq's output, or the activation when that quantizer is off) is not kept
+ * for the backward (qb_new_recomputed); an unfused fake quant reads the activation in its backward, so it is kept. */
+static qb_tensor *intermediate(qb_bert_model *m, const qb_bert_layer *ly, qb_tensor *xq) {
+    qb_ctx *ctx = m->ctx;
+    qb_bert_act act = m->cfg.hidden_act;
+    qb_unary_kind kind = act == QB_ACT_GELU ? QB_UNARY_GELU : act == QB_ACT_GELU_TANH ? QB_UNARY_GELU_TANH : QB_UNARY_RELU;
+    qb_fq_spec fs;
+    if (fusable(m, QB_FUSE_ACT, ly->out.in_q, &fs)) {
+        qb_tensor *inter = linear_quantized_input(m, &ly->inter, xq);
+        return m->recompute_act ? qb_act_fq_recomputed(ctx, kind, inter, &fs) : qb_act_fq(ctx, kind, inter, &fs);
+    }
+    if (m->recompute_act && (!ly->out.in_q || ly->out.in_q->tq.disabled))
+        return qb_activation_recomputed(ctx, kind, linear_quantized_input(m, &ly->inter, xq));
+    qb_tensor *h = int8_linear(m, &ly->inter) ? activation(ctx, act, linear_quantized_input(m, &ly->inter, xq))
+                                              : qb_linear_act(ctx, xq, linear_weight(m, &ly->inter), ly->inter.b, kind);
+    return qb_bert_quantize(m, ly->out.in_q, h);
+}
+
 /* One layer on x; xq is x through the query input quantizer when the previous layer made it (else NULL), and *xq_next
  * gets this layer's output through next_q (the next layer's query input quantizer) when it can be fused. */
 static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *x, qb_tensor *xq, qb_tensor *mask, qb_quantizer *next_q,
@@ -423,14 +453,11 @@ static qb_tensor *encoder_layer(qb_bert_model *m, qb_bert_layer *ly, qb_tensor *
                                          ly->inter.in_q, &attn_q);
     qb_tensor *inter_in = attn_q ? attn_q : qb_bert_quantize(m, ly->inter.in_q, attn);
     gemm_input_only(m, inter_in, attn, true);
-    qb_tensor *inter = linear_quantized_input(m, &ly->inter, inter_in);
+    qb_tensor *hq = intermediate(m, ly, inter_in);
     gemm_input_only(m, inter_in, attn, false);
-    qb_unary_kind kind = c->hidden_act == QB_ACT_GELU ? QB_UNARY_GELU : c->hidden_act == QB_ACT_GELU_TANH ? QB_UNARY_GELU_TANH : QB_UNARY_RELU;
-    qb_tensor *hq = fusable(m, QB_FUSE_ACT, ly->out.in_q, &fs) ? qb_act_fq(ctx, kind, inter, &fs)
-                                                 : qb_bert_quantize(m, ly->out.in_q, activation(ctx, c->hidden_act, inter));
-    gemm_input_only(m, hq, inter, true);
+    gemm_input_only(m, hq, NULL, true);
     qb_tensor *o = qb_dropout(ctx, linear_quantized_input(m, &ly->out, hq), c->hidden_dropout_prob);
-    gemm_input_only(m, hq, inter, false);
+    gemm_input_only(m, hq, NULL, false);
     return residual_layernorm(m, &q[QB_Q_OUT_ADD_LOCAL], &q[QB_Q_OUT_ADD_RESIDUAL], o, attn, ly->out_ln_w, ly->out_ln_b, next_q, xq_next);
 }
 

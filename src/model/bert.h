@@ -75,6 +75,8 @@ typedef struct qb_bert_model {
     bool int8_gemm;                            /* quant.int8_gemm: fake-quantized GEMMs on int8 codes (op_int8_gemm.h) */
     bool weight_cache;                         /* quant.weight_cache: linear weights fake-quantized once per change */
     qb_weight_cache wcache;                    /* every quantized linear's weight and weight quantizer */
+    bool recompute_act;                        /* train.recompute_activation: output.dense's input not kept for the
+                                                * backward but recomputed there (where only that linear reads it) */
     bool keep_f32_inputs;                      /* precision bf16: keep the linears' fp32 inputs (else handed back after
                                                 * their GEMMs, only the bf16 copies kept; tests compare both) */
 } qb_bert_model;

@@ -71,7 +71,7 @@ qb_tensor *qb_softmax_dropout_fq(qb_ctx *ctx, qb_tensor *x, float scale, qb_tens
     return qb_ctx_failed(ctx) ? NULL : z;
 }
 
-/* ---- activation, fake quant. saved[0] = amax; i[0] = kind */
+/* ---- activation, fake quant. saved[0] = amax; i[0] = kind; f[0], f[1] = qmin, qmax */
 
 static void act_fq_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *z = n->out;
@@ -83,14 +83,20 @@ static void act_fq_backward(qb_ctx *ctx, qb_node *n) {
                qb_numel(x), n->saved[0]);
 }
 
-qb_tensor *qb_act_fq(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x, const qb_fq_spec *fq) {
+static void act_fq_recompute(qb_ctx *ctx, qb_node *n) {
+    qb_fq_point pt = {.amax = n->saved[0], .qmin = n->f[0], .qmax = n->f[1]};
+    qb_quant_exec ex = qb_quant_exec_of(ctx);
+    QB_QKERNEL(&ctx->err, &ex, n->op, act_fq, (qb_unary_kind)n->i[0], n->out->data, n->in[0]->data, qb_numel(n->in[0]), &pt);
+}
+
+static qb_tensor *act_fq(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x, const qb_fq_spec *fq, bool recomputed) {
     static const char op[] = "act_fq";
     QB_OP_BEGIN(ctx, x);
     QB_OP_DEVICES(ctx, op, x);
     if (act != QB_UNARY_GELU && act != QB_UNARY_GELU_TANH && act != QB_UNARY_TANH && act != QB_UNARY_RELU)
         return qb_errorf(&ctx->err, "%s: unknown activation %d", op, (int)act), NULL;
     x = qb_contiguous(ctx, x);
-    qb_tensor *z = x ? qb_new_like(ctx, x) : NULL;
+    qb_tensor *z = !x ? NULL : recomputed ? qb_new_recomputed(ctx, x->ndim, x->shape) : qb_new_like(ctx, x);
     float *amax = z ? qb_act_alloc(ctx, sizeof(float)) : NULL;
     qb_fq_point pt;
     qb_quant_exec ex = qb_quant_exec_of(ctx);
@@ -100,8 +106,16 @@ qb_tensor *qb_act_fq(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x, const qb_fq_s
     if (n) {
         n->saved[0] = amax;
         n->i[0] = act;
+        n->f[0] = pt.qmin;
+        n->f[1] = pt.qmax;
+        if (recomputed) n->recompute = act_fq_recompute;
     }
     return qb_ctx_failed(ctx) ? NULL : z;
+}
+
+qb_tensor *qb_act_fq(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x, const qb_fq_spec *fq) { return act_fq(ctx, act, x, fq, false); }
+qb_tensor *qb_act_fq_recomputed(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x, const qb_fq_spec *fq) {
+    return act_fq(ctx, act, x, fq, true);
 }
 
 /* ---- residual add of two fake-quantized inputs, layer norm, and the output's fake quant.

@@ -17,6 +17,9 @@ typedef struct qb_fq_spec {
 qb_tensor *qb_softmax_dropout_fq(qb_ctx *ctx, qb_tensor *x, float scale, qb_tensor *mask, float p, const qb_fq_spec *fq);
 /* fake_quant(act(x)) for act GELU (erf, tanh form), tanh or ReLU; act(x) is not stored (the backward recomputes it). */
 qb_tensor *qb_act_fq(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x, const qb_fq_spec *fq);
+/* qb_act_fq with its output in the recompute buffer (qb_new_recomputed): not kept for the backward either; the reader
+ * of it there (the next linear's weight gradient) recomputes it from x (train.recompute_activation). */
+qb_tensor *qb_act_fq_recomputed(qb_ctx *ctx, qb_unary_kind act, qb_tensor *x, const qb_fq_spec *fq);
 /* layernorm(fake_quant(a, fa) + fake_quant(r, fr)) over the last dim (a, r [..., H], gamma/beta [H] or NULL): QDQBERT's
  * residual block. When fy and yq are given, *yq = fake_quant(y, fy) from the same pass, recorded as its own fake-quant
  * node (the input quantizer of y's next consumer). Saves the sum s, mean and rstd. */

@@ -33,6 +33,7 @@ const qb_kernels qb_cuda_kernels = {
     .cast_bf16 = qb_cuda_cast_bf16,
     .bias_rows = qb_cuda_bias_rows,
     .col_sum = qb_cuda_col_sum,
+    .gemm_epilogue = qb_cuda_gemm_epilogue,
     .binary = qb_cuda_binary,
     .binary_grad_b = qb_cuda_binary_grad_b,
     .mul_grad_a = qb_cuda_mul_grad_a,

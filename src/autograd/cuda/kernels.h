@@ -40,6 +40,7 @@ qb_k_gemm qb_cuda_gemm;
 qb_k_cast_bf16 qb_cuda_cast_bf16;
 qb_k_bias_rows qb_cuda_bias_rows;
 qb_k_col_sum qb_cuda_col_sum;
+qb_k_gemm_epilogue qb_cuda_gemm_epilogue;
 /* elementwise.cu */
 qb_k_binary qb_cuda_binary;
 qb_k_binary_grad_b qb_cuda_binary_grad_b;

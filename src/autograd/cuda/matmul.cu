@@ -1,4 +1,5 @@
-/* matmul.cu: batched GEMM through cuBLASLt, bias rows and bias column sums, on device memory.
+/* matmul.cu: batched GEMM through cuBLASLt, one GEMM with a cuBLASLt epilogue (bias, bias + tanh GELU, bias gradient),
+ * bias rows and bias column sums, on device memory.
  *
  * GEMM: row-major C = alpha op(A) op(B) + beta C is the column-major product C^T = op(B)^T op(A)^T, so cuBLASLt gets B
  * as its first operand and A as its second, with the transposes as given. Descriptors live on the stack; the
@@ -77,10 +78,30 @@ static cublasStatus_t layout(cublasLtMatrixLayoutOpaque_t *l, cudaDataType_t typ
     return s;
 }
 
+/* A cuBLASLt epilogue of one call: bias (BIAS: [rows of D] = our n; BGRADB: [columns of D] = our m) and aux (ld aux_ld). */
+struct lt_epilogue {
+    cublasLtEpilogue_t kind;
+    const void *bias;
+    void *aux;
+    int64_t aux_ld;
+};
+
+static cublasStatus_t set_epilogue(cublasLtMatmulDescOpaque_t *op, const lt_epilogue *ep) {
+    cublasStatus_t s = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep->kind, sizeof ep->kind);
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &ep->bias, sizeof ep->bias);
+    if (s == CUBLAS_STATUS_SUCCESS && ep->aux) {
+        s = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &ep->aux, sizeof ep->aux);
+        if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ep->aux_ld, sizeof ep->aux_ld);
+    }
+    return s;
+}
+
 /* Row-major C_p = alpha op(A_p) op(B_p) + beta C_p for p < batch, X_p = X + p * sx; m, n, k > 0; A and B fp32, or both
- * bf16 (bf16). */
-static int lt_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void *a, int64_t lda, int64_t sa,
-                   const void *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc, int64_t sc, int64_t batch, bool bf16) {
+ * bf16 (bf16); then epilogue ep (NULL: none). 0, -1 with the state's error, or 1 when cuBLASLt has no algorithm for ep
+ * (nothing ran, no error kept). */
+static int lt_matmul(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void *a, int64_t lda, int64_t sa,
+                     const void *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc, int64_t sc, int64_t batch, bool bf16,
+                     const lt_epilogue *ep) {
     char what[160];
     snprintf(what, sizeof what, "gemm %c%c m %lld n %lld k %lld batch %lld%s (cuBLASLt)", ta ? 't' : 'n', tb ? 't' : 'n', (long long)m,
              (long long)n, (long long)k, (long long)batch, bf16 ? " bf16 A/B" : "");
@@ -101,6 +122,7 @@ static int lt_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     cublasStatus_t s = cublasLtMatmulDescInit(&op, compute_type(qb_cuda_precision(d), bf16), CUDA_R_32F);
     if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(&op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa);
     if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(&op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb);
+    if (ep && s == CUBLAS_STATUS_SUCCESS) s = set_epilogue(&op, ep);
     /* cuBLASLt's A is our B (stored [k, n], or [n, k] when tb), its B our A (stored [m, k], or [k, m] when ta) */
     if (s == CUBLAS_STATUS_SUCCESS) s = layout(&la, ab_type, tb ? n : k, tb ? k : n, ldb, sb, nb);
     if (s == CUBLAS_STATUS_SUCCESS) s = layout(&lb, ab_type, ta ? k : m, ta ? m : k, lda, sa, nb);
@@ -120,10 +142,16 @@ static int lt_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     int found = 0;
     if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulAlgoGetHeuristic(lt, &op, &la, &lb, &lc, &lc, &pref, 1, &heur, &found);
     if (s == CUBLAS_STATUS_SUCCESS && found < 1) s = CUBLAS_STATUS_NOT_SUPPORTED;
+    if (ep && (s == CUBLAS_STATUS_NOT_SUPPORTED || s == CUBLAS_STATUS_INVALID_VALUE)) return 1; /* no algorithm with this epilogue */
     if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasLtMatmul(lt, &op, &alpha, b, &la, a, &lb, &beta, c, &lc, c, &lc, &heur.algo, ws, ws_bytes, (cudaStream_t)qb_cuda_stream(d));
     if (qb_cuda_blas_status(d, what, s)) return -1;
     return qb_cuda_status(d, what, cudaGetLastError());
+}
+
+static int lt_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void *a, int64_t lda, int64_t sa,
+                   const void *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc, int64_t sc, int64_t batch, bool bf16) {
+    return lt_matmul(d, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch, bf16, nullptr);
 }
 
 /* ---- the batch */
@@ -182,6 +210,39 @@ extern "C" int qb_cuda_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, i
                     c + p0 * bt->c[0], ldc, bt->c[1], count[1], h))
             return -1;
     return 0;
+}
+
+/* ---- one product with an epilogue: cuBLASLt's (BIAS, GELU_AUX_BIAS, BGRADB) where it has an algorithm for it, else
+ * the same definition by separate kernels (bias rows as C, the CUDA GELU, col_sum) */
+
+extern "C" int qb_cuda_gemm_epilogue(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                                     int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, qb_gemm_epilogue *ep) {
+    bool gelu = ep->kind == QB_EPI_BIAS_GELU_TANH, bgrad = ep->kind == QB_EPI_BGRAD;
+    ep->fused = false;
+    if (bgrad ? !ta || lda != m || !ep->bias_grad : beta != 0.0f || ldc != n || !ep->bias || (gelu && !ep->aux))
+        return qb_cuda_blas_status(d, "gemm_epilogue: bias kinds need beta 0, ldc n and a bias (GELU an aux); the bias gradient ta and lda m",
+                                   CUBLAS_STATUS_INVALID_VALUE);
+    if (m <= 0 || n <= 0) return 0;
+    float *grad = nullptr;
+    if (k > 0) {
+        lt_epilogue le = {CUBLASLT_EPILOGUE_BIAS, ep->bias, nullptr, 0};
+        if (gelu) le = {CUBLASLT_EPILOGUE_GELU_AUX_BIAS, ep->bias, ep->aux, n};
+        if (bgrad) {
+            if (!(grad = (float *)qb_cuda_scratch(d, (size_t)m * sizeof(float)))) return -1;
+            le = {CUBLASLT_EPILOGUE_BGRADB, grad, nullptr, 0}; /* cuBLASLt's B is our A: sum over k of op(B), one per column of D */
+        }
+        int rc = lt_matmul(d, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1, false, &le);
+        if (rc < 0) return -1;
+        if (rc == 0) {
+            ep->fused = true;
+            return bgrad ? qb_cuda_axpy(d, ep->bias_grad, grad, 1.0f, m) : 0; /* cuBLASLt writes the sums; we add them */
+        }
+    }
+    const qb_gemm_batch one = {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32, false, false}; /* the precision is the state's */
+    if (bgrad) return qb_cuda_gemm(d, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &one) ? -1 : qb_cuda_col_sum(d, ep->bias_grad, a, k, m);
+    float *pre = gelu ? ep->aux : c;
+    if (qb_cuda_bias_rows(d, pre, ep->bias, m, n) || qb_cuda_gemm(d, ta, tb, m, n, k, alpha, a, lda, b, ldb, 1.0f, pre, n, &one)) return -1;
+    return gelu ? qb_cuda_unary(d, QB_UNARY_GELU_TANH, c, pre, m * n) : 0;
 }
 
 /* ---- bias */
