@@ -98,6 +98,14 @@ static double max_diff(const float *a, const float *b, int64_t n) {
     return d;
 }
 
+/* max |a - b| over the elements where |g| > floor. */
+static double max_diff_where(const float *a, const float *b, int64_t n, const float *g, double floor) {
+    double d = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (fabs((double)g[i]) > floor) d = fmax(d, fabs((double)a[i] - (double)b[i]));
+    return d;
+}
+
 static void accumulation(qb_check *c) {
     feats x;
     for (int partial = 0; partial < 2; partial++) {
@@ -117,12 +125,6 @@ static void accumulation(qb_check *c) {
         double dl = 0;
         for (int k = 0; k < 3; k++) dl = fmax(dl, fmax(fabs(lb[k] - la[k]), fabs(lb[k] - l4[k])) / fabs(lb[k]));
         CHECK(c, dl < 1e-5, "%s: step losses of 4 x 1, 2 x 2 and 1 x 4 agree (max relative difference %.2e)", what, dl);
-        double d2 = max_diff(pb, pa, n), d4 = max_diff(pb, p4, n), ds = max_diff(pb, ps, n);
-        /* Adam turns the rounding noise of gradients that are zero in exact arithmetic (qa_outputs.bias: softmax minus
-         * one-hot sums to 0) into lr-sized steps, so the weights are compared against the small batch's distance */
-        printf("%s: weights |diff| vs batch 4: 2 x 2 %.2e, 1 x 4 %.2e, batch 2 %.2e\n", what, d2, d4, ds);
-        CHECK(c, d2 < ds / 10 && d4 < ds / 10, "%s: weights after 3 steps: batch 4 vs 2 x 2 accumulated %.2e, vs 1 x 4 %.2e, vs batch 2 alone %.2e", what,
-              d2, d4, ds);
         float *gb, *ga, *g4, *gs;
         qb_qa_train_opts one[4] = {big, acc, acc4, small};
         for (int k = 0; k < 4; k++) one[k].max_steps = 1, one[k].max_grad_norm = 0;
@@ -133,6 +135,14 @@ static void accumulation(qb_check *c) {
             printf("%s: gradient |diff| / max|g| vs batch 4: 2 x 2 %.2e, 1 x 4 %.2e, batch 2 %.2e\n", what, e2, e4, es);
             CHECK(c, e2 < 1e-5 && e4 < 1e-5 && es > 1e-2,
                   "%s: first-step gradient of batch 4 = 2 x 2 (max |diff| / max |g| %.2e) = 1 x 4 (%.2e); batch 2 alone %.2e", what, e2, e4, es);
+            /* Adam turns the rounding noise of gradients that are zero in exact arithmetic (qa_outputs.bias: softmax
+             * minus one-hot sums to 0) into lr-sized steps whose sign depends on the BLAS kernel, so the weights are
+             * compared where the first-step gradient is not rounding noise, against the small batch's distance */
+            double d2 = max_diff_where(pb, pa, n, gb, 1e-5 * scale), d4 = max_diff_where(pb, p4, n, gb, 1e-5 * scale),
+                   ds = max_diff_where(pb, ps, n, gb, 1e-5 * scale);
+            printf("%s: weights |diff| vs batch 4: 2 x 2 %.2e, 1 x 4 %.2e, batch 2 %.2e\n", what, d2, d4, ds);
+            CHECK(c, d2 < ds / 10 && d4 < ds / 10,
+                  "%s: weights after 3 steps: batch 4 vs 2 x 2 accumulated %.2e, vs 1 x 4 %.2e, vs batch 2 alone %.2e", what, d2, d4, ds);
             free(gb), free(ga), free(g4), free(gs);
         }
         free(pb), free(pa), free(p4), free(ps);
