@@ -47,11 +47,15 @@ void fake_quant_ste_mask(uint8_t *mask, const float *x, int64_t n, float amax) {
 /* gy where |x| <= amax, else +0, with gy read whatever the test gives (the STE loops then have no branch and vectorise). */
 static inline float ste_select(float x, float gy, float amax) { return fabsf(x) <= amax ? gy : 0.0f; }
 
+/* a + b with b's NaN when both are NaN (as the scalar a += b gives it, and quant_host_add on CUDA), whichever operand
+ * order the vector code takes. */
+static inline float add_b_nan_first(float a, float b) { return (b != b ? 0.0f : a) + b; }
+
 /* Two loops rather than keep * gx: a clipped element must give 0 even when its upstream gradient is not finite. */
 QB_MULTIVERSION static void ste_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax, float keep) {
     if (keep != 0.0f) {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-        for (int64_t i = 0; i < n; i++) gx[i] += ste_select(x[i], gy[i], amax);
+        for (int64_t i = 0; i < n; i++) gx[i] = add_b_nan_first(gx[i], ste_select(x[i], gy[i], amax));
     } else {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
         for (int64_t i = 0; i < n; i++) gx[i] = ste_select(x[i], gy[i], amax);
@@ -68,7 +72,7 @@ QB_MULTIVERSION static void ste_per_channel(float *gx, const float *gy, const fl
         const float *dy = gy + r * inner, *xr = x + r * inner;
         if (keep != 0.0f) {
 #pragma omp simd
-            for (int64_t i = 0; i < inner; i++) g[i] += ste_select(xr[i], dy[i], a);
+            for (int64_t i = 0; i < inner; i++) g[i] = add_b_nan_first(g[i], ste_select(xr[i], dy[i], a));
         } else {
 #pragma omp simd
             for (int64_t i = 0; i < inner; i++) g[i] = ste_select(xr[i], dy[i], a);
