@@ -17,8 +17,8 @@ QB_MULTIVERSION static void fq_per_tensor(float *out, const float *x, int64_t n,
     for (int64_t i = 0; i < n; i++) out[i] = fake_quant_one(x[i], s, div, lo, hi);
 }
 
-QB_MULTIVERSION static void fq_per_channel(float *out, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax, float lo,
-                           float hi) {
+QB_MULTIVERSION static void fq_per_channel(float *out, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax,
+                                           float lo, float hi) {
     const int64_t rows = outer * channels;
 #pragma omp parallel for schedule(static) if (rows * inner > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {

@@ -87,7 +87,7 @@ int qb_cpu_softmax_fq(qb_dev *d, float *y, float *z, const float *x, float scale
 }
 
 /* u[j] = the STE of the fake quant of y[j] * keep(base + j) applied to dz[j], times keep(base + j) (keep 1 when not
- * dropping): the upstream gradient of the softmax over n elements (u may be dz). */
+ * dropping): the upstream gradient of the softmax over n elements. */
 QB_MULTIVERSION static void softmax_fq_upstream(float *u, const float *y, const float *dz, int64_t n, uint64_t base, const qb_fused_dropout *drop,
                                                 bool dropping, float amax) {
     if (dropping) {
