@@ -4,20 +4,21 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include "autograd/cpu/simd_math.h"
 #include "quant/cpu/kernels.h"
 
 #define PAR_MIN 32768
 
 float fake_quant_scale(float amax, const quant_desc *d) { return fake_quant_scale_of(amax, quant_desc_bound(d)); }
 
-static void fq_per_tensor(float *out, const float *x, int64_t n, float amax, float lo, float hi) {
+QB_MULTIVERSION static void fq_per_tensor(float *out, const float *x, int64_t n, float amax, float lo, float hi) {
     const float s = fake_quant_scale_of(amax, hi), div = s == 0.0f ? 1.0f : s;
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = fake_quant_one(x[i], s, div, lo, hi);
 }
 
-static void fq_per_channel(float *out, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax, float lo,
-                           float hi) {
+QB_MULTIVERSION static void fq_per_channel(float *out, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax,
+                                           float lo, float hi) {
     const int64_t rows = outer * channels;
 #pragma omp parallel for schedule(static) if (rows * inner > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -43,32 +44,49 @@ void fake_quant_ste_mask(uint8_t *mask, const float *x, int64_t n, float amax) {
     for (int64_t i = 0; i < n; i++) mask[i] = fabsf(x[i]) <= amax;
 }
 
-void fake_quant_ste_backward_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax, float keep) {
-    /* two loops rather than keep * gx: a clipped element must give 0 even when its upstream gradient is not finite */
+/* gy where |x| <= amax, else +0, with gy read whatever the test gives (the STE loops then have no branch and vectorise). */
+static inline float ste_select(float x, float gy, float amax) { return fabsf(x) <= amax ? gy : 0.0f; }
+
+/* a + b with b's NaN when both are NaN (as the scalar a += b gives it, and quant_host_add on CUDA), whichever operand
+ * order the vector code takes. */
+static inline float add_b_nan_first(float a, float b) { return (b != b ? 0.0f : a) + b; }
+
+/* Two loops rather than keep * gx: a clipped element must give 0 even when its upstream gradient is not finite. */
+QB_MULTIVERSION static void ste_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax, float keep) {
     if (keep != 0.0f) {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-        for (int64_t i = 0; i < n; i++) gx[i] += fabsf(x[i]) <= amax ? gy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) gx[i] = add_b_nan_first(gx[i], ste_select(x[i], gy[i], amax));
     } else {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-        for (int64_t i = 0; i < n; i++) gx[i] = fabsf(x[i]) <= amax ? gy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) gx[i] = ste_select(x[i], gy[i], amax);
     }
 }
 
-void fake_quant_ste_backward_per_channel(float *gx, const float *gy, const float *x, int64_t outer, int64_t channels,
-                                         int64_t inner, const float *amax, float keep) {
+QB_MULTIVERSION static void ste_per_channel(float *gx, const float *gy, const float *x, int64_t outer, int64_t channels, int64_t inner,
+                                            const float *amax, float keep) {
     const int64_t rows = outer * channels;
 #pragma omp parallel for schedule(static) if (rows * inner > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float a = amax[r % channels];
-        const int64_t o = r * inner;
+        float *g = gx + r * inner;
+        const float *dy = gy + r * inner, *xr = x + r * inner;
         if (keep != 0.0f) {
 #pragma omp simd
-            for (int64_t i = 0; i < inner; i++) gx[o + i] += fabsf(x[o + i]) <= a ? gy[o + i] : 0.0f;
+            for (int64_t i = 0; i < inner; i++) g[i] = add_b_nan_first(g[i], ste_select(xr[i], dy[i], a));
         } else {
 #pragma omp simd
-            for (int64_t i = 0; i < inner; i++) gx[o + i] = fabsf(x[o + i]) <= a ? gy[o + i] : 0.0f;
+            for (int64_t i = 0; i < inner; i++) g[i] = ste_select(xr[i], dy[i], a);
         }
     }
+}
+
+void fake_quant_ste_backward_per_tensor(float *gx, const float *gy, const float *x, int64_t n, float amax, float keep) {
+    ste_per_tensor(gx, gy, x, n, amax, keep);
+}
+
+void fake_quant_ste_backward_per_channel(float *gx, const float *gy, const float *x, int64_t outer, int64_t channels,
+                                         int64_t inner, const float *amax, float keep) {
+    ste_per_channel(gx, gy, x, outer, channels, inner, amax, keep);
 }
 
 int qb_cpu_fake_quant(qb_dev *d, float *y, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax,

@@ -16,40 +16,125 @@
 #define GELU_TANH_C 0.044715f
 #define PAR_MIN 16384
 
-/* The dropout scale of element i (inv_keep or 0). */
-static inline float drop_scale(const qb_fused_dropout *dp, uint64_t i) {
-    return qb_rng_uniform32(dp->key, dp->offset + i) >= dp->p ? dp->inv_keep : 0.0f;
+/* yr = softmax(xr * scale + mr[j * mstride]) over c with qb_softmax_row's bits: its max pass as a vector max (the max
+ * of floats does not depend on the order; a NaN is skipped as there, and which zero is the max does not change
+ * yr - max), then its exp-and-sum and scale passes as written there (this function is not multiversioned, so they
+ * compile to the same vector code as softmax.c's). */
+static void softmax_row(float *yr, const float *xr, const float *mr, int64_t mstride, float scale, int64_t c) {
+    float mx = -INFINITY;
+    if (!mr || mstride == 1) {
+#pragma omp simd reduction(max : mx)
+        for (int64_t j = 0; j < c; j++) {
+            float v = xr[j] * scale + (mr ? mr[j] : 0.0f);
+            yr[j] = v;
+            mx = v > mx ? v : mx;
+        }
+    } else {
+        for (int64_t j = 0; j < c; j++) {
+            float v = xr[j] * scale + mr[j * mstride];
+            yr[j] = v;
+            mx = v > mx ? v : mx;
+        }
+    }
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < c; j++) {
+        float e = expf(yr[j] - mx);
+        yr[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (int64_t j = 0; j < c; j++) yr[j] *= inv;
 }
+
+/* z[j] = fake_quant(y[j] * keep(base + j)) over n elements (keep 1 when not dropping). */
+QB_MULTIVERSION static void dropout_fq(float *restrict z, const float *restrict y, int64_t n, uint64_t base, const qb_fused_dropout *drop,
+                                       bool dropping, float qs, float div, float lo, float hi) {
+    if (dropping) {
+        const uint32_t key = drop->key;
+        const float p = drop->p, inv_keep = drop->inv_keep;
+        const uint64_t off = drop->offset + base;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float k = qb_rng_uniform32(key, off + (uint64_t)j) >= p ? inv_keep : 0.0f;
+            z[j] = fake_quant_one(y[j] * k, qs, div, lo, hi);
+        }
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) z[j] = fake_quant_one(y[j], qs, div, lo, hi);
+    }
+}
+
+#define SOFTMAX_BLOCK 4096 /* elements of the rows whose dropout and fake quant run as one call */
 
 int qb_cpu_softmax_fq(qb_dev *d, float *y, float *z, const float *x, float scale, const float *mp, const int64_t *sh, const int64_t *mst,
                       const qb_fused_dropout *drop, const qb_fq_point *fq) {
     (void)d;
-    const int64_t c = sh[3], rows = sh[0] * sh[1] * sh[2];
+    const int64_t c = sh[3], rows = sh[0] * sh[1] * sh[2], rb = c < SOFTMAX_BLOCK ? SOFTMAX_BLOCK / c : 1, n_blocks = (rows + rb - 1) / rb;
     const float lo = fq->qmin, hi = fq->qmax, qs = fake_quant_scale_of(fq->amax[0], hi), div = qs == 0.0f ? 1.0f : qs;
     const bool dropping = drop && drop->on;
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t i2 = r % sh[2], i1 = (r / sh[2]) % sh[1], i0 = r / (sh[2] * sh[1]);
-        const float *mr = mp ? mp + i0 * mst[0] + i1 * mst[1] + i2 * mst[2] : NULL;
-        float *yr = y + r * c, *zr = z + r * c;
-        qb_softmax_row(yr, x + r * c, mr, mst[3], scale, c);
-        if (dropping) {
-            const uint64_t base = (uint64_t)(r * c);
-#pragma omp simd
-            for (int64_t j = 0; j < c; j++) zr[j] = fake_quant_one(yr[j] * drop_scale(drop, base + (uint64_t)j), qs, div, lo, hi);
-        } else {
-#pragma omp simd
-            for (int64_t j = 0; j < c; j++) zr[j] = fake_quant_one(yr[j], qs, div, lo, hi);
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const int64_t r0 = b * rb, r1 = r0 + rb < rows ? r0 + rb : rows;
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t i2 = r % sh[2], i1 = (r / sh[2]) % sh[1], i0 = r / (sh[2] * sh[1]);
+            const float *mr = mp ? mp + i0 * mst[0] + i1 * mst[1] + i2 * mst[2] : NULL;
+            softmax_row(y + r * c, x + r * c, mr, mst[3], scale, c);
         }
+        dropout_fq(z + r0 * c, y + r0 * c, (r1 - r0) * c, (uint64_t)(r0 * c), drop, dropping, qs, div, lo, hi);
     }
     return 0;
 }
 
-/* g of element (r, j): the STE of the fake quant of y * keep(i), then the dropout's scale. */
-static inline float softmax_fq_upstream(const qb_fused_dropout *drop, bool dropping, float y, float dz, float amax, uint64_t i) {
-    if (!dropping) return fabsf(y) <= amax ? dz : 0.0f;
-    const float k = drop_scale(drop, i), t = fabsf(y * k) <= amax ? dz : 0.0f;
-    return t * k;
+/* u[j] = the STE of the fake quant of y[j] * keep(base + j) applied to dz[j], times keep(base + j) (keep 1 when not
+ * dropping): the upstream gradient of the softmax over n elements. */
+QB_MULTIVERSION static void softmax_fq_upstream(float *u, const float *y, const float *dz, int64_t n, uint64_t base, const qb_fused_dropout *drop,
+                                                bool dropping, float amax) {
+    if (dropping) {
+        const uint32_t key = drop->key;
+        const float p = drop->p, inv_keep = drop->inv_keep;
+        const uint64_t off = drop->offset + base;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float k = qb_rng_uniform32(key, off + (uint64_t)j) >= p ? inv_keep : 0.0f, g = dz[j], t = fabsf(y[j] * k) <= amax ? g : 0.0f;
+            u[j] = t * k;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float g = dz[j];
+            u[j] = fabsf(y[j]) <= amax ? g : 0.0f;
+        }
+    }
+}
+
+#define SOFTMAX_GRAD_ROWS 8 /* rows whose in-order sums run interleaved */
+
+/* dot[r] += sum over j in order of y[r c + j] * u[r c + j] for nr <= SOFTMAX_GRAD_ROWS rows of n columns with row
+ * stride c (softmax.c's sum, one chain per row, the chains interleaved). */
+static void softmax_grad_dots(float *dot, const float *y, const float *u, int64_t nr, int64_t n, int64_t c) {
+    float acc[SOFTMAX_GRAD_ROWS];
+    for (int64_t r = 0; r < nr; r++) acc[r] = dot[r];
+    if (nr == SOFTMAX_GRAD_ROWS) {
+        for (int64_t j = 0; j < n; j++)
+            for (int r = 0; r < SOFTMAX_GRAD_ROWS; r++) acc[r] += y[r * c + j] * u[r * c + j];
+    } else {
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t r = 0; r < nr; r++) acc[r] += y[r * c + j] * u[r * c + j];
+    }
+    for (int64_t r = 0; r < nr; r++) dot[r] = acc[r];
+}
+
+/* g[j] = keep * g[j] + scale * y[j] * (u[j] - dot) over n; keep 0 gives 0 * u[j] for the first term, as the unfused
+ * chain where the upstream gradient sits in g's buffer. */
+static void softmax_grad_finish(float *g, const float *y, const float *u, int64_t n, float dot, float keep, float scale) {
+    if (keep == 0.0f) {
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) g[j] = 0.0f * u[j] + scale * y[j] * (u[j] - dot);
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) g[j] = keep * g[j] + scale * y[j] * (u[j] - dot);
+    }
 }
 
 int qb_cpu_softmax_fq_grad(qb_dev *d, float *g, float keep, const float *yp, const float *dz, float scale, int64_t rows, int64_t c,
@@ -57,20 +142,27 @@ int qb_cpu_softmax_fq_grad(qb_dev *d, float *g, float keep, const float *yp, con
     (void)d;
     const float amax = amaxp[0];
     const bool dropping = drop && drop->on;
+    const int64_t rb = c <= SOFTMAX_BLOCK / SOFTMAX_GRAD_ROWS ? SOFTMAX_GRAD_ROWS : 1, n_blocks = (rows + rb - 1) / rb;
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *yr = yp + r * c, *dzr = dz + r * c;
-        float *gr = g + r * c, dot = 0.0f;
-        if (keep == 0.0f) { /* g may be dz's buffer: the upstream gradient goes there first, as in the unfused chain */
-#pragma omp simd
-            for (int64_t j = 0; j < c; j++) gr[j] = softmax_fq_upstream(drop, dropping, yr[j], dzr[j], amax, (uint64_t)(r * c + j));
-            for (int64_t j = 0; j < c; j++) dot += yr[j] * gr[j]; /* in order, as softmax.c */
-            for (int64_t j = 0; j < c; j++) gr[j] = 0.0f * gr[j] + scale * yr[j] * (gr[j] - dot);
-        } else {
-            for (int64_t j = 0; j < c; j++) dot += yr[j] * softmax_fq_upstream(drop, dropping, yr[j], dzr[j], amax, (uint64_t)(r * c + j));
-            for (int64_t j = 0; j < c; j++) {
-                float u = softmax_fq_upstream(drop, dropping, yr[j], dzr[j], amax, (uint64_t)(r * c + j));
-                gr[j] = keep * gr[j] + scale * yr[j] * (u - dot);
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const int64_t r0 = b * rb, nr = r0 + rb < rows ? rb : rows - r0;
+        float u[SOFTMAX_BLOCK], dot[SOFTMAX_GRAD_ROWS] = {0};
+        if (nr * c <= SOFTMAX_BLOCK) {
+            const int64_t o = r0 * c;
+            softmax_fq_upstream(u, yp + o, dz + o, nr * c, (uint64_t)o, drop, dropping, amax);
+            softmax_grad_dots(dot, yp + o, u, nr, c, c);
+            for (int64_t r = 0; r < nr; r++) softmax_grad_finish(g + o + r * c, yp + o + r * c, u + r * c, c, dot[r], keep, scale);
+        } else { /* one long row: the upstream gradient recomputed per chunk, for the sum and then for the output */
+            const int64_t o = r0 * c;
+            for (int64_t j = 0; j < c; j += SOFTMAX_BLOCK) {
+                const int64_t m = c - j < SOFTMAX_BLOCK ? c - j : SOFTMAX_BLOCK;
+                softmax_fq_upstream(u, yp + o + j, dz + o + j, m, (uint64_t)(o + j), drop, dropping, amax);
+                softmax_grad_dots(dot, yp + o + j, u, 1, m, c);
+            }
+            for (int64_t j = 0; j < c; j += SOFTMAX_BLOCK) {
+                const int64_t m = c - j < SOFTMAX_BLOCK ? c - j : SOFTMAX_BLOCK;
+                softmax_fq_upstream(u, yp + o + j, dz + o + j, m, (uint64_t)(o + j), drop, dropping, amax);
+                softmax_grad_finish(g + o + j, yp + o + j, u, m, dot[0], keep, scale);
             }
         }
     }
