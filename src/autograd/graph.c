@@ -89,12 +89,43 @@ qb_node *qb_record(qb_ctx *ctx, const char *op, qb_backward_fn backward, qb_tens
     return n;
 }
 
+/* Clears parameter p's zero mark: its gradient is being written. */
+static void unmark_zero(qb_ctx *ctx, qb_tensor *p) {
+    p->grad_zero = false;
+    ctx->params.n_grad_zero--;
+}
+
 qb_tensor *qb_grad(qb_ctx *ctx, qb_tensor *t) {
+    if (t->is_param && t->grad_zero) {
+        if (qb_fill(ctx, t->grad, 0.0f)) return NULL;
+        unmark_zero(ctx, t);
+    }
     if (!t->grad) t->grad = qb_zeros(ctx, t->ndim, t->shape);
     return t->grad;
 }
 
+/* True when node is the only tape node with p among its inputs. */
+static bool only_consumer(const qb_ctx *ctx, const qb_node *node, const qb_tensor *p) {
+    for (int k = 0; k < ctx->n_tape; k++)
+        for (int j = 0; ctx->tape[k] != node && j < ctx->tape[k]->n_in; j++)
+            if (ctx->tape[k]->in[j] == p) return false;
+    return true;
+}
+
 qb_tensor *qb_grad_for_write(qb_ctx *ctx, qb_tensor *t, bool *fresh) {
+    qb_tensor *p = t->grad_alias;
+    if (t->is_param && t->grad_zero) {
+        unmark_zero(ctx, t);
+        *fresh = true;
+        return t->grad;
+    }
+    if (!t->grad && p && p->is_param && p->grad_zero && t->node && t->node->n_in == 1 && t->node->in[0] == p && qb_is_contiguous(t) &&
+        qb_numel(t) == qb_numel(p) && only_consumer(ctx, t->node, p)) {
+        unmark_zero(ctx, p);
+        t->grad = p->grad;
+        *fresh = true;
+        return t->grad;
+    }
     *fresh = t->grad == NULL;
     if (*fresh) t->grad = qb_new(ctx, t->ndim, t->shape);
     return t->grad;
@@ -129,7 +160,7 @@ static int run_backward(qb_ctx *ctx) {
         }
         if (ctx->backward_hook && ctx->backward_hook(ctx, k, ctx->backward_user)) return -1;
     }
-    return 0;
+    return qb_zero_grad_flush(ctx);
 }
 
 int qb_backward(qb_ctx *ctx, qb_tensor *loss) {

@@ -447,10 +447,48 @@ qb_tensor *qb_param_find(qb_ctx *ctx, const char *name) {
 }
 
 void qb_zero_grad(qb_ctx *ctx) {
-    const qb_param_list *l = &ctx->params;
-    if (l->block_grad) QB_KERNEL(ctx, "zero_grad", fill, l->block_grad, l->block_numel, 0.0f);
-    for (int i = 0; i < l->n; i++)
-        if (l->items[i]->grad && !in_block(l, l->block_grad, l->items[i]->grad->data)) qb_fill(ctx, l->items[i]->grad, 0.0f);
+    qb_param_list *l = &ctx->params;
+    l->n_grad_zero = 0;
+    for (int i = 0; i < l->n; i++) {
+        qb_tensor *p = l->items[i];
+        p->grad_zero = p->grad != NULL;
+        l->n_grad_zero += p->grad_zero;
+    }
+}
+
+/* Writes the zeros of the marked gradients: those of the block overlapping [first, last], and with all also those
+ * outside the block. Adjacent ones in the block (their padding included, which is zero anyway) take one fill. */
+static int flush_zero_grads(qb_ctx *ctx, int64_t first, int64_t last, bool all) {
+    qb_param_list *l = &ctx->params;
+    int64_t run_at = 0, run_end = 0; /* the pending fill [run_at, run_end) of the block */
+    int rc = 0;
+    for (int i = 0; i < l->n && l->n_grad_zero > 0 && !rc; i++) {
+        qb_tensor *p = l->items[i];
+        if (!p->grad_zero) continue;
+        const float *g = p->grad->data;
+        if (!in_block(l, l->block_grad, g)) {
+            if (!all) continue;
+            rc = QB_KERNEL(ctx, "zero_grad", fill, p->grad->data, qb_numel(p), 0.0f);
+        } else {
+            int64_t at = g - l->block_grad, end = at + ((qb_numel(p) + 15) & ~(int64_t)15);
+            if (end > at && (end <= first || at > last)) continue;
+            if (at != run_end) {
+                if (run_end > run_at) rc = QB_KERNEL(ctx, "zero_grad", fill, l->block_grad + run_at, run_end - run_at, 0.0f);
+                run_at = at;
+            }
+            run_end = end;
+        }
+        p->grad_zero = false;
+        l->n_grad_zero--;
+    }
+    if (!rc && run_end > run_at) rc = QB_KERNEL(ctx, "zero_grad", fill, l->block_grad + run_at, run_end - run_at, 0.0f);
+    return rc;
+}
+
+int qb_zero_grad_flush(qb_ctx *ctx) { return ctx->params.n_grad_zero ? flush_zero_grads(ctx, 0, INT64_MAX, true) : 0; }
+
+int qb_zero_grad_flush_span(qb_ctx *ctx, int64_t first, int64_t last) {
+    return ctx->params.n_grad_zero ? flush_zero_grads(ctx, first, last, false) : 0;
 }
 
 int qb_fill(qb_ctx *ctx, qb_tensor *t, float value) {
@@ -526,7 +564,8 @@ qb_tensor qb_view_rows(const qb_tensor *t, int64_t first, int64_t n) {
     v.requires_grad = v.is_param = v.grad_given = false;
     v.name = NULL;
     v.bf16 = NULL;
-    v.owns_data = v.gemm_input = false;
+    v.owns_data = v.gemm_input = v.grad_zero = false;
+    v.grad_alias = NULL;
     return v;
 }
 

@@ -40,6 +40,9 @@ typedef struct qb_tensor {
                                    * views and parameters have none */
     bool owns_data;               /* data is its own step allocation of numel floats (qb_new), which qb_release_f32 may free */
     bool gemm_input;              /* qb_mark_gemm_input: read only by linears until qb_release_f32 */
+    bool grad_zero;               /* parameters: the gradient is zero but its memory is not written yet (qb_zero_grad) */
+    struct qb_tensor *grad_alias; /* a parameter, its producer's only input, whose gradient may hold this tensor's: the
+                                   * producer's backward then finishes it in place (qb_grad_for_write) */
 } qb_tensor;
 
 /* A segment layout of the packed blocks with its device copy (see qb_params_layout). */
@@ -59,6 +62,7 @@ typedef struct qb_param_list {
     qb_seg_table seg;                /* the parameters' layout (gradient clipping) */
     uint64_t version;                /* bumped by every write into block_data (qb_params_touch): caches of values derived
                                       * from the parameters compare it */
+    int n_grad_zero;                 /* parameters whose gradient is marked zero (grad_zero) */
 } qb_param_list;
 
 #define QB_PROFILE_MAX_OPS 48
@@ -185,8 +189,15 @@ void qb_seg_table_free(const qb_kernels *k, qb_dev *dev, qb_seg_table *t);
 void qb_params_touch(qb_ctx *ctx);
 /* Finds a parameter by name, or NULL. */
 qb_tensor *qb_param_find(qb_ctx *ctx, const char *name);
-/* Sets every parameter gradient to zero. */
+/* Sets every parameter gradient to zero lazily (PyTorch's set_to_none): each is marked zero (grad_zero), not written.
+ * The first backward writer of a marked gradient overwrites it (qb_grad_for_write) or zero-fills it first (qb_grad);
+ * qb_backward writes the zeros of those it did not reach at its end. Code that reads or writes gradient memory in
+ * other ways (optimizer, clipping, all-reduce, tests) calls qb_zero_grad_flush first. */
 void qb_zero_grad(qb_ctx *ctx);
+/* Writes the zeros of every gradient still marked zero (one fill per run of adjacent ones in the gradient block). */
+int qb_zero_grad_flush(qb_ctx *ctx);
+/* The same for the marked gradients of the packed block that overlap its elements [first, last] (each written whole). */
+int qb_zero_grad_flush_span(qb_ctx *ctx, int64_t first, int64_t last);
 
 /* Number of elements. */
 int64_t qb_numel(const qb_tensor *t);

@@ -6,13 +6,19 @@
 #include "autograd/op_internal.h"
 #include "quant/quant_kernels.h"
 
-/* saved: saved[0] = amax (device, [channels]); i[0..2] = outer, channels, inner */
+/* saved: saved[0] = amax (device, [channels]), saved[1] = the rows' clipped flags (fake_quant_cached); i[0..2] = outer,
+ * channels, inner */
 static void fake_quant_backward(qb_ctx *ctx, qb_node *n) {
     qb_tensor *x = n->in[0], *y = n->out;
-    bool overwrite;
-    qb_tensor *dx = qb_grad_reuse(ctx, x, y, &overwrite);
-    if (!dx) return;
     qb_quant_exec ex = qb_quant_exec_of(ctx);
+    if (y->grad == x->grad) { /* y->grad_alias: the gradient is in x's already; the mask where a row has clipped elements */
+        QB_QKERNEL(&ctx->err, &ex, "fake_quant", fake_quant_mask_rows, x->grad->data, x->data, n->i[0], n->i[1], n->i[2],
+                   (const float *)n->saved[0], (const uint8_t *)n->saved[1]);
+        return;
+    }
+    bool overwrite;
+    qb_tensor *dx = x->is_param ? qb_grad_for_write(ctx, x, &overwrite) : qb_grad_reuse(ctx, x, y, &overwrite);
+    if (!dx) return;
     QB_QKERNEL(&ctx->err, &ex, "fake_quant", fake_quant_grad, dx->data, overwrite ? 0.0f : 1.0f, y->grad->data, x->data, n->i[0], n->i[1],
                n->i[2], (const float *)n->saved[0]);
 }
@@ -72,7 +78,7 @@ qb_tensor *qb_fake_quant_dev(qb_ctx *ctx, qb_tensor *x, const float *amax_dev, i
 }
 
 qb_tensor *qb_fake_quant_precomputed(qb_ctx *ctx, qb_tensor *x, float *y_data, const float *amax_dev, int64_t outer, int64_t channels,
-                                     int64_t inner) {
+                                     int64_t inner, const uint8_t *clipped_dev) {
     QB_OP_BEGIN(ctx, x);
     if (!qb_is_contiguous(x) || qb_numel(x) != outer * channels * inner)
         return qb_errorf(&ctx->err, "fake_quant: a precomputed output needs a contiguous input of %lld elements", (long long)(outer * channels * inner)),
@@ -85,7 +91,10 @@ qb_tensor *qb_fake_quant_precomputed(qb_ctx *ctx, qb_tensor *x, float *y_data, c
     qb_set_contiguous_strides(y);
     y->device = x->device;
     y->data = y_data;
-    return record(ctx, "fake_quant_cached", x, y, amax_dev, outer, channels, inner);
+    y->grad_alias = clipped_dev && x->is_param ? x : NULL;
+    qb_tensor *out = record(ctx, "fake_quant_cached", x, y, amax_dev, outer, channels, inner);
+    if (out && out->node) out->node->saved[1] = (void *)clipped_dev;
+    return out;
 }
 
 static void fake_quant_learnable_backward(qb_ctx *ctx, qb_node *n) {

@@ -10,9 +10,13 @@ qb_tensor *qb_fake_quant(qb_ctx *ctx, qb_tensor *x, const float *amax, int64_t n
 /* The same with amax_dev [n_amax] already in the context's device memory (values not checked: computed, >= 0). */
 qb_tensor *qb_fake_quant_dev(qb_ctx *ctx, qb_tensor *x, const float *amax_dev, int64_t n_amax, const quant_desc *d);
 /* y = fake_quant(x) already computed: y_data (x's shape, contiguous, device memory that outlives the step) holds it,
- * amax_dev [channels] the amax values of the view [outer, channels, inner]. Recorded with qb_fake_quant's backward. */
+ * amax_dev [channels] the amax values of the view [outer, channels, inner]. Recorded with qb_fake_quant's backward.
+ * With clipped_dev (device memory, [outer * channels]: 1 where a row has an element failing |x| <= amax) and x a
+ * parameter, y->grad_alias is x: y's first gradient writer writes into x's gradient while it is marked zero (and y is x's
+ * only consumer), and the backward then applies the mask in place to the flagged rows only (no temporary, no pass over
+ * the others). */
 qb_tensor *qb_fake_quant_precomputed(qb_ctx *ctx, qb_tensor *x, float *y_data, const float *amax_dev, int64_t outer, int64_t channels,
-                                     int64_t inner);
+                                     int64_t inner, const uint8_t *clipped_dev);
 /* PACT-style learnable amax: y = fake_quant(clip(x, -a, a), a) with a the value of amax (a 1-element tensor on the
  * context's device; read once to check it). Backward: dx = dy where -a < x < a; da = sum(dy where x >= a) -
  * sum(dy where x <= -a) (pytorch-quantization's Clip gradient with clip_min = -a, clip_max = a); the fake quant

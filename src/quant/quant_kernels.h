@@ -37,16 +37,23 @@ typedef struct qb_hist_bins {
 typedef int qb_qk_fake_quant(qb_dev *d, float *y, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax,
                              float qmin, float qmax);
 /* One tensor of a fake-quant block (qb_qk_fake_quant_block): src[src_off ..] viewed as [outer, channels, inner] written
- * to dst[dst_off ..], channel c with amax[amax_off + c] (channels 1: per tensor), levels [qmin, qmax]. Offsets in floats. */
+ * to dst[dst_off ..], channel c with amax[amax_off + c] (channels 1: per tensor), levels [qmin, qmax]; its outer *
+ * channels rows of inner elements have the flags clipped[clip_off ..]. Offsets in floats (clip_off: bytes). */
 typedef struct qb_fq_segment {
-    int64_t src_off, dst_off, amax_off;
+    int64_t src_off, dst_off, amax_off, clip_off;
     int64_t outer, channels, inner;
     float qmin, qmax;
 } qb_fq_segment;
 /* dst = fake_quant(src) for every segment (seg [n_seg] in device memory; max_numel the largest segment's elements),
- * each element as qb_qk_fake_quant gives it, in one pass (one launch). */
+ * each element as qb_qk_fake_quant gives it, in one pass (one launch); clipped [n_clipped] (device memory, the segments'
+ * rows) gets 1 for each row with an element failing |x| <= amax (clipped, or NaN: the clipped STE zeroes its
+ * gradient), else 0. */
 typedef int qb_qk_fake_quant_block(qb_dev *d, float *dst, const float *src, const float *amax, const qb_fq_segment *seg, int n_seg,
-                                   int64_t max_numel);
+                                   int64_t max_numel, uint8_t *clipped, int64_t n_clipped);
+/* g = (g where |x| <= amax[c], else 0) in place on the rows r of [outer * channels, inner] (channel r % channels) with
+ * clipped[r] set; the other rows (the mask there is the identity) are not touched. */
+typedef int qb_qk_fake_quant_mask_rows(qb_dev *d, float *g, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax,
+                                       const uint8_t *clipped);
 /* dx = keep * dx + (dy where |x| <= amax[c], else 0): the clipped straight-through gradient (a clipped element gives 0
  * even when dy is not finite). */
 typedef int qb_qk_fake_quant_grad(qb_dev *d, float *dx, float keep, const float *dy, const float *x, int64_t outer,
@@ -132,6 +139,7 @@ typedef struct qb_quant_kernels {
     qb_qk_fake_quant *fake_quant;
     qb_qk_fake_quant_grad *fake_quant_grad;
     qb_qk_fake_quant_block *fake_quant_block;
+    qb_qk_fake_quant_mask_rows *fake_quant_mask_rows;
     qb_qk_fake_quant_learnable *fake_quant_learnable;
     qb_qk_fake_quant_learnable_grad *fake_quant_learnable_grad;
     qb_qk_fake_quant_lsq *fake_quant_lsq;

@@ -33,10 +33,12 @@ static void release_device(qb_weight_cache *c) {
         release(c, c->seg_dev);
         release(c, c->amax_dev);
         release(c, c->block);
+        release(c, c->clipped_dev);
     }
     c->seg_dev = NULL;
     c->amax_dev = c->block = NULL;
-    c->cap_block = c->cap_seg_dev = c->cap_amax_dev = 0;
+    c->clipped_dev = NULL;
+    c->cap_block = c->cap_seg_dev = c->cap_amax_dev = c->cap_clipped_dev = 0;
     c->n_seg = 0;
     c->built = false;
 }
@@ -49,8 +51,9 @@ void qb_weight_cache_free(qb_weight_cache *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* Item i's segment as q is now (src_off, view, levels; dst_off and amax_off left 0), or outer 0 when q is not a plain
- * fake quantizer of w (then q runs as usual and reports its own errors). */
+/* Item i's segment as q is now (src_off, view, levels; dst_off, amax_off and clip_off left 0), or outer 0 when q is not
+ * a plain fake quantizer of w (then q runs as usual and reports its own errors). A per-tensor view is [rows of w, 1,
+ * columns], so that its clipped flags are per row too (the same elements either way). */
 static qb_fq_segment segment_of(const qb_ctx *ctx, const qb_weight_cache_item *it) {
     const tensor_quantizer *q = it->q;
     const quant_desc *d = &q->desc;
@@ -66,6 +69,10 @@ static qb_fq_segment segment_of(const qb_ctx *ctx, const qb_weight_cache_item *i
     int64_t outer, channels, inner;
     qb_channel_view(it->w->ndim, it->w->shape, q->n_amax == 1 ? -1 : d->axis, &outer, &channels, &inner);
     if (channels != q->n_amax || outer * channels * inner == 0) return s;
+    if (channels == 1 && it->w->ndim > 1) {
+        outer = it->w->shape[0];
+        inner = qb_numel(it->w) / outer;
+    }
     return (qb_fq_segment){.src_off = first, .outer = outer, .channels = channels, .inner = inner, .qmin = quant_desc_qmin(d),
                            .qmax = quant_desc_bound(d)};
 }
@@ -101,7 +108,7 @@ static int build(qb_ctx *ctx, qb_weight_cache *c) {
     c->k = ctx->k;
     c->dev = ctx->dev;
     c->built = false;
-    int64_t at = 0, n_amax = 0, max_numel = 0;
+    int64_t at = 0, n_amax = 0, n_clipped = 0, max_numel = 0;
     int n_seg = 0;
     for (int i = 0; i < c->n; i++) {
         qb_fq_segment s = segment_of(ctx, &c->items[i]);
@@ -109,8 +116,10 @@ static int build(qb_ctx *ctx, qb_weight_cache *c) {
             int64_t numel = s.outer * s.channels * s.inner;
             s.dst_off = at;
             s.amax_off = n_amax;
+            s.clip_off = n_clipped;
             at += (numel + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
             n_amax += s.channels;
+            n_clipped += s.outer * s.channels;
             max_numel = numel > max_numel ? numel : max_numel;
             n_seg++;
         }
@@ -131,18 +140,20 @@ static int build(qb_ctx *ctx, qb_weight_cache *c) {
         }
     int rc = reserve(ctx, c, (void **)&c->block, &c->cap_block, at, sizeof(float)) ||
              reserve(ctx, c, (void **)&c->seg_dev, &c->cap_seg_dev, n_seg, sizeof *dense) ||
-             reserve(ctx, c, (void **)&c->amax_dev, &c->cap_amax_dev, n_amax, sizeof(float));
+             reserve(ctx, c, (void **)&c->amax_dev, &c->cap_amax_dev, n_amax, sizeof(float)) ||
+             reserve(ctx, c, (void **)&c->clipped_dev, &c->cap_clipped_dev, n_clipped, 1);
     if (!rc && n_seg) {
         qb_quant_exec ex = qb_quant_exec_of(ctx);
         rc = qb_upload(ctx, c->seg_dev, dense, (size_t)n_seg * sizeof *dense) ||
              qb_upload(ctx, c->amax_dev, c->amax, (size_t)n_amax * sizeof(float)) ||
              QB_QKERNEL(&ctx->err, &ex, "weight cache", fake_quant_block, c->block, ctx->params.block_data, c->amax_dev, c->seg_dev, n_seg,
-                        max_numel);
+                        max_numel, c->clipped_dev, n_clipped);
     }
     free(dense);
     if (rc) return -1;
     c->n_seg = n_seg;
     c->n_amax = n_amax;
+    c->n_clipped = n_clipped;
     c->block_numel = at;
     c->max_numel = max_numel;
     c->version = ctx->params.version;
@@ -167,7 +178,8 @@ qb_tensor *qb_weight_cache_apply(qb_ctx *ctx, qb_weight_cache *c, qb_tensor *w, 
     if ((!cache_current(ctx, c) || !item_current(ctx, c, i)) && qb_weight_cache_refresh(ctx, c)) return NULL;
     const qb_fq_segment *s = &c->seg[i];
     if (!s->outer) return NULL;
-    qb_tensor *y = qb_fake_quant_precomputed(ctx, w, c->block + s->dst_off, c->amax_dev + s->amax_off, s->outer, s->channels, s->inner);
+    qb_tensor *y = qb_fake_quant_precomputed(ctx, w, c->block + s->dst_off, c->amax_dev + s->amax_off, s->outer, s->channels, s->inner,
+                                             c->clipped_dev + s->clip_off);
     if (!y) qb_err_context(&ctx->err, "quantizer %s", q->name);
     return y;
 }

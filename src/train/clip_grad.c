@@ -6,12 +6,13 @@
 
 int qb_grad_norm_dev(qb_ctx *ctx, float *norm) {
     qb_seg_table *t = &ctx->params.seg;
-    if (qb_params_layout(ctx, t) || qb_seg_table_sync(ctx, t)) return -1;
+    if (qb_params_layout(ctx, t) || qb_seg_table_sync(ctx, t) || qb_zero_grad_flush(ctx)) return -1;
     return QB_KERNEL(ctx, "grad_norm", grad_norm, norm, t->scratch, ctx->params.block_grad, ctx->params.block_numel, t->dev, t->n);
 }
 
 int qb_grad_clip_dev(qb_ctx *ctx, double max_norm, const float *norm) {
     const qb_seg_table *t = &ctx->params.seg;
+    if (qb_zero_grad_flush(ctx)) return -1;
     return QB_KERNEL(ctx, "clip_grad_norm", grad_clip, ctx->params.block_grad, ctx->params.block_numel, t->dev, t->n, norm, max_norm);
 }
 

@@ -37,6 +37,7 @@ static int staged_run(qb_grad_sync *g, qb_comm *c, qb_ctx *ctx, float weight, in
     float *block = ctx->params.block_grad;
     int64_t n = ctx->params.block_numel;
     if (!block) return qb_errorf(err, "gradient all-reduce: the parameters are not packed");
+    if (qb_zero_grad_flush(ctx)) return qb_errorf(err, "gradient all-reduce: %s", ctx->err.msg);
     if (g->bucket <= 0) g->bucket = QB_GRAD_BUCKET_FLOATS;
     int64_t cap = n < g->bucket ? n : g->bucket;
     for (int s = 0; s < 2; s++)
@@ -80,7 +81,8 @@ static int64_t bucket_cap(const qb_grad_sync *g, int64_t n) { return n < g->buck
 static int start_bucket(qb_grad_sync *g, int b, qb_err *err) {
     float *block = g->ctx->params.block_grad;
     int64_t n = g->ctx->params.block_numel, cap = bucket_cap(g, n), off = (int64_t)b * cap, len = n - off < cap ? n - off : cap;
-    if (g->weight != 1.0f && qb_device_scale(g->ctx, block + off, g->weight, len))
+    /* gradients the backward pass did not reach are still marked zero: written before the bucket goes */
+    if (qb_zero_grad_flush_span(g->ctx, off, off + len - 1) || (g->weight != 1.0f && qb_device_scale(g->ctx, block + off, g->weight, len)))
         return qb_errorf(err, "gradient all-reduce: %s", g->ctx->err.msg);
     g->starts++;
     return qb_comm_allreduce_start(g->c, block + off, len, QB_COMM_F32, QB_COMM_SUM, g->what, &g->req[b], err);

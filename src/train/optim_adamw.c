@@ -47,7 +47,7 @@ int qb_adamw_init(qb_adamw *opt, qb_ctx *ctx, double beta1, double beta2, double
 int qb_adamw_step(qb_adamw *opt, qb_ctx *ctx, float lr) {
     if (ctx->params.n != opt->n || ctx->params.block_numel != opt->numel)
         return qb_errorf(&ctx->err, "adamw: the parameters changed since qb_adamw_init (%d then, %d now)", opt->n, ctx->params.n);
-    if (layout(opt, ctx)) return -1;
+    if (layout(opt, ctx) || qb_zero_grad_flush(ctx)) return -1;
     opt->step++;
     /* torch.optim.AdamW (single tensor): p *= 1 - lr*wd; m.lerp_(g, 1 - b1); v = v*b2 + (1 - b2)*g*g;
      * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps), the scalars formed in double and used as float */

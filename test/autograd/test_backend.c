@@ -29,6 +29,7 @@ static void view_backwards(qb_check *c, qb_ctx *ctx, qb_tensor *x) {
     t.accumulate_strided = counting_accumulate_strided;
     ctx->k = &t;
     qb_zero_grad(ctx);
+    qb_zero_grad_flush(ctx); /* a gradient to add into (a marked one, the permute's backward would overwrite) */
     qb_ctx_step_reset(ctx);
     accumulate_calls = 0;
     int rc = qb_backward(ctx, qb_sum(ctx, qb_transpose(ctx, x, 0, 2)));

@@ -1,4 +1,4 @@
-/* test_engine.c: engine behaviour: the step arena's reuse of handed-back memory, steady-state memory, no-grad mode, gradient accumulation, views sharing
+/* test_engine.c: engine behaviour: the step arena's reuse of handed-back memory, steady-state memory, no-grad mode, gradient accumulation, lazy zero_grad, views sharing
  * storage, RNG and dropout independent of the thread count, and a tiny network trained to a stated loss. */
 #include <math.h>
 #include <omp.h>
@@ -41,6 +41,51 @@ static void test_arena_release(qb_check *chk) {
     qb_arena_free(&a);
 }
 
+/* qb_zero_grad marks the gradients without writing them; the backward overwrites or zero-fills what it reaches and
+ * writes the zeros of the rest at its end; a flush (whole or a span of the block) writes what is still marked. */
+static void test_lazy_zero_grad(qb_check *chk, const float *x, const float *target) {
+    qb_err err = {0};
+    qb_ctx *ctx = qb_ctx_new(QB_CPU, 5, &err);
+    if (!ctx) qb_die("test_engine", &err);
+    qb_tensor *w1 = qb_param_new(ctx, "w1", 2, (int64_t[]){32, 4}), *b1 = qb_param_new(ctx, "b1", 1, (int64_t[]){32});
+    qb_tensor *w2 = qb_param_new(ctx, "w2", 2, (int64_t[]){1, 32}), *b2 = qb_param_new(ctx, "b2", 1, (int64_t[]){1});
+    qb_tensor *unused = qb_param_new(ctx, "unused", 1, (int64_t[]){5});
+    if (!unused || qb_fill_normal(ctx, w1, 0.0f, 0.5f) || qb_fill_normal(ctx, w2, 0.0f, 0.2f) || qb_params_pack(ctx)) qb_die("test_engine", &ctx->err);
+    qb_tensor *params[5] = {w1, b1, w2, b2, unused};
+    const int64_t n = ctx->params.block_numel;
+    float *g[2];
+    for (int rep = 0; rep < 2; rep++) {
+        for (int p = 0; p < 5; p++)
+            for (int64_t i = 0; i < qb_numel(params[p]); i++) params[p]->grad->data[i] = rep ? 0.0f : NAN;
+        qb_zero_grad(ctx);
+        CHECK(chk, ctx->params.n_grad_zero == 5 && (rep || isnan(w1->grad->data[0])), "zero_grad marks %d gradients and writes none",
+              ctx->params.n_grad_zero);
+        qb_ctx_step_reset(ctx);
+        CHECK(chk, qb_backward(ctx, mlp_loss(ctx, x, target)) == 0 && ctx->params.n_grad_zero == 0, "backward: %s", ctx->err.msg);
+        g[rep] = malloc((size_t)n * sizeof(float));
+        memcpy(g[rep], ctx->params.block_grad, (size_t)n * sizeof(float));
+    }
+    CHECK(chk, memcmp(g[0], g[1], (size_t)n * sizeof(float)) == 0, "the backward writes every gradient: the old contents do not show");
+    bool zeros = true;
+    for (int64_t i = 0; i < 5; i++) zeros &= unused->grad->data[i] == 0.0f;
+    CHECK(chk, zeros && w1->grad->data[0] != 0.0f, "a parameter the backward does not reach gets zeros");
+    for (int p = 0; p < 5; p++)
+        for (int64_t i = 0; i < qb_numel(params[p]); i++) params[p]->grad->data[i] = NAN;
+    qb_zero_grad(ctx);
+    int64_t first = w2->grad->data - ctx->params.block_grad;
+    CHECK(chk, qb_zero_grad_flush_span(ctx, first, first + 31) == 0 && ctx->params.n_grad_zero == 4 && !w2->grad_zero && w2->grad->data[31] == 0.0f &&
+               isnan(b1->grad->data[0]) && isnan(b2->grad->data[0]),
+          "a span flush writes the zeros of the gradients in the span only");
+    CHECK(chk, qb_zero_grad_flush(ctx) == 0 && ctx->params.n_grad_zero == 0, "flush: %s", ctx->err.msg);
+    zeros = true;
+    for (int p = 0; p < 5; p++)
+        for (int64_t i = 0; i < qb_numel(params[p]); i++) zeros &= params[p]->grad->data[i] == 0.0f;
+    CHECK(chk, zeros, "a flush writes the zeros of every marked gradient");
+    free(g[0]);
+    free(g[1]);
+    qb_ctx_free(ctx);
+}
+
 int main(void) {
     qb_check chk = {0};
     test_arena_release(&chk);
@@ -57,6 +102,7 @@ int main(void) {
     float x[64], target[16];
     qb_rng_normal(x, 64, 0.0f, 1.0f, 11, 0);
     for (int r = 0; r < 16; r++) target[r] = (x[4 * r] * x[4 * r] + x[4 * r + 1] * x[4 * r + 1] + x[4 * r + 2] * x[4 * r + 2] + x[4 * r + 3] * x[4 * r + 3]) / 4;
+    test_lazy_zero_grad(&chk, x, target);
 
     /* steady state: after the first steps, a step allocates nothing */
     ctx->training = true;
@@ -120,7 +166,7 @@ int main(void) {
     for (int i = 0; i < 128; i++) maxd = fmax(maxd, fabs(g2[i] - 2 * g1[i]));
     CHECK(&chk, maxd < 1e-5, "second backward doubles the gradient (max diff %.3g)", maxd);
     qb_zero_grad(ctx);
-    CHECK(&chk, w1->grad->data[0] == 0.0f && w1->grad->data[127] == 0.0f, "zero_grad clears gradients");
+    CHECK(&chk, qb_zero_grad_flush(ctx) == 0 && w1->grad->data[0] == 0.0f && w1->grad->data[127] == 0.0f, "zero_grad clears gradients");
 
     /* views share storage */
     qb_ctx_step_reset(ctx);

@@ -127,8 +127,12 @@ static int r_fake_quant_grad(qb_dev *d, float *dx, float keep, const float *dy, 
                              const float *amax) {
     return qb_cpu_fake_quant_grad(d, H(dx), keep, H(dy), H(x), o, c, i, H(amax));
 }
-static int r_fake_quant_block(qb_dev *d, float *dst, const float *src, const float *amax, const qb_fq_segment *seg, int n, int64_t max_numel) {
-    return qb_cpu_fake_quant_block(d, H(dst), H(src), H(amax), H(seg), n, max_numel);
+static int r_fake_quant_block(qb_dev *d, float *dst, const float *src, const float *amax, const qb_fq_segment *seg, int n, int64_t max_numel,
+                              uint8_t *clipped, int64_t n_clipped) {
+    return qb_cpu_fake_quant_block(d, H(dst), H(src), H(amax), H(seg), n, max_numel, H(clipped), n_clipped);
+}
+static int r_fake_quant_mask_rows(qb_dev *d, float *g, const float *x, int64_t o, int64_t c, int64_t i, const float *amax, const uint8_t *clipped) {
+    return qb_cpu_fake_quant_mask_rows(d, H(g), H(x), o, c, i, H(amax), H(clipped));
 }
 static int r_fq_learnable(qb_dev *d, float *y, const float *x, int64_t n, const float *amax, float lo, float hi) {
     return qb_cpu_fake_quant_learnable(d, H(y), H(x), n, H(amax), lo, hi);
@@ -186,7 +190,8 @@ static int r_add_fq_layernorm_grad(qb_dev *d, float *da, float ka, float *dr, fl
 }
 
 static const qb_quant_kernels remote_quant_kernels = {
-    .name = "remote", .fake_quant = r_fake_quant, .fake_quant_grad = r_fake_quant_grad, .fake_quant_block = r_fake_quant_block, .fake_quant_learnable = r_fq_learnable,
+    .name = "remote", .fake_quant = r_fake_quant, .fake_quant_grad = r_fake_quant_grad, .fake_quant_block = r_fake_quant_block,
+    .fake_quant_mask_rows = r_fake_quant_mask_rows, .fake_quant_learnable = r_fq_learnable,
     .fake_quant_learnable_grad = r_fq_learnable_grad, .amax_reduce = r_amax_reduce, .any_negative = r_any_negative,
     .abs_stats = r_abs_stats, .histogram = r_histogram, .softmax_fq = r_softmax_fq, .softmax_fq_grad = r_softmax_fq_grad,
     .act_fq = r_act_fq, .act_fq_grad = r_act_fq_grad, .add_fq_layernorm = r_add_fq_layernorm,

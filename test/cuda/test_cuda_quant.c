@@ -317,7 +317,7 @@ static void weight_block(void) {
     static const int64_t shapes[][3] = {{1, 1, 1}, {1, 7, 33}, {1, 64, 129}, {3, 5, 7}, {1, 1, 4097}, {1, 1024, 1100}, {1, 768, 3}};
     enum { N_SEG = 2 * 7 * 5 };
     qb_fq_segment seg[N_SEG];
-    int64_t src_n = 0, dst_n = 0, amax_n = 0, max_numel = 0;
+    int64_t src_n = 0, dst_n = 0, amax_n = 0, clip_n = 0, max_numel = 0;
     uint64_t st = 91;
     for (int k = 0; k < N_SEG; k++) {
         const int64_t *sh = shapes[k % 7];
@@ -326,11 +326,12 @@ static void weight_block(void) {
         float qmin, qmax;
         desc_of(kinds[k / 14], &qmin, &qmax, label, sizeof label);
         const int64_t channels = per_tensor ? 1 : sh[1], numel = sh[0] * sh[1] * sh[2];
-        seg[k] = (qb_fq_segment){.src_off = src_n + k % 3, .dst_off = dst_n + 2 * (k % 5), .amax_off = amax_n, .outer = per_tensor ? 1 : sh[0],
-                                 .channels = channels, .inner = per_tensor ? numel : sh[2], .qmin = qmin, .qmax = qmax};
+        seg[k] = (qb_fq_segment){.src_off = src_n + k % 3, .dst_off = dst_n + 2 * (k % 5), .amax_off = amax_n, .clip_off = clip_n,
+                                 .outer = per_tensor ? 1 : sh[0], .channels = channels, .inner = per_tensor ? numel : sh[2], .qmin = qmin, .qmax = qmax};
         src_n = seg[k].src_off + numel;
         dst_n = seg[k].dst_off + numel;
         amax_n += channels;
+        clip_n += seg[k].outer * channels;
         max_numel = numel > max_numel ? numel : max_numel;
     }
     float *src = malloc((size_t)src_n * sizeof(float)), *amax = malloc((size_t)amax_n * sizeof(float));
@@ -345,14 +346,60 @@ static void weight_block(void) {
         die_on(CK->fake_quant(NULL, want + seg[k].dst_off, src + seg[k].src_off, seg[k].outer, seg[k].channels, seg[k].inner,
                               amax + seg[k].amax_off, seg[k].qmin, seg[k].qmax),
                "block reference");
-    die_on(GK->fake_quant_block(gpu->dev, ddst, dsrc, damax, dseg, N_SEG, max_numel), "fake_quant_block");
+    uint8_t *want_clip = malloc((size_t)clip_n), *cpu_clip = malloc((size_t)clip_n);
+    int64_t n_clip = 0;
+    for (int k = 0; k < N_SEG; k++) /* per row of each segment: some |x| <= amax fails */
+        for (int64_t r = 0; r < seg[k].outer * seg[k].channels; r++) {
+            const float a = amax[seg[k].amax_off + r % seg[k].channels];
+            want_clip[seg[k].clip_off + r] = 0;
+            for (int64_t i = 0; i < seg[k].inner; i++) want_clip[seg[k].clip_off + r] |= !(fabsf(src[seg[k].src_off + r * seg[k].inner + i]) <= a);
+            n_clip += want_clip[seg[k].clip_off + r];
+        }
+    for (int64_t r = 0; r < clip_n; r++) cpu_clip[r] = (uint8_t)(1 + !want_clip[r]); /* not what the kernels write */
+    uint8_t *dclip = dev_copy(cpu_clip, (size_t)clip_n);
+    die_on(GK->fake_quant_block(gpu->dev, ddst, dsrc, damax, dseg, N_SEG, max_numel, dclip, clip_n), "fake_quant_block");
     float *got = host_copy(ddst, (size_t)dst_n * sizeof(float));
+    uint8_t *got_clip = host_copy(dclip, (size_t)clip_n);
     check_bits("fake_quant_block cuda vs the cpu's fake_quant per segment", got, want, dst_n);
+    CHECK(&chk, memcmp(got_clip, want_clip, (size_t)clip_n) == 0 && n_clip > 0 && n_clip < clip_n,
+          "fake_quant_block cuda: the rows' clipped flags (%lld of %lld rows clipped)", (long long)n_clip, (long long)clip_n);
     float *cpu_block = malloc((size_t)dst_n * sizeof(float));
     for (int64_t i = 0; i < dst_n; i++) cpu_block[i] = from_bits(0x7f800001u + (uint32_t)(i % 5));
-    die_on(CK->fake_quant_block(NULL, cpu_block, src, amax, seg, N_SEG, max_numel), "cpu fake_quant_block");
+    die_on(CK->fake_quant_block(NULL, cpu_block, src, amax, seg, N_SEG, max_numel, cpu_clip, clip_n), "cpu fake_quant_block");
     check_bits("fake_quant_block cpu vs the cpu's fake_quant per segment", cpu_block, want, dst_n);
+    CHECK(&chk, memcmp(cpu_clip, want_clip, (size_t)clip_n) == 0, "fake_quant_block cpu: the rows' clipped flags");
+    /* the in-place mask of the flagged rows: as fake_quant_grad (keep 0) there, the other rows untouched */
+    int64_t bad_cpu = 0, bad_gpu = 0;
+    for (int k = 0; k < N_SEG; k++) {
+        const int64_t numel = seg[k].outer * seg[k].channels * seg[k].inner;
+        const float *x = src + seg[k].src_off, *a = amax + seg[k].amax_off;
+        float *g = malloc((size_t)numel * sizeof(float)), *ref = malloc((size_t)numel * sizeof(float));
+        for (int64_t i = 0; i < numel; i++) g[i] = i % 53 == 7 ? from_bits(0x7fc00123u) : uniform(&st, -2.0f, 2.0f);
+        memcpy(ref, g, (size_t)numel * sizeof(float));
+        for (int64_t r = 0; r < seg[k].outer * seg[k].channels; r++)
+            if (want_clip[seg[k].clip_off + r])
+                die_on(CK->fake_quant_grad(NULL, ref + r * seg[k].inner, 0.0f, ref + r * seg[k].inner, x + r * seg[k].inner, 1, 1, seg[k].inner,
+                                           a + r % seg[k].channels),
+                       "mask reference");
+        float *dg = dev_copy(g, (size_t)numel * sizeof(float));
+        die_on(GK->fake_quant_mask_rows(gpu->dev, dg, dsrc + seg[k].src_off, seg[k].outer, seg[k].channels, seg[k].inner, damax + seg[k].amax_off,
+                                        dclip + seg[k].clip_off),
+               "fake_quant_mask_rows");
+        die_on(CK->fake_quant_mask_rows(NULL, g, x, seg[k].outer, seg[k].channels, seg[k].inner, a, want_clip + seg[k].clip_off),
+               "cpu fake_quant_mask_rows");
+        float *gg = host_copy(dg, (size_t)numel * sizeof(float));
+        bad_cpu += bits_differ(g, ref, numel);
+        bad_gpu += bits_differ(gg, ref, numel);
+        free(gg);
+        free(g);
+        free(ref);
+    }
+    CHECK(&chk, bad_cpu == 0 && bad_gpu == 0, "fake_quant_mask_rows vs fake_quant_grad on the flagged rows: %lld (cpu), %lld (cuda) elements differ",
+          (long long)bad_cpu, (long long)bad_gpu);
     free(cpu_block);
+    free(got_clip);
+    free(want_clip);
+    free(cpu_clip);
     free(got);
     free(src);
     free(amax);

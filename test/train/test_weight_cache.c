@@ -3,7 +3,8 @@
  * - three QA training steps through the trainer with gradient accumulation 1 and 2 (dropout on): every step's loss,
  *   every parameter after every step, the last step's gradients, and two eval batches' logits after training; the cache
  *   is built once per optimizer step (not per micro-batch) and once for the eval batches, and the forward records the
- *   cached op, not fake_quant, for the weights;
+ *   cached op, not fake_quant, for the weights; the first micro-batch's weight gradients go straight into w.grad (the
+ *   mask applied in place to the rows with clipped weights: none in the first step, max-calibrated, some later);
  * - staleness: after each change that must invalidate it (a weight uploaded, filled, an amax changed in place or set,
  *   a quantizer disabled, its bit width changed, the parameters packed again, an AdamW step) the cached logits equal
  *   the per-forward ones and differ from before the change.
@@ -29,6 +30,8 @@ typedef struct run_out {
     float *params[STEPS], *grads;
     int64_t n_params, builds_train, builds_eval;
     int cached_nodes, weight_fq_nodes;  /* on the last training forward's tape */
+    int64_t clipped[STEPS], rows;       /* per step: rows of the cached weights with elements outside [-amax, amax] */
+    int aliased;                        /* cached weights whose gradient went straight into w.grad (last tape) */
 } run_out;
 
 static void die(const char *what, const qb_err *err) {
@@ -110,6 +113,11 @@ static void run(bool cache, int accum, run_out *o) {
         qb_qa_step_stats st;
         if (qb_qa_accumulated_step(&t, LR, &st, &err)) die("train step", &err);
         t.step++;
+        uint8_t *flags = malloc((size_t)m.wcache.n_clipped);
+        if (!flags || qb_download(ctx, flags, m.wcache.clipped_dev, (size_t)m.wcache.n_clipped)) die("clipped flags", &ctx->err);
+        for (int64_t r = 0; r < m.wcache.n_clipped; r++) o->clipped[s] += flags[r];
+        o->rows = m.wcache.n_clipped;
+        free(flags);
         o->loss[s] = st.loss;
         o->params[s] = floats(o->n_params);
         params_to_host(&m, false, o->params[s]);
@@ -118,6 +126,7 @@ static void run(bool cache, int accum, run_out *o) {
             params_to_host(&m, true, o->grads);
             for (int k = 0; k < ctx->n_tape; k++) {
                 o->cached_nodes += strcmp(ctx->tape[k]->op, "fake_quant_cached") == 0;
+                o->aliased += strcmp(ctx->tape[k]->op, "fake_quant_cached") == 0 && ctx->tape[k]->out->grad == ctx->tape[k]->in[0]->grad;
                 o->weight_fq_nodes += strcmp(ctx->tape[k]->op, "fake_quant") == 0 && ctx->tape[k]->in[0]->is_param;
             }
         }
@@ -147,6 +156,11 @@ static void training_case(int accum) {
           accum, c.cached_nodes, c.weight_fq_nodes, 6 * L);
     CHECK(&chk, u.cached_nodes == 0 && u.weight_fq_nodes == 6 * L, "accum %d: per-forward: %d cached weights, %d fake_quant weights (want 0, %d)",
           accum, u.cached_nodes, u.weight_fq_nodes, 6 * L);
+    CHECK(&chk, c.clipped[0] == 0 && c.clipped[STEPS - 1] > 0 && c.clipped[STEPS - 1] < c.rows,
+          "accum %d: rows with clipped weights per step %lld, %lld, %lld of %lld (want none in the first, max-calibrated, some later)",
+          accum, (long long)c.clipped[0], (long long)c.clipped[1], (long long)c.clipped[2], (long long)c.rows);
+    CHECK(&chk, c.aliased == (accum == 1 ? 6 * L : 0), "accum %d: %d weight gradients written straight into w.grad in the last micro-batch (want %d)",
+          accum, c.aliased, accum == 1 ? 6 * L : 0);
     CHECK(&chk, c.builds_train == STEPS && c.builds_eval == 1, "accum %d: cache built %lld times in %d steps (want %d), %lld for 2 eval batches (want 1)",
           accum, (long long)c.builds_train, STEPS, STEPS, (long long)c.builds_eval);
     for (int s = 0; s < STEPS; s++) {

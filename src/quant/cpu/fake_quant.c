@@ -97,12 +97,47 @@ int qb_cpu_fake_quant(qb_dev *d, float *y, const float *x, int64_t outer, int64_
     return 0;
 }
 
+/* One segment of the block: fq_per_channel's elements (channels 1: one amax), and per row whether an element fails
+ * |x| <= amax. */
+static void fq_segment(float *out, uint8_t *clipped, const float *x, const qb_fq_segment *sg, const float *amax) {
+    const int64_t rows = sg->outer * sg->channels, inner = sg->inner;
+    const float lo = sg->qmin, hi = sg->qmax;
+#pragma omp parallel for schedule(static) if (rows * inner > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float a = amax[r % sg->channels], s = fake_quant_scale_of(a, hi), div = s == 0.0f ? 1.0f : s;
+        const float *xr = x + r * inner;
+        float *yr = out + r * inner;
+        int c = 0;
+#pragma omp simd reduction(| : c)
+        for (int64_t i = 0; i < inner; i++) {
+            yr[i] = fake_quant_one(xr[i], s, div, lo, hi);
+            c |= !(fabsf(xr[i]) <= a);
+        }
+        clipped[r] = c != 0;
+    }
+}
+
 int qb_cpu_fake_quant_block(qb_dev *d, float *dst, const float *src, const float *amax, const qb_fq_segment *seg, int n_seg,
-                            int64_t max_numel) {
+                            int64_t max_numel, uint8_t *clipped, int64_t n_clipped) {
+    (void)d;
     (void)max_numel;
-    for (int k = 0; k < n_seg; k++) {
-        const qb_fq_segment *s = &seg[k];
-        qb_cpu_fake_quant(d, dst + s->dst_off, src + s->src_off, s->outer, s->channels, s->inner, amax + s->amax_off, s->qmin, s->qmax);
+    (void)n_clipped;
+    for (int k = 0; k < n_seg; k++) fq_segment(dst + seg[k].dst_off, clipped + seg[k].clip_off, src + seg[k].src_off, &seg[k], amax + seg[k].amax_off);
+    return 0;
+}
+
+int qb_cpu_fake_quant_mask_rows(qb_dev *d, float *g, const float *x, int64_t outer, int64_t channels, int64_t inner, const float *amax,
+                                const uint8_t *clipped) {
+    (void)d;
+    const int64_t rows = outer * channels;
+#pragma omp parallel for schedule(static) if (rows * inner > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        if (!clipped[r]) continue;
+        const float a = amax[r % channels];
+        float *gr = g + r * inner;
+        const float *xr = x + r * inner;
+#pragma omp simd
+        for (int64_t i = 0; i < inner; i++) gr[i] = fabsf(xr[i]) <= a ? gr[i] : 0.0f;
     }
     return 0;
 }

@@ -6,6 +6,7 @@
 qb_qk_fake_quant qb_cpu_fake_quant;
 qb_qk_fake_quant_grad qb_cpu_fake_quant_grad;
 qb_qk_fake_quant_block qb_cpu_fake_quant_block;
+qb_qk_fake_quant_mask_rows qb_cpu_fake_quant_mask_rows;
 qb_qk_fake_quant_learnable qb_cpu_fake_quant_learnable;
 qb_qk_fake_quant_learnable_grad qb_cpu_fake_quant_learnable_grad;
 qb_qk_fake_quant_lsq qb_cpu_fake_quant_lsq;

@@ -50,32 +50,58 @@ extern "C" int qb_cuda_fake_quant(qb_dev *d, float *y, const float *x, int64_t o
     return qb_cuda_status(d, "fake_quant", cudaGetLastError());
 }
 
-/* Segment blockIdx.y of the block, grid-stride over its elements along x: fake_quant_kernel's element formula. */
+/* Segment blockIdx.y of the block, grid-stride over its elements along x: fake_quant_kernel's element formula; an
+ * element failing |x| <= amax sets its row's clipped flag (zeroed before the launch). */
 template <class I>
 __global__ void __launch_bounds__(QB_CUDA_THREADS)
-    fake_quant_block_kernel(float *dst, const float *src, const float *amax, const qb_fq_segment *seg) {
+    fake_quant_block_kernel(float *dst, const float *src, const float *amax, const qb_fq_segment *seg, uint8_t *clipped) {
     const qb_fq_segment sg = seg[blockIdx.y];
     const float *x = src + sg.src_off, *a = amax + sg.amax_off;
     float *y = dst + sg.dst_off;
+    uint8_t *flag = clipped + sg.clip_off;
     const I n = (I)(sg.outer * sg.channels * sg.inner), channels = (I)sg.channels, inner = (I)sg.inner;
     const float s0 = fake_quant_scale_of(a[0], sg.qmax);
     for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
-        const float s = channels == 1 ? s0 : fake_quant_scale_of(a[channel_of(i, channels, inner)], sg.qmax), div = s == 0.0f ? 1.0f : s;
+        const float ai = a[channel_of(i, channels, inner)];
+        const float s = channels == 1 ? s0 : fake_quant_scale_of(ai, sg.qmax), div = s == 0.0f ? 1.0f : s;
         const float xi = x[i], v = fake_quant_one(xi, s, div, sg.qmin, sg.qmax);
         y[i] = v == v ? v : quant_host_nan(xi, s);
+        if (!(fabsf(xi) <= ai)) flag[i / inner] = 1;
     }
 }
 
 extern "C" int qb_cuda_fake_quant_block(qb_dev *d, float *dst, const float *src, const float *amax, const qb_fq_segment *seg, int n_seg,
-                                        int64_t max_numel) {
+                                        int64_t max_numel, uint8_t *clipped, int64_t n_clipped) {
     if (n_seg <= 0 || max_numel <= 0) return 0;
     if (n_seg > 65535) return qb_cuda_status(d, "fake_quant_block", cudaErrorInvalidValue);
+    cudaError_t e = cudaMemsetAsync(clipped, 0, (size_t)n_clipped, quant_stream(d));
+    if (e != cudaSuccess) return qb_cuda_status(d, "fake_quant_block", e);
     const dim3 grid(quant_blocks(max_numel, QUANT_ITEMS), (unsigned)n_seg);
     if (small_index(max_numel))
-        QB_LAUNCH((fake_quant_block_kernel<uint32_t>), grid, QB_CUDA_THREADS, 0, quant_stream(d), dst, src, amax, seg);
+        QB_LAUNCH((fake_quant_block_kernel<uint32_t>), grid, QB_CUDA_THREADS, 0, quant_stream(d), dst, src, amax, seg, clipped);
     else
-        QB_LAUNCH((fake_quant_block_kernel<int64_t>), grid, QB_CUDA_THREADS, 0, quant_stream(d), dst, src, amax, seg);
+        QB_LAUNCH((fake_quant_block_kernel<int64_t>), grid, QB_CUDA_THREADS, 0, quant_stream(d), dst, src, amax, seg, clipped);
     return qb_cuda_status(d, "fake_quant_block", cudaGetLastError());
+}
+
+template <class I>
+__global__ void __launch_bounds__(QB_CUDA_THREADS)
+    fake_quant_mask_rows_kernel(float *g, const float *x, I n, I channels, I inner, const float *amax, const uint8_t *clipped) {
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x)
+        if (clipped[i / inner] && !(fabsf(x[i]) <= amax[channel_of(i, channels, inner)])) g[i] = 0.0f;
+}
+
+extern "C" int qb_cuda_fake_quant_mask_rows(qb_dev *d, float *g, const float *x, int64_t outer, int64_t channels, int64_t inner,
+                                            const float *amax, const uint8_t *clipped) {
+    const int64_t n = outer * channels * inner;
+    if (n <= 0) return 0;
+    const unsigned blocks = quant_blocks(n, QUANT_ITEMS);
+    if (small_index(n))
+        QB_LAUNCH((fake_quant_mask_rows_kernel<uint32_t>), blocks, QB_CUDA_THREADS, 0, quant_stream(d), g, x, (uint32_t)n, (uint32_t)channels,
+                  (uint32_t)inner, amax, clipped);
+    else
+        QB_LAUNCH((fake_quant_mask_rows_kernel<int64_t>), blocks, QB_CUDA_THREADS, 0, quant_stream(d), g, x, n, channels, inner, amax, clipped);
+    return qb_cuda_status(d, "fake_quant_mask_rows", cudaGetLastError());
 }
 
 extern "C" int qb_cuda_fake_quant_grad(qb_dev *d, float *dx, float keep, const float *dy, const float *x, int64_t outer,

@@ -8,6 +8,7 @@ const qb_quant_kernels qb_quant_cuda_kernels = {
     .fake_quant = qb_cuda_fake_quant,
     .fake_quant_grad = qb_cuda_fake_quant_grad,
     .fake_quant_block = qb_cuda_fake_quant_block,
+    .fake_quant_mask_rows = qb_cuda_fake_quant_mask_rows,
     .fake_quant_learnable = qb_cuda_fake_quant_learnable,
     .fake_quant_learnable_grad = qb_cuda_fake_quant_learnable_grad,
     .fake_quant_lsq = qb_cuda_fake_quant_lsq,

@@ -11,6 +11,7 @@ extern "C" {
 qb_qk_fake_quant qb_cuda_fake_quant;
 qb_qk_fake_quant_grad qb_cuda_fake_quant_grad;
 qb_qk_fake_quant_block qb_cuda_fake_quant_block;
+qb_qk_fake_quant_mask_rows qb_cuda_fake_quant_mask_rows;
 qb_qk_fake_quant_learnable qb_cuda_fake_quant_learnable;
 qb_qk_fake_quant_learnable_grad qb_cuda_fake_quant_learnable_grad;
 qb_qk_fake_quant_lsq qb_cuda_fake_quant_lsq;
