@@ -34,7 +34,7 @@ QB_MULTIVERSION __attribute__((unused)) static void qb_softmax_row(float *restri
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < c; j++) {
-        float e = expf(yr[j] - mx);
+        float e = qb_expf_flush(yr[j] - mx);
         yr[j] = e;
         sum += e;
     }
