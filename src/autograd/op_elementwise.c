@@ -18,10 +18,12 @@ static int broadcast_strides(const qb_tensor *a, const qb_tensor *b, int64_t *bs
     return 0;
 }
 
-/* b covers a's trailing elements exactly (same shape or a suffix of a's shape, contiguous). */
+/* b covers a's trailing elements exactly (same shape or a suffix of a's shape after b's leading 1s, contiguous). */
 static bool is_suffix(const qb_tensor *a, const qb_tensor *b) {
     if (!qb_is_contiguous(b) || b->ndim > a->ndim) return false;
-    for (int d = 0; d < b->ndim; d++)
+    int lead = 0;
+    while (lead < b->ndim && b->shape[lead] == 1) lead++;
+    for (int d = lead; d < b->ndim; d++)
         if (b->shape[d] != a->shape[a->ndim - b->ndim + d]) return false;
     return true;
 }

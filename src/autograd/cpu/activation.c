@@ -1,18 +1,20 @@
 /* activation.c: GELU (erf and tanh forms), tanh and ReLU, forward and backward, on host memory. */
 #include "autograd/cpu/kernels.h"
 #include "autograd/cpu/simd_math.h"
+#include "autograd/cpu/gelu_math.h"
 
 #define SQRT_2_OVER_PI 0.7978845608028654f
-#define INV_SQRT_2 0.7071067811865476f
-#define INV_SQRT_2PI 0.3989422804014327f
 #define GELU_TANH_C 0.044715f
 
-/* Forward over n elements; each kind is its own simple loop so the compiler vectorises it with libmvec. */
+/* Forward over n elements; each kind is its own simple loop so the compiler vectorises it (GELU inline, tanh libmvec). */
 QB_MULTIVERSION static void act_forward_cpu(qb_unary_kind k, float *restrict y, const float *restrict x, int64_t n) {
     switch (k) {
     case QB_UNARY_GELU:
 #pragma omp parallel for simd schedule(static) if (n > 16384)
-        for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT_2));
+        for (int64_t i = 0; i < n; i++) {
+            float e;
+            y[i] = 0.5f * x[i] * qb_gelu_cdf2(x[i], &e);
+        }
         break;
     case QB_UNARY_GELU_TANH:
 #pragma omp parallel for simd schedule(static) if (n > 16384)
@@ -35,8 +37,10 @@ QB_MULTIVERSION static void act_backward_cpu(qb_unary_kind k, float keep, float 
     switch (k) {
     case QB_UNARY_GELU:
 #pragma omp parallel for simd schedule(static) if (n > 16384)
-        for (int64_t i = 0; i < n; i++)
-            dx[i] = keep * dx[i] + dy[i] * (0.5f * (1.0f + erff(x[i] * INV_SQRT_2)) + x[i] * INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]));
+        for (int64_t i = 0; i < n; i++) {
+            float e, c = qb_gelu_cdf2(x[i], &e);
+            dx[i] = keep * dx[i] + dy[i] * (0.5f * c + x[i] * QB_GELU_INV_SQRT_2PI * e);
+        }
         break;
     case QB_UNARY_GELU_TANH:
 #pragma omp parallel for simd schedule(static) if (n > 16384)

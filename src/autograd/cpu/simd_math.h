@@ -2,6 +2,8 @@
  * `omp simd` call them (4 to 16 lanes) instead of the scalar functions; accuracy within 4 ulp (libmvec's bound). */
 #pragma once
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #pragma omp declare simd notinbranch
 float erff(float);
@@ -20,3 +22,25 @@ float log1pf(float);
 #else
 #define QB_MULTIVERSION
 #endif
+
+/* expf declared without side effects (errno is never read here): loops that call it and also select (fake_quant_one's
+ * clamps) still if-convert and vectorise, as they do with erff. */
+#pragma omp declare simd notinbranch
+__attribute__((const)) float qb_expf_pure(float) __asm__("expf");
+
+/* expf(v), with 0 for v < -87 (where the result is below FLT_MIN): libmvec's vector expf computes an underflowing lane
+ * by a scalar call (errno, about 20x the vector cost), as the masked keys of every softmax row do. Bit selects, no
+ * branch, so loops that call it still vectorise; NaN stays NaN. */
+static inline float qb_expf_flush(float v) {
+    uint32_t keep = 0u - (uint32_t)!(v < -87.0f), vb, cb, eb;
+    float c = -87.0f, w, e;
+    memcpy(&vb, &v, sizeof vb);
+    memcpy(&cb, &c, sizeof cb);
+    vb = (vb & keep) | (cb & ~keep);
+    memcpy(&w, &vb, sizeof w);
+    e = qb_expf_pure(w);
+    memcpy(&eb, &e, sizeof eb);
+    eb &= keep;
+    memcpy(&e, &eb, sizeof e);
+    return e;
+}

@@ -6,13 +6,12 @@
 #include <string.h>
 #include "autograd/cpu/simd_math.h"
 #include "autograd/cpu/row_math.h"
+#include "autograd/cpu/gelu_math.h"
 #include "autograd/rng.h"
 #include "quant/cpu/kernels.h"
 #include "quant/quant_math.h"
 
 #define SQRT_2_OVER_PI 0.7978845608028654f
-#define INV_SQRT_2 0.7071067811865476f
-#define INV_SQRT_2PI 0.3989422804014327f
 #define GELU_TANH_C 0.044715f
 #define PAR_MIN 16384
 
@@ -184,7 +183,10 @@ QB_MULTIVERSION static void act_fq_cpu(qb_unary_kind k, float *restrict z, const
     switch (k) {
     case QB_UNARY_GELU:
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-        for (int64_t i = 0; i < n; i++) z[i] = fake_quant_one(0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT_2)), s, div, lo, hi);
+        for (int64_t i = 0; i < n; i++) {
+            float e;
+            z[i] = fake_quant_one(0.5f * x[i] * qb_gelu_cdf2(x[i], &e), s, div, lo, hi);
+        }
         break;
     case QB_UNARY_GELU_TANH:
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
@@ -209,8 +211,8 @@ QB_MULTIVERSION static void act_fq_grad_cpu(qb_unary_kind k, float keep, float *
     case QB_UNARY_GELU:
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
         for (int64_t i = 0; i < n; i++) {
-            float e = erff(x[i] * INV_SQRT_2), t = ste_pass(fabsf(0.5f * x[i] * (1.0f + e)) <= amax, dz[i]);
-            dx[i] = keep * dx[i] + t * (0.5f * (1.0f + e) + x[i] * INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]));
+            float e, c = qb_gelu_cdf2(x[i], &e), t = ste_pass(fabsf(0.5f * x[i] * c) <= amax, dz[i]);
+            dx[i] = keep * dx[i] + t * (0.5f * c + x[i] * QB_GELU_INV_SQRT_2PI * e);
         }
         break;
     case QB_UNARY_GELU_TANH:
