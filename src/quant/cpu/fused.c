@@ -15,37 +15,6 @@
 #define GELU_TANH_C 0.044715f
 #define PAR_MIN 16384
 
-/* yr = softmax(xr * scale + mr[j * mstride]) over c with qb_softmax_row's bits: its max pass as a vector max (the max
- * of floats does not depend on the order; a NaN is skipped as there, and which zero is the max does not change
- * yr - max), then its exp-and-sum and scale passes as written there (this function is not multiversioned, so they
- * compile to the same vector code as softmax.c's). */
-static void softmax_row(float *yr, const float *xr, const float *mr, int64_t mstride, float scale, int64_t c) {
-    float mx = -INFINITY;
-    if (!mr || mstride == 1) {
-#pragma omp simd reduction(max : mx)
-        for (int64_t j = 0; j < c; j++) {
-            float v = xr[j] * scale + (mr ? mr[j] : 0.0f);
-            yr[j] = v;
-            mx = v > mx ? v : mx;
-        }
-    } else {
-        for (int64_t j = 0; j < c; j++) {
-            float v = xr[j] * scale + mr[j * mstride];
-            yr[j] = v;
-            mx = v > mx ? v : mx;
-        }
-    }
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < c; j++) {
-        float e = expf(yr[j] - mx);
-        yr[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-    for (int64_t j = 0; j < c; j++) yr[j] *= inv;
-}
-
 /* z[j] = fake_quant(y[j] * keep(base + j)) over n elements (keep 1 when not dropping). */
 QB_MULTIVERSION static void dropout_fq(float *restrict z, const float *restrict y, int64_t n, uint64_t base, const qb_fused_dropout *drop,
                                        bool dropping, float qs, float div, float lo, float hi) {
@@ -78,7 +47,7 @@ int qb_cpu_softmax_fq(qb_dev *d, float *y, float *z, const float *x, float scale
         for (int64_t r = r0; r < r1; r++) {
             int64_t i2 = r % sh[2], i1 = (r / sh[2]) % sh[1], i0 = r / (sh[2] * sh[1]);
             const float *mr = mp ? mp + i0 * mst[0] + i1 * mst[1] + i2 * mst[2] : NULL;
-            softmax_row(y + r * c, x + r * c, mr, mst[3], scale, c);
+            qb_softmax_row(y + r * c, x + r * c, mr, mst[3], scale, c);
         }
         dropout_fq(z + r0 * c, y + r0 * c, (r1 - r0) * c, (uint64_t)(r0 * c), drop, dropping, qs, div, lo, hi);
     }
