@@ -1,6 +1,8 @@
 /* matmul.c: batched sgemm (OpenBLAS; small batched products on oneDNN; bf16 in gemm_bf16.c), bias rows and bias
  * column sums, on host memory. */
 #include <cblas.h>
+#include <omp.h>
+#include <string.h>
 #ifdef QB_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
 #endif
@@ -83,18 +85,24 @@ int qb_cpu_gemm(qb_dev *d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
 int qb_cpu_bias_rows(qb_dev *d, float *yp, const float *bp, int64_t rows, int64_t out) {
     (void)d;
 #pragma omp parallel for schedule(static) if (rows * out > 65536)
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t o = 0; o < out; o++) yp[r * out + o] = bp[o];
+    for (int64_t r = 0; r < rows; r++) memcpy(yp + r * out, bp, (size_t)out * sizeof *bp);
     return 0;
 }
 
+/* Each thread sums one contiguous stripe of columns down all rows, in row order (the same sums as one thread). */
 int qb_cpu_col_sum(qb_dev *d, float *dbp, const float *dy, int64_t rows, int64_t out) {
     (void)d;
-#pragma omp parallel for schedule(static) if (rows * out > 65536)
-    for (int64_t o0 = 0; o0 < out; o0 += 64) {
-        int64_t o1 = o0 + 64 < out ? o0 + 64 : out;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t o = o0; o < o1; o++) dbp[o] += dy[r * out + o];
+#pragma omp parallel if (rows * out > 65536)
+    {
+        int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int64_t per = ((out + nt - 1) / nt + 15) / 16 * 16;
+        int64_t o0 = t * per < out ? t * per : out, o1 = o0 + per < out ? o0 + per : out;
+        float *restrict acc = dbp;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *restrict row = dy + r * out;
+#pragma omp simd
+            for (int64_t o = o0; o < o1; o++) acc[o] += row[o];
+        }
     }
     return 0;
 }
