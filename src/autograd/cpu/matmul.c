@@ -34,13 +34,21 @@ static void gemm1(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
                 (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
 }
 
+#ifdef QB_HAVE_DNNL
+/* The leading dim of a rows x cols matrix as oneDNN checks it: one row reads no stride (a size-1 dim's may be smaller). */
+static inline int64_t one_row_ld(int64_t rows, int64_t cols, int64_t ld) { return rows == 1 && ld < cols ? cols : ld; }
+#endif
+
 /* gemm1 for a product of a small batch: oneDNN's sgemm where built with it (its AVX-512 small-matrix kernels run the
  * attention's [128 x 64] products ~1.4x faster than OpenBLAS's), else gemm1; 0 or -1. */
 static int gemm1_small(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                        int64_t ldb, float beta, float *c, int64_t ldc) {
 #ifdef QB_HAVE_DNNL
     if (m > 0 && n > 0 && k > 0)
-        return dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == dnnl_success ? 0 : -1;
+        return dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, one_row_ld(ta ? k : m, ta ? m : k, lda), b,
+                          one_row_ld(tb ? n : k, tb ? k : n, ldb), beta, c, one_row_ld(m, n, ldc)) == dnnl_success
+                   ? 0
+                   : -1;
 #endif
     gemm1(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return 0;
