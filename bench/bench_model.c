@@ -1,6 +1,6 @@
 /* bench_model.c: one BERT QA training step (forward + backward, dropout on) at BERT-base or MiniLM size, quantizers
- * off or on, next to the sgemm rate on the model's GEMM shapes measured in the same run (OpenBLAS's, and PyTorch's
- * when the peer runs). Prints median ms/step, achieved GFLOP/s, the fraction of the sgemm-bound limit, peak RSS,
+ * off or on, next to the sgemm rate on the model's GEMM shapes measured in the same run (OpenBLAS's, the step's own
+ * library's when that is another (run.cpu_gemm: oneDNN by default), and PyTorch's when the peer runs). Prints median ms/step, achieved GFLOP/s, the fraction of the sgemm-bound limit, peak RSS,
  * and the peer's step with the ratio.
  * Run: OMP_NUM_THREADS=2 ./build/bench/bench_model [--config base|minilm] [--quant 0|1] [--precision fp32|bf16] [--steps N]
  *      [--layers L] [--batch B] [--seq S] [--profile 1] [--weight-cache 0|1] [--accum A]   (--help for details)
@@ -12,12 +12,23 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "autograd/cpu/kernels.h"
 #include "base/blas_core.h"
 #include "model/heads.h"
 
 static void openblas_sgemm(void *ctx, bool ta, bool tb, int m, int n, int k, const void *a, int lda, const void *b, int ldb, float *c,
                            int ldc) {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+}
+
+/* The CPU kernel table's fp32 GEMM through the library *(qb_cpu_gemm_lib *)ctx. */
+static void cpu_table_sgemm(void *ctx, bool ta, bool tb, int m, int n, int k, const void *a, int lda, const void *b, int ldb, float *c,
+                            int ldc) {
+    qb_gemm_batch one = {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32, false, false, *(const qb_cpu_gemm_lib *)ctx};
+    if (qb_cpu_kernels.gemm(NULL, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, &one)) {
+        fprintf(stderr, "bench_model: the cpu GEMM failed\n");
+        exit(1);
+    }
 }
 
 static void usage(FILE *out) {
@@ -40,7 +51,8 @@ static void usage(FILE *out) {
                  "                    the peer then runs under torch.autocast(\"cpu\", dtype=torch.bfloat16)\n"
                  "  Threads: OMP_NUM_THREADS. With QB_TORCH_PYTHON=python (and QB_SOURCE_ROOT=checkout) the PyTorch peer\n"
                  "  (bench/bench_model_torch.py) runs the same step in the same run, and the sgemm bound is taken from the\n"
-                 "  faster of OpenBLAS's and PyTorch's GEMM on the step's shapes (bench/bench_gemm_torch.py).\n");
+                 "  fastest of OpenBLAS's, the step's own (run.cpu_gemm's library: QB_CPU_GEMM=onednn|openblas) and PyTorch's GEMM\n"
+                 "  on the step's shapes (bench/bench_gemm_torch.py).\n");
 }
 
 /* Runs bench/bench_model_torch.py with the same arguments; returns its median ms/step (its line echoed) and its
@@ -174,7 +186,16 @@ int main(int argc, char **argv) {
     }
     if (profile) qb_profile_report(ctx, stdout);
     double med = bench_median(t, steps), cpu_med = bench_median(cpu, steps);
-    double rate = bench_gemm_rate(openblas_sgemm, NULL, 4, tokens, H, inter, 5);
+    double rate_openblas = bench_gemm_rate(openblas_sgemm, NULL, 4, tokens, H, inter, 5), rate = rate_openblas;
+    qb_cpu_gemm_lib lib = ctx->cpu_gemm;
+    char lib_name[64], rate_label[160];
+    qb_cpu_gemm_describe(lib, lib_name, sizeof lib_name);
+    snprintf(rate_label, sizeof rate_label, "OpenBLAS sgemm %6.1f GFLOP/s", rate_openblas);
+    if (lib != QB_CPU_GEMM_OPENBLAS) {
+        double rate_lib = bench_gemm_rate(cpu_table_sgemm, &lib, 4, tokens, H, inter, 5);
+        snprintf(rate_label, sizeof rate_label, "OpenBLAS sgemm %6.1f GFLOP/s  %s (ours) %6.1f GFLOP/s", rate_openblas, lib_name, rate_lib);
+        if (rate_lib > rate) rate = rate_lib;
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     qb_memory_stats mem;
@@ -182,9 +203,9 @@ int main(int argc, char **argv) {
     char blas[1024];
     qb_blas_core_summary(blas, sizeof blas);
     printf("%s\n", blas);
-    printf("qdqbert  %-6s%s %-4s %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  OpenBLAS sgemm %6.1f GFLOP/s  "
-           "%4.0f%% of its bound  cpu %8.1f ms/step  peak RSS %6.0f MiB  activation arena peak %6.1f MiB\n",
-           quant ? "quant" : "fp32", quant ? fuse_label : "", precision, config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate,
+    printf("qdqbert  %-6s%s %-4s %-6s layers %d batch %d seq %d threads %d: %8.1f ms/step  %6.1f GFLOP/s  %s  "
+           "%4.0f%% of the faster  cpu %8.1f ms/step  peak RSS %6.0f MiB  activation arena peak %6.1f MiB\n",
+           quant ? "quant" : "fp32", quant ? fuse_label : "", precision, config, layers, batch, seq, openblas_get_num_threads(), 1e3 * med, flops / med * 1e-9, rate_label,
            100.0 * flops / med * 1e-9 / rate, 1e3 * cpu_med, ru.ru_maxrss / 1024.0, mem.act_peak / 1048576.0);
     printf("memory   recompute buffer %.1f MiB (train.recompute_activation %s)\n", mem.recompute / 1048576.0, recompute ? "on" : "off");
     fflush(stdout);
@@ -198,7 +219,7 @@ int main(int argc, char **argv) {
         printf("peer     %s; its sgemm %.1f GFLOP/s (bf16 %.1f) on the same shapes\n", version, peer_fp32, peer_bf16);
         printf("ratio    ours %.2fx PyTorch's step (%.1f vs %.1f ms; CPU time %.2fx); hardware limit: the faster sgemm (%s, %.1f "
                "GFLOP/s): ours at %.0f%% of its bound\n",
-               peer_ms / (1e3 * med), 1e3 * med, peer_ms, peer_cpu_ms / (1e3 * cpu_med), peer_fp32 > rate ? "PyTorch" : "OpenBLAS", best,
+               peer_ms / (1e3 * med), 1e3 * med, peer_ms, peer_cpu_ms / (1e3 * cpu_med), peer_fp32 > rate ? "PyTorch" : rate > rate_openblas ? lib_name : "OpenBLAS", best,
                100.0 * flops / med * 1e-9 / best);
     } else if (getenv("QB_TORCH_PYTHON"))
         fprintf(stderr, "bench_model: the PyTorch peer failed (QB_TORCH_PYTHON=%s)\n", getenv("QB_TORCH_PYTHON"));

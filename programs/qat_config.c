@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include "autograd/cuda/backend.h"
 #include "autograd/cpu/kernels.h"
@@ -23,6 +24,7 @@ static const qb_cfg_key keys[] = {
     NUM("run", "threads", QB_CFG_INT, threads, "[0, 1024]", "OpenMP threads (0 = all cores)"),
     KEY("run", "output_dir", QB_CFG_STRING, output_dir, "directory for checkpoints, metrics and predictions"),
     KEY("run", "precision", QB_CFG_STRING, precision, "GEMM precision: fp32, bf16 (inputs rounded to bf16, fp32 accumulation and weights; cpu with AVX512-BF16 or AMX, or cuda) or tf32 (cuda)"),
+    KEY("run", "cpu_gemm", QB_CFG_STRING, cpu_gemm, "cpu fp32 GEMMs: onednn (oneDNN's sgemm, the default where built with it), openblas, or auto ($QB_CPU_GEMM, else the default)"),
     KEY("run", "gemm_epilogue", QB_CFG_BOOL, gemm_epilogue, "cuda: the linear layers' bias, bias gradient and tanh GELU in cuBLASLt GEMM epilogues (false: separate kernels; same definition)"),
     KEY("model", "path", QB_CFG_STRING, model_path, "HF checkpoint directory (config.json, model.safetensors, vocab.txt) or an HDF5 export"),
     KEY("model", "tokenizer", QB_CFG_STRING, tokenizer, "tokenizer directory (empty = model.path)"),
@@ -104,6 +106,7 @@ void qat_config_defaults(qat_config *c) {
     c->seed = 42;
     snprintf(c->output_dir, sizeof c->output_dir, "out/demo");
     snprintf(c->precision, sizeof c->precision, "fp32");
+    snprintf(c->cpu_gemm, sizeof c->cpu_gemm, "auto");
     c->max_seq_length = 128;
     c->doc_stride = 32;
     snprintf(c->calibrator, sizeof c->calibrator, "percentile");
@@ -200,6 +203,14 @@ static int validate_device(const qat_config *c, const qat_config_source *src, qb
     return 0;
 }
 
+qb_cpu_gemm_lib qat_config_cpu_gemm(const qat_config *c) {
+    qb_cpu_gemm_lib g = QB_CPU_GEMM_DEFAULT;
+    const char *env = getenv("QB_CPU_GEMM");
+    if (c && strcmp(c->cpu_gemm, "auto")) qb_cpu_gemm_parse(c->cpu_gemm, &g);
+    else if (env && *env) qb_cpu_gemm_parse(env, &g);
+    return g;
+}
+
 qb_ctx *qat_config_ctx_new(const qat_config *c, qb_err *err) {
     qb_device dev = QB_CPU;
     int ordinal = 0;
@@ -208,7 +219,16 @@ qb_ctx *qat_config_ctx_new(const qat_config *c, qb_err *err) {
         return NULL;
     }
     qb_ctx *ctx = dev == QB_CUDA ? qb_ctx_new_cuda(ordinal, (uint64_t)c->seed, err) : qb_ctx_new(QB_CPU, (uint64_t)c->seed, err);
-    if (!ctx) qb_err_context(err, "run.device %s", c->device);
+    if (!ctx) {
+        qb_err_context(err, "run.device %s", c->device);
+        return NULL;
+    }
+    qb_cpu_gemm_lib gemm_lib;
+    if (strcmp(c->cpu_gemm, "auto") && (qb_cpu_gemm_parse(c->cpu_gemm, &gemm_lib) || qb_ctx_set_cpu_gemm(ctx, gemm_lib))) {
+        qb_errorf(err, "run.cpu_gemm %s: %s", c->cpu_gemm, ctx->err.msg[0] ? ctx->err.msg : "unknown library");
+        qb_ctx_free(ctx);
+        return NULL;
+    }
     return ctx;
 }
 
@@ -230,6 +250,10 @@ int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_er
         if (prec == QB_PREC_TF32) BAD("run", "precision", "tf32 is a GPU precision: the cpu computes GEMMs in fp32 or bf16");
         if (prec == QB_PREC_BF16 && !src->check_only && qb_cpu_bf16_unavailable()) BAD("run", "precision", "bf16 on the cpu: %s", qb_cpu_bf16_unavailable());
     }
+    qb_cpu_gemm_lib gemm_lib = QB_CPU_GEMM_DEFAULT;
+    if (strcmp(c->cpu_gemm, "auto") && qb_cpu_gemm_parse(c->cpu_gemm, &gemm_lib))
+        BAD("run", "cpu_gemm", "unknown library '%s' (expected auto, onednn or openblas)", c->cpu_gemm);
+    if (gemm_lib == QB_CPU_GEMM_ONEDNN && !qb_cpu_have_onednn()) BAD("run", "cpu_gemm", "onednn: this build has no oneDNN (libdnnl-dev)");
     if (strcmp(c->task, "demo") == 0) return 0;  /* numbers: their ranges are checked as they are set (keys[]) */
     bool calib = !strcmp(c->task, "calibrate") || !strcmp(c->task, "qat") || !strcmp(c->task, "ptq");
     bool train = !strcmp(c->task, "train") || !strcmp(c->task, "qat");

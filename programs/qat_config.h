@@ -13,6 +13,7 @@ typedef struct qat_config {
     int64_t seed, threads;
     char output_dir[1024];
     char precision[8];  /* run.precision: fp32, bf16 (tf32 on cuda) */
+    char cpu_gemm[16];  /* run.cpu_gemm: auto, onednn, openblas */
     char model_path[1024], tokenizer[1024];
     char train_file[1024], dev_file[1024];
     int64_t max_seq_length, doc_stride, max_query_length, max_train_samples, max_eval_samples;
@@ -57,6 +58,9 @@ int qat_config_load(qat_config *c, const qat_config_source *src, qb_err *err);
 /* Checks values and their combinations for the task; errors name file:line and key. */
 int qat_config_validate(const qat_config *c, const qat_config_source *src, qb_err *err);
 /* Sets ctx's GEMM precision to run.precision (validated); 0, or -1 with err. */
+/* The CPU's fp32 GEMM library a context made from c gets (run.cpu_gemm, else $QB_CPU_GEMM, else the default; c may be
+ * NULL). */
+qb_cpu_gemm_lib qat_config_cpu_gemm(const qat_config *c);
 int qat_config_apply_precision(const qat_config *c, qb_ctx *ctx, qb_err *err);
 /* Sets err to "<where section.key was set>: section.key: <message>"; returns -1. */
 int qat_config_error(const qat_config_source *src, const char *section, const char *key, qb_err *err, const char *fmt, ...)

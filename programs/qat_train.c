@@ -31,6 +31,9 @@ static void print_version(void) {
     printf("qat-train %s\nbuild: %s\n", QB_VERSION, QB_BUILD_OPTIONS);
     printf("BLAS: %s\nBLAS core: %s\nBLAS cores this CPU runs: %s\n", b->library[0] ? b->library : "none", core, cores);
     printf("CPU: %s [%s], %d OpenMP threads\n", b->cpu.brand[0] ? b->cpu.brand : "unknown", feats, omp_get_max_threads());
+    char gemm[64];
+    qb_cpu_gemm_describe(qat_config_cpu_gemm(NULL), gemm, sizeof gemm);
+    printf("CPU fp32 GEMM: %s (run.cpu_gemm, QB_CPU_GEMM: onednn or openblas)\n", gemm);
     qb_cuda_describe(cuda, sizeof cuda);
     printf("CUDA: %s\n", cuda);
 }
@@ -114,8 +117,11 @@ int main(int argc, char **argv) {
     }
     char blas[768];
     qb_blas_core_summary(blas, sizeof blas);
-    printf("qat-train %s: %s; %d threads; device %s; GEMMs in %s%s\n", QB_VERSION, blas, omp_get_max_threads(), c.device, c.precision,
-           strcmp(c.precision, "bf16") == 0 && strcmp(c.device, "cpu") == 0 ? " (oneDNN, fp32 accumulation)" : "");
+    char gemm[64] = "";
+    if (strcmp(c.device, "cpu") == 0) qb_cpu_gemm_describe(qat_config_cpu_gemm(&c), gemm, sizeof gemm);
+    printf("qat-train %s: %s; %d threads; device %s; GEMMs in %s%s%s%s\n", QB_VERSION, blas, omp_get_max_threads(), c.device, c.precision,
+           strcmp(c.precision, "bf16") == 0 && strcmp(c.device, "cpu") == 0 ? " (oneDNN, fp32 accumulation)" : "", gemm[0] ? ", fp32 by " : "",
+           gemm);
     run_output out;
     bool bad = comm.rank == 0 && run_output_open(&out, &c, &src, &err); /* rank 0 writes and holds the lock */
     if (qb_comm_agree(&comm, bad, "opening run.output_dir", &err)) dist_die(&comm, &err);

@@ -24,24 +24,25 @@ ninja -C build-fuzz fuzz >/dev/null || { ninja -C build-fuzz fuzz; exit 1; }  # 
 rc=0
 echo "== release build"
 meson test -C build --print-errorlogs --num-processes 2 || rc=1
-# The release suite again with OpenBLAS forced to the generic kernel family (SSE3), the one older OpenBLAS builds get
-# wrong most often; QB_TEST_ALL_CORES=1 forces every other family this CPU runs too (each run adds minutes: Prescott's
-# GEMMs are 4-7x slower).
+# The release suite runs the CPU's default fp32 GEMM (oneDNN's where built with it); then again with OpenBLAS's sgemm
+# (QB_CPU_GEMM=openblas) forced to the generic kernel family (SSE3), the one older OpenBLAS builds get wrong most often;
+# QB_TEST_ALL_CORES=1 forces every other family this CPU runs too (each run adds minutes: Prescott's GEMMs are 4-7x
+# slower). The sanitizer build runs OpenBLAS's sgemm with the core OpenBLAS chose.
 version=$(./build/programs/qat-train --version)
 active=$(sed -n 's/^BLAS core: \([A-Za-z0-9_]*\).*/\1/p' <<<"$version")
 read -r -a cores <<<"$(sed -n 's/^BLAS cores this CPU runs: //p' <<<"$version")"
-[ ${#cores[@]} -gt 0 ] && grep -q '^BLAS core: .*the best' <<<"$version" && unset 'cores[-1]'  # the main run had the best family
+[ ${#cores[@]} -gt 0 ] && grep -q '^BLAS core: .*the best' <<<"$version" && unset 'cores[-1]'  # the sanitizer run has the best family
 [ "${QB_TEST_ALL_CORES:-0}" = 1 ] || cores=("${cores[@]:0:1}")
 core_logs=()
 for core in "${cores[@]}"; do
   [ "$core" = "$active" ] && continue
-  echo "== release build, OPENBLAS_CORETYPE=$core"
-  OPENBLAS_CORETYPE=$core meson test -C build --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
+  echo "== release build, QB_CPU_GEMM=openblas OPENBLAS_CORETYPE=$core"
+  OPENBLAS_CORETYPE=$core QB_CPU_GEMM=openblas meson test -C build --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
     --logbase "testlog-core-$core" || rc=1
   core_logs+=("build/meson-logs/testlog-core-$core.json")
 done
-echo "== sanitizer build (ASan + UBSan)"
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+echo "== sanitizer build (ASan + UBSan), QB_CPU_GEMM=openblas"
+export QB_CPU_GEMM=openblas ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=1
 echo "== sanitizer build, suite cuda (emulated) under a second thread order"
 meson test -C build-asan --setup emu_seed2 --suite cuda --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=1

@@ -29,6 +29,9 @@ typedef enum { QB_BINARY_ADD = 0, QB_BINARY_SUB, QB_BINARY_MUL } qb_binary_kind;
  * fp32 inputs, outputs and master weights in every mode. */
 typedef enum { QB_PREC_FP32 = 0, QB_PREC_TF32, QB_PREC_BF16 } qb_precision;
 
+/* The CPU's fp32 GEMM library: oneDNN's sgemm (the default where the build has oneDNN) or OpenBLAS's. */
+typedef enum { QB_CPU_GEMM_DEFAULT = 0, QB_CPU_GEMM_ONEDNN, QB_CPU_GEMM_OPENBLAS } qb_cpu_gemm_lib;
+
 /* Batched GEMM: count[0] x count[1] products; a, b, c are each operand's element offsets between consecutive matrices
  * along those two dims (0: the same matrix for every product). When c is {0, 0} every product adds into the one C
  * (C = alpha * sum_p op(A_p) op(B_p) + beta * C, in product order); with no products C = beta * C. precision: the
@@ -40,6 +43,7 @@ typedef struct qb_gemm_batch {
     int64_t a[2], b[2], c[2];
     qb_precision precision;
     bool a_bf16, b_bf16;
+    qb_cpu_gemm_lib cpu_gemm;  /* the CPU's fp32 library (the op shells copy ctx->cpu_gemm; other devices ignore it) */
 } qb_gemm_batch;
 
 /* What one GEMM does after its product (gemm_epilogue: cuBLASLt's epilogues on cuda), in row-major terms. */

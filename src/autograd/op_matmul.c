@@ -9,7 +9,7 @@
 
 /* One product in the context's GEMM precision. */
 static qb_gemm_batch one_product(const qb_ctx *ctx) {
-    return (qb_gemm_batch){{1, 1}, {0, 0}, {0, 0}, {0, 0}, ctx->precision, false, false};
+    return (qb_gemm_batch){{1, 1}, {0, 0}, {0, 0}, {0, 0}, ctx->precision, false, false, ctx->cpu_gemm};
 }
 
 /* Elements an operand of rows x cols matrices (leading dim ld, batch offsets off) spans from its first. */

@@ -19,6 +19,8 @@ int qb_kernel_status(qb_err *err, const char *op, const char *entry, const qb_ke
     return qb_errorf(err, "%s: %s kernel %s failed: %s", op, k->name, entry, k->error_message ? k->error_message(d) : "no message");
 }
 
+static qb_cpu_gemm_lib resolve_cpu_gemm(qb_cpu_gemm_lib g);
+
 qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64_t seed, qb_err *err) {
     qb_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
@@ -30,6 +32,13 @@ qb_ctx *qb_ctx_new_on(const qb_kernels *k, qb_dev *dev, qb_device device, uint64
     ctx->dev = dev;
     ctx->k = k;
     ctx->gemm_epilogue = true;
+    ctx->cpu_gemm = resolve_cpu_gemm(QB_CPU_GEMM_DEFAULT);
+    const char *env_gemm = getenv("QB_CPU_GEMM");
+    if (env_gemm && *env_gemm && (qb_cpu_gemm_parse(env_gemm, &ctx->cpu_gemm) || qb_ctx_set_cpu_gemm(ctx, ctx->cpu_gemm))) {
+        qb_errorf(err, "QB_CPU_GEMM=%s: %s", env_gemm, ctx->err.msg[0] ? ctx->err.msg : "expected onednn, openblas or default");
+        free(ctx);
+        return NULL;
+    }
     if (qb_arena_init(&ctx->meta, &qb_cpu_kernels, NULL, 1 << 20) || qb_arena_init(&ctx->act, k, dev, 0)) {
         qb_ctx_free(ctx);
         qb_errorf(err, "out of memory creating context arenas");
@@ -139,6 +148,27 @@ int qb_ctx_set_precision(qb_ctx *ctx, qb_precision p) {
         return qb_errorf(&ctx->err, "precision bf16 on the cpu: %s", qb_cpu_bf16_unavailable());
     if (ctx->k->set_precision && QB_KERNEL(ctx, "precision", set_precision, p)) return -1;
     ctx->precision = p;
+    return 0;
+}
+
+static qb_cpu_gemm_lib resolve_cpu_gemm(qb_cpu_gemm_lib g) {
+    return g != QB_CPU_GEMM_DEFAULT ? g : qb_cpu_have_onednn() ? QB_CPU_GEMM_ONEDNN : QB_CPU_GEMM_OPENBLAS;
+}
+
+int qb_ctx_set_cpu_gemm(qb_ctx *ctx, qb_cpu_gemm_lib g) {
+    if ((unsigned)g > QB_CPU_GEMM_OPENBLAS) return qb_errorf(&ctx->err, "cpu_gemm: unknown library %d", (int)g);
+    if (g == QB_CPU_GEMM_ONEDNN && !qb_cpu_have_onednn()) return qb_errorf(&ctx->err, "cpu_gemm onednn: this build has no oneDNN (libdnnl-dev)");
+    ctx->cpu_gemm = resolve_cpu_gemm(g);
+    return 0;
+}
+
+const char *qb_cpu_gemm_name(qb_cpu_gemm_lib g) { return resolve_cpu_gemm(g) == QB_CPU_GEMM_ONEDNN ? "onednn" : "openblas"; }
+
+int qb_cpu_gemm_parse(const char *s, qb_cpu_gemm_lib *g) {
+    if (!strcmp(s, "onednn")) *g = QB_CPU_GEMM_ONEDNN;
+    else if (!strcmp(s, "openblas")) *g = QB_CPU_GEMM_OPENBLAS;
+    else if (!strcmp(s, "default")) *g = QB_CPU_GEMM_DEFAULT;
+    else return -1;
     return 0;
 }
 

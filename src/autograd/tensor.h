@@ -94,6 +94,7 @@ typedef struct qb_ctx {
     bool owns_dev;           /* qb_ctx_free shuts the CUDA state down */
     const void *quant_kernels; /* the quant layer's table when it is not the device's own (a test device); else NULL */
     qb_precision precision;  /* GEMM compute precision (qb_ctx_set_precision; fp32 by default) */
+    qb_cpu_gemm_lib cpu_gemm;    /* the CPU's fp32 GEMM library (qb_ctx_set_cpu_gemm; $QB_CPU_GEMM at creation, else the default) */
     qb_profile profile;      /* per-op timings when profile.on */
     /* called by qb_backward after tape node k's backward (k = n_tape-1 down to 0, reached or not); non-zero stops the
      * pass (the hook sets err): the gradient all-reduce starts buckets whose gradients are final */
@@ -135,6 +136,15 @@ int qb_ctx_step_reset(qb_ctx *ctx);
  * a cpu with AVX512-BF16 or AMX in a build with oneDNN); on cuda the device state's setting, shared by contexts on one
  * state. 0, or -1 with ctx->err. */
 int qb_ctx_set_precision(qb_ctx *ctx, qb_precision p);
+/* Sets the library of the CPU's fp32 GEMMs (QB_CPU_GEMM_DEFAULT: oneDNN where built with it, else OpenBLAS); -1 with
+ * ctx->err set when the build lacks it. Other devices keep the setting and ignore it. */
+int qb_ctx_set_cpu_gemm(qb_ctx *ctx, qb_cpu_gemm_lib g);
+/* "onednn" or "openblas"; the default is named as it resolves in this build. */
+const char *qb_cpu_gemm_name(qb_cpu_gemm_lib g);
+/* "oneDNN X.Y.Z sgemm" or "OpenBLAS sgemm": what g (the default resolved) runs, into buf. */
+void qb_cpu_gemm_describe(qb_cpu_gemm_lib g, char *buf, size_t n);
+/* The library named s ("onednn", "openblas", "default"); -1 when s names none. */
+int qb_cpu_gemm_parse(const char *s, qb_cpu_gemm_lib *g);
 /* "fp32", "tf32", "bf16". */
 const char *qb_precision_name(qb_precision p);
 /* The precision named s (as qb_precision_name spells it); -1 when s names none. */

@@ -60,7 +60,7 @@ static void test_entry(qb_check *chk, qb_ctx *cpu, qb_ctx *gpu) {
         float *bias_ref = malloc((size_t)nbias * sizeof(float));
         memcpy(c_ref, c0, (size_t)(m * n) * sizeof(float));
         memcpy(bias_ref, bias, (size_t)nbias * sizeof(float));
-        qb_gemm_batch one = {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32, false, false};
+        qb_gemm_batch one = {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32, false, false, QB_CPU_GEMM_DEFAULT};
         int rc;
         if (bgrad) {
             rc = QB_KERNEL(cpu, "ref", gemm, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, e->beta, c_ref, n, &one) ||

@@ -15,12 +15,14 @@ qb_k_copy_strided qb_cpu_copy_strided;
 qb_k_accumulate_strided qb_cpu_accumulate_strided;
 /* matmul.c */
 qb_k_gemm qb_cpu_gemm;
+/* True when the build has oneDNN (its sgemm is then the CPU's default fp32 GEMM). */
+bool qb_cpu_have_onednn(void);
 /* gemm_bf16.c: fp32 and bf16 (oneDNN built in, CPU with AVX512-BF16 or AMX) */
 qb_k_set_precision qb_cpu_set_precision;
 qb_k_cast_bf16 qb_cpu_cast_bf16;
 /* Why this build or CPU cannot run bf16 GEMMs (one sentence), or NULL when it can. */
 const char *qb_cpu_bf16_unavailable(void);
-/* qb_cpu_gemm for precision bf16 with m, n, k and the batch non-empty: 0, or -1 when oneDNN fails (out of memory). */
+/* qb_cpu_gemm_lib for precision bf16 with m, n, k and the batch non-empty: 0, or -1 when oneDNN fails (out of memory). */
 int qb_cpu_gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void *a, int64_t lda, const void *b,
                      int64_t ldb, float beta, float *c, int64_t ldc, const qb_gemm_batch *bt);
 qb_k_bias_rows qb_cpu_bias_rows;

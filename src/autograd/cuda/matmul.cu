@@ -238,7 +238,7 @@ extern "C" int qb_cuda_gemm_epilogue(qb_dev *d, bool ta, bool tb, int64_t m, int
             return bgrad ? qb_cuda_axpy(d, ep->bias_grad, grad, 1.0f, m) : 0; /* cuBLASLt writes the sums; we add them */
         }
     }
-    const qb_gemm_batch one = {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32, false, false}; /* the precision is the state's */
+    const qb_gemm_batch one = {{1, 1}, {0, 0}, {0, 0}, {0, 0}, QB_PREC_FP32, false, false, QB_CPU_GEMM_DEFAULT}; /* the precision is the state's */
     if (bgrad) return qb_cuda_gemm(d, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &one) ? -1 : qb_cuda_col_sum(d, ep->bias_grad, a, k, m);
     float *pre = gelu ? ep->aux : c;
     if (qb_cuda_bias_rows(d, pre, ep->bias, m, n) || qb_cuda_gemm(d, ta, tb, m, n, k, alpha, a, lda, b, ldb, 1.0f, pre, n, &one)) return -1;
