@@ -38,6 +38,15 @@ static int64_t span(const int64_t off[2], const int64_t count[2], int64_t rows, 
     return (count[0] - 1) * off[0] + (count[1] - 1) * off[1] + (rows - 1) * ld + cols;
 }
 
+/* The element spans of case g's A, B and C over its batch (a shared C: one matrix). */
+static inline void gemm_case_spans(const gemm_case *g, int64_t *na, int64_t *nb, int64_t *nc) {
+    static const int64_t one[2] = {1, 1};
+    bool shared = g->bt.c[0] == 0 && g->bt.c[1] == 0;
+    *na = span(g->bt.a, g->bt.count, g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda);
+    *nb = span(g->bt.b, g->bt.count, g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb);
+    *nc = span(g->bt.c, shared ? one : g->bt.count, g->m, g->n, g->ldc);
+}
+
 static float *randn(int64_t n, uint64_t seed) {
     float *x = malloc((size_t)n * sizeof(float));
     if (!x) abort();

@@ -77,13 +77,10 @@ static float *gemm_bf16_operands(const gemm_case *g, const uint16_t *a, const ui
 }
 
 static void test_gemm(qb_check *chk) {
-    static const int64_t one[2] = {1, 1};
     for (int i = 0; i < n_cases; i++) {
         const gemm_case *g = &cases[i];
-        bool shared = g->bt.c[0] == 0 && g->bt.c[1] == 0;
-        int64_t na = span(g->bt.a, g->bt.count, g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda);
-        int64_t nb = span(g->bt.b, g->bt.count, g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb);
-        int64_t nc = span(g->bt.c, shared ? one : g->bt.count, g->m, g->n, g->ldc);
+        int64_t na, nb, nc;
+        gemm_case_spans(g, &na, &nb, &nc);
         float *a = randn(na, 100 + 3 * (uint64_t)i), *b = randn(nb, 101 + 3 * (uint64_t)i), *c0 = randn(nc, 102 + 3 * (uint64_t)i);
         float *abs_a = map(a, na, fabsf), *abs_b = map(b, nb, fabsf), *ra = map(a, na, round_bf16), *rb = map(b, nb, round_bf16);
         float *want = gemm(g, QB_PREC_FP32, a, b, c0, nc, false), *bound = gemm(g, QB_PREC_FP32, abs_a, abs_b, c0, nc, true);

@@ -38,13 +38,11 @@ static float *absolute(const float *x, int64_t n) {
 }
 
 static void test_libraries_agree(qb_check *chk) {
-    static const int64_t one[2] = {1, 1};
     for (int i = 0; i < n_cases; i++) {
         const gemm_case *g = &cases[i];
         bool shared = g->bt.c[0] == 0 && g->bt.c[1] == 0;
-        int64_t na = span(g->bt.a, g->bt.count, g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda);
-        int64_t nb = span(g->bt.b, g->bt.count, g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb);
-        int64_t nc = span(g->bt.c, shared ? one : g->bt.count, g->m, g->n, g->ldc);
+        int64_t na, nb, nc;
+        gemm_case_spans(g, &na, &nb, &nc);
         float *a = randn(na, 200 + 3 * (uint64_t)i), *b = randn(nb, 201 + 3 * (uint64_t)i), *c0 = randn(nc, 202 + 3 * (uint64_t)i);
         float *abs_a = absolute(a, na), *abs_b = absolute(b, nb);
         float *want = gemm(g, QB_CPU_GEMM_OPENBLAS, a, b, c0, nc, false), *got = gemm(g, QB_CPU_GEMM_ONEDNN, a, b, c0, nc, false);
