@@ -49,11 +49,11 @@ fi
 
 printf '[run]\ntask = demo\noutput_dir = %s/run\n[demo]\nsteps = 2\ntarget_loss = 100\n' "$tmp" >"$tmp/demo.ini"
 [ -n "$user_core" ] && export OPENBLAS_CORETYPE="$user_core"
+[ -n "$user_gemm" ] && export QB_CPU_GEMM="$user_gemm"
 "$exe" "$tmp/demo.ini" >"$tmp/log" 2>&1
 check "demo run exits 0" $?
 head -n 1 "$tmp/log" | grep -q "^qat-train [0-9.]*: OpenBLAS [0-9.]* core [A-Za-z0-9_]* (.*); CPU .*threads$"
 check "a run's first line names the BLAS core: $(head -n 1 "$tmp/log" | head -c 300)" $?
-[ -n "$user_gemm" ] && export QB_CPU_GEMM="$user_gemm"
 gemm=$(sed -n 's/^CPU fp32 GEMM: \(.* sgemm\) .*/\1/p' "$tmp/version")
 [ -n "$user_gemm" ] && gemm=$("$exe" --version | sed -n 's/^CPU fp32 GEMM: \(.* sgemm\) .*/\1/p')
 grep -q "GEMMs in fp32, fp32 by $gemm" "$tmp/log"
