@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: sets everything up and runs the main job on the shipped defaults: QDQBERT's SQuAD QAT recipe
 # (calibrate -> QAT fine-tune -> evaluate) with the MiniLM checkpoint on a CPU-sized SQuAD subset
-# (configs/squad_minilm_qat.ini; about 5 minutes on 2 cores). Extra arguments are section.key=value overrides.
+# (configs/squad_minilm_qat.ini; about 2 minutes on 2 idle cores). Extra arguments are section.key=value overrides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
