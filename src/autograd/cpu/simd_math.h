@@ -22,6 +22,13 @@ float log1pf(float);
 #else
 #define QB_MULTIVERSION
 #endif
+/* QB_MULTIVERSION for a static function defined in a header and called from several files: clang 14 gives every file's
+ * copy one global resolver symbol (a multiple definition at link time), so under clang it is compiled once, baseline. */
+#ifdef __clang__
+#define QB_MULTIVERSION_IN_HEADER
+#else
+#define QB_MULTIVERSION_IN_HEADER QB_MULTIVERSION
+#endif
 
 /* expf declared without side effects (errno is never read here): loops that call it and also select (fake_quant_one's
  * clamps) still if-convert and vectorise, as they do with erff. */

@@ -2,7 +2,7 @@
 #include <math.h>
 #include "autograd/cpu/kernels.h"
 #include "autograd/cpu/simd_math.h"
-#include "autograd/cpu/row_math.h"
+#include "autograd/cpu/softmax_row.h"
 
 int qb_cpu_softmax(qb_dev *d, float *y, const float *x, float scale, const float *mp, const int64_t *sh, const int64_t *mst) {
     (void)d;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "autograd/cpu/simd_math.h"
 #include "autograd/cpu/row_math.h"
+#include "autograd/cpu/softmax_row.h"
 #include "autograd/cpu/gelu_math.h"
 #include "autograd/rng.h"
 #include "quant/cpu/kernels.h"
