@@ -16,11 +16,6 @@
 #include "base/blas_core.h"
 #include "model/heads.h"
 
-static void openblas_sgemm(void *ctx, bool ta, bool tb, int m, int n, int k, const void *a, int lda, const void *b, int ldb, float *c,
-                           int ldc) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-}
-
 /* The CPU kernel table's fp32 GEMM through the library *(qb_cpu_gemm_lib *)ctx. */
 static void cpu_table_sgemm(void *ctx, bool ta, bool tb, int m, int n, int k, const void *a, int lda, const void *b, int ldb, float *c,
                             int ldc) {
@@ -186,8 +181,8 @@ int main(int argc, char **argv) {
     }
     if (profile) qb_profile_report(ctx, stdout);
     double med = bench_median(t, steps), cpu_med = bench_median(cpu, steps);
-    double rate_openblas = bench_gemm_rate(openblas_sgemm, NULL, 4, tokens, H, inter, 5), rate = rate_openblas;
-    qb_cpu_gemm_lib lib = ctx->cpu_gemm;
+    qb_cpu_gemm_lib lib = ctx->cpu_gemm, openblas = QB_CPU_GEMM_OPENBLAS;
+    double rate_openblas = bench_gemm_rate(cpu_table_sgemm, &openblas, 4, tokens, H, inter, 5), rate = rate_openblas;
     char lib_name[64], rate_label[160];
     qb_cpu_gemm_describe(lib, lib_name, sizeof lib_name);
     snprintf(rate_label, sizeof rate_label, "OpenBLAS sgemm %6.1f GFLOP/s", rate_openblas);

@@ -223,9 +223,8 @@ qb_ctx *qat_config_ctx_new(const qat_config *c, qb_err *err) {
         qb_err_context(err, "run.device %s", c->device);
         return NULL;
     }
-    qb_cpu_gemm_lib gemm_lib;
-    if (strcmp(c->cpu_gemm, "auto") && (qb_cpu_gemm_parse(c->cpu_gemm, &gemm_lib) || qb_ctx_set_cpu_gemm(ctx, gemm_lib))) {
-        qb_errorf(err, "run.cpu_gemm %s: %s", c->cpu_gemm, ctx->err.msg[0] ? ctx->err.msg : "unknown library");
+    if (strcmp(c->cpu_gemm, "auto") && qb_ctx_set_cpu_gemm(ctx, qat_config_cpu_gemm(c))) { /* c->cpu_gemm validated */
+        qb_errorf(err, "run.cpu_gemm %s: %s", c->cpu_gemm, ctx->err.msg);
         qb_ctx_free(ctx);
         return NULL;
     }

@@ -79,6 +79,9 @@ void *qb_device_alloc(qb_ctx *ctx, size_t bytes) {
 
 void qb_device_release(qb_ctx *ctx, void *p) { ctx->k->release(ctx->dev, p); }
 
+/* Floats parameter p takes in the packed blocks (its elements, padded to 16). */
+static int64_t block_floats(const qb_tensor *p) { return (qb_numel(p) + 15) & ~(int64_t)15; }
+
 static bool in_block(const qb_param_list *l, const float *block, const float *p) {
     return block && p >= block && p < block + l->block_numel;
 }
@@ -387,7 +390,7 @@ qb_tensor *qb_param_new(qb_ctx *ctx, const char *name, int ndim, const int64_t *
 int qb_params_pack(qb_ctx *ctx) {
     qb_param_list *l = &ctx->params;
     int64_t total = 0;
-    for (int i = 0; i < l->n; i++) total += (qb_numel(l->items[i]) + 15) & ~(int64_t)15;
+    for (int i = 0; i < l->n; i++) total += block_floats(l->items[i]);
     float *data = qb_device_alloc(ctx, (size_t)(total ? total : 16) * sizeof(float));
     float *grad = data ? qb_device_alloc(ctx, (size_t)(total ? total : 16) * sizeof(float)) : NULL;
     int rc = data && grad ? 0 : qb_err_context(&ctx->err, "params_pack: %lld parameters", (long long)total);
@@ -397,7 +400,7 @@ int qb_params_pack(qb_ctx *ctx) {
         const qb_tensor *p = l->items[i];
         size_t bytes = (size_t)qb_numel(p) * sizeof(float);
         rc = qb_device_copy(ctx, data + off, p->data, bytes) || qb_device_copy(ctx, grad + off, p->grad->data, bytes);
-        off += (qb_numel(p) + 15) & ~(int64_t)15;
+        off += block_floats(p);
     }
     if (rc) {
         if (data) qb_device_release(ctx, data);
@@ -410,7 +413,7 @@ int qb_params_pack(qb_ctx *ctx) {
         free_param_memory(ctx, p);
         p->data = data + off;
         p->grad->data = grad + off;
-        off += (qb_numel(p) + 15) & ~(int64_t)15;
+        off += block_floats(p);
     }
     if (l->block_data) qb_device_release(ctx, l->block_data);
     if (l->block_grad) qb_device_release(ctx, l->block_grad);
@@ -500,7 +503,7 @@ static int flush_zero_grads(qb_ctx *ctx, int64_t first, int64_t last, bool all) 
             if (!all) continue;
             rc = QB_KERNEL(ctx, "zero_grad", fill, p->grad->data, qb_numel(p), 0.0f);
         } else {
-            int64_t at = g - l->block_grad, end = at + ((qb_numel(p) + 15) & ~(int64_t)15);
+            int64_t at = g - l->block_grad, end = at + block_floats(p);
             if (end > at && (end <= first || at > last)) continue;
             if (at != run_end) {
                 if (run_end > run_at) rc = QB_KERNEL(ctx, "zero_grad", fill, l->block_grad + run_at, run_end - run_at, 0.0f);

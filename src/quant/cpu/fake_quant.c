@@ -137,7 +137,7 @@ int qb_cpu_fake_quant_mask_rows(qb_dev *d, float *g, const float *x, int64_t out
         float *gr = g + r * inner;
         const float *xr = x + r * inner;
 #pragma omp simd
-        for (int64_t i = 0; i < inner; i++) gr[i] = fabsf(xr[i]) <= a ? gr[i] : 0.0f;
+        for (int64_t i = 0; i < inner; i++) gr[i] = ste_select(xr[i], gr[i], a);
     }
     return 0;
 }
